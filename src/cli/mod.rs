@@ -1,0 +1,159 @@
+//! The command line: runc-compatible global flags and commands. One file per command; each
+//! exposes `run(&Global, Args) -> Result<i32>` returning the process exit code.
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub mod create;
+pub mod delete;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+pub mod unpack;
+
+#[derive(Parser, Debug)]
+#[command(name = "berth", about = "An OCI container runtime", disable_version_flag = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Print the version (runc's format).
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Directory holding container state.
+    #[arg(long, global = true, default_value = "/run/berth")]
+    pub root: PathBuf,
+    /// Write log lines to this file instead of stderr.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug lines too.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Interpret cgroupsPath as systemd's slice:prefix:name.
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (auto: rootless when not running as root).
+    #[arg(long, global = true, default_value = "auto")]
+    pub rootless: Rootless,
+}
+
+impl Global {
+    /// Whether this invocation runs rootless.
+    pub fn is_rootless(&self) -> bool {
+        match self.rootless {
+            Rootless::True => true,
+            Rootless::False => false,
+            Rootless::Auto => !nix::unistd::geteuid().is_root(),
+        }
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rootless {
+    True,
+    False,
+    Auto,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (it waits for `start`).
+    Create(create::CreateArgs),
+    /// Start a created container.
+    Start(start::StartArgs),
+    /// Print a container's state as JSON.
+    State(state::StateArgs),
+    /// Send a signal to a container's init (or every process with --all).
+    Kill(kill::KillArgs),
+    /// Delete a container and what it holds.
+    Delete(delete::DeleteArgs),
+    /// Create and start a container.
+    Run(run::RunArgs),
+    /// List containers.
+    #[command(alias = "ls")]
+    List(list::ListArgs),
+    /// Write a starter config.json.
+    Spec(spec::SpecArgs),
+    /// Print the features this runtime honours (runtime-spec features document).
+    Features(features::FeaturesArgs),
+    /// Unpack a layered OCI image into a runtime bundle.
+    Unpack(unpack::UnpackArgs),
+}
+
+/// Container creation options shared by `create` and `run`.
+#[derive(Args, Debug, Clone)]
+pub struct CreateOpts {
+    /// Bundle directory (config.json + rootfs); default: the current directory.
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Write the container init's pid to this file.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not use pivot_root (for a rootfs on a ramdisk).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many fds above stdio (3..3+N) to the container process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// The container id.
+    pub id: String,
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `berth --version`, in the form go-runc parses.
+pub fn version_text() -> String {
+    format!(
+        "berth version {}\ncommit: {}\nspec: {}\n",
+        VERSION,
+        option_env!("BERTH_COMMIT").unwrap_or("unknown"),
+        crate::spec::OCI_VERSION
+    )
+}
+
+/// Dispatch a parsed command line; returns the exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let g = cli.global;
+    let Some(cmd) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(0);
+    };
+    match cmd {
+        Command::Create(a) => create::run(&g, a),
+        Command::Start(a) => start::run(&g, a),
+        Command::State(a) => state::run(&g, a),
+        Command::Kill(a) => kill::run(&g, a),
+        Command::Delete(a) => delete::run(&g, a),
+        Command::Run(a) => run::run(&g, a),
+        Command::List(a) => list::run(&g, a),
+        Command::Spec(a) => spec::run(&g, a),
+        Command::Features(a) => features::run(&g, a),
+        Command::Unpack(a) => unpack::run(&g, a),
+    }
+}

@@ -1,0 +1,12 @@
+//! berth: an OCI low-level container runtime (runc-compatible) and an image unpacker.
+pub mod cgroups;
+pub mod cli;
+pub mod container;
+pub mod hooks;
+pub mod image;
+pub mod log;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod spec;
+pub mod sys;

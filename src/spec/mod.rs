@@ -1,0 +1,110 @@
+//! Loading `config.json`: a lenient pre-pass over the raw JSON (as runc: unknown capability
+//! names are warnings, unknown fields are ignored), then typed parsing with oci-spec where a
+//! type error names the JSON path, then validation (`validate`) before any side effect.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{Capability, Spec};
+use serde_json::Value;
+
+pub mod features;
+pub mod template;
+pub mod validate;
+
+/// The runtime-spec version berth writes and implements.
+pub const OCI_VERSION: &str = "1.2.1";
+
+/// A loaded, validated bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Absolute, canonical bundle directory.
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// Absolute host path of the rootfs.
+    pub rootfs: PathBuf,
+}
+
+/// Load `<bundle>/config.json`, resolve the rootfs and validate everything.
+pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
+    let dir = std::fs::canonicalize(bundle)
+        .with_context(|| format!("bundle directory {}", bundle.display()))?;
+    let path = dir.join("config.json");
+    let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let spec = parse_config(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .context("config.json: root: missing (root.path names the rootfs)")?;
+    let rootfs = dir.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .with_context(|| format!("root.path: rootfs {}", rootfs.display()))?;
+    if !rootfs.is_dir() {
+        bail!("root.path: {} is not a directory", rootfs.display());
+    }
+    validate::validate(&spec).context("config.json")?;
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+/// Parse config.json bytes: lenient pre-pass, then typed parse with JSON-path errors.
+pub fn parse_config(text: &[u8]) -> Result<Spec> {
+    let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
+    lenient_prepass(&mut raw)?;
+    from_value_with_path(raw)
+}
+
+/// Deserialize with errors that name the JSON path of the bad value.
+pub fn from_value_with_path<T: serde::de::DeserializeOwned>(raw: Value) -> Result<T> {
+    serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        anyhow::anyhow!("{}: {}", path, e.into_inner())
+    })
+}
+
+/// Drop what runc tolerates with a warning, so the typed parser does not reject it.
+fn lenient_prepass(raw: &mut Value) -> Result<()> {
+    if !raw.is_object() {
+        bail!("the top level must be a JSON object");
+    }
+    let Some(caps) = raw.pointer_mut("/process/capabilities").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    for (set, list) in caps.iter_mut() {
+        let Some(list) = list.as_array_mut() else { continue };
+        list.retain(|c| {
+            let name = c.as_str().unwrap_or_default();
+            let known = serde_json::from_value::<Capability>(c.clone()).is_ok();
+            if !known {
+                tracing::warn!("process.capabilities.{set}: ignoring unknown capability {name:?}");
+            }
+            known
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_capability_is_dropped() {
+        let cfg = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+            "capabilities":{"bounding":["CAP_KILL","CAP_NOPE"]}}}"#;
+        let spec = parse_config(cfg).unwrap();
+        let caps = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn type_error_names_json_path() {
+        let cfg = br#"{"ociVersion":"1.0.2","linux":{"resources":{"memory":{"limit":"x"}}}}"#;
+        let err = format!("{:#}", parse_config(cfg).unwrap_err());
+        assert!(err.contains("linux.resources.memory.limit"), "{err}");
+    }
+
+    #[test]
+    fn invalid_json_is_reported() {
+        let err = format!("{:#}", parse_config(b"{nope").unwrap_err());
+        assert!(err.contains("invalid JSON"), "{err}");
+    }
+}

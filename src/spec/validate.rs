@@ -1,0 +1,241 @@
+//! Validation of a parsed spec, before any side effect. Every error names the JSON path and
+//! the bad value, e.g. `linux.namespaces[2].type: "user" listed twice`.
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+/// The ociVersion range we accept: 1.0.0 up to 1.3.x (a pre-release suffix is allowed).
+fn check_version(v: &str) -> Result<()> {
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([1, minor, _]) if *minor <= 3 => Ok(()),
+        _ => bail!("ociVersion: {v:?} is not supported (berth accepts 1.0.0 to 1.3.x)"),
+    }
+}
+
+/// Namespace types that the kernel names in /proc/self/ns, with their spec name.
+pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+pub fn validate(spec: &Spec) -> Result<()> {
+    check_version(spec.version())?;
+    let linux = spec.linux().as_ref();
+    let namespaces = linux.and_then(|l| l.namespaces().as_ref());
+    let mut seen = HashSet::new();
+    for (i, ns) in namespaces.into_iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            bail!("linux.namespaces[{i}].type: {:?} listed twice", ns_name(ns.typ()));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                bail!("linux.namespaces[{i}].path: {} is not absolute", p.display());
+            }
+            if !p.exists() {
+                bail!("linux.namespaces[{i}].path: {} does not exist", p.display());
+            }
+        }
+    }
+    let has = |t| seen.contains(&t);
+    let new_ns = |t| {
+        namespaces
+            .into_iter()
+            .flatten()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+
+    if let Some(p) = spec.process() {
+        match p.args() {
+            Some(a) if !a.is_empty() => {}
+            _ => bail!("process.args: must name the program to run"),
+        }
+        if !p.cwd().is_absolute() {
+            bail!("process.cwd: {:?} is not an absolute path", p.cwd());
+        }
+        for (i, e) in p.env().iter().flatten().enumerate() {
+            if !e.contains('=') {
+                bail!("process.env[{i}]: {e:?} is not NAME=VALUE");
+            }
+        }
+        if p.terminal().unwrap_or(false) && p.console_size().is_some() {
+            // consoleSize is honoured by the terminal code; nothing to check.
+        }
+        if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
+            bail!("process.apparmorProfile: AppArmor is not supported by berth on this host");
+        }
+        if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
+            bail!("process.selinuxLabel: SELinux is not supported by berth on this host");
+        }
+        if p.io_priority().is_some() {
+            bail!("process.ioPriority: not supported by berth yet");
+        }
+        if p.scheduler().is_some() {
+            bail!("process.scheduler: not supported by berth yet");
+        }
+        if let Some(score) = p.oom_score_adj() {
+            if !(-1000..=1000).contains(&score) {
+                bail!("process.oomScoreAdj: {score} is outside -1000..1000");
+            }
+        }
+    }
+
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        bail!("hostname: setting a hostname needs a uts namespace (linux.namespaces)");
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        bail!("domainname: setting a domainname needs a uts namespace (linux.namespaces)");
+    }
+
+    if let Some(m) = spec.mounts() {
+        for (i, m) in m.iter().enumerate() {
+            if !m.destination().is_absolute() {
+                bail!(
+                    "mounts[{i}].destination: {} is not an absolute path",
+                    m.destination().display()
+                );
+            }
+        }
+    }
+
+    let Some(linux) = linux else { return Ok(()) };
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if maps && !new_ns(LinuxNamespaceType::User) {
+        bail!("linux.uidMappings: mappings need a new user namespace (linux.namespaces)");
+    }
+    if new_ns(LinuxNamespaceType::User) && !maps {
+        bail!("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
+    }
+    if let Some(offsets) = linux.time_offsets() {
+        if !offsets.is_empty() && !new_ns(LinuxNamespaceType::Time) {
+            bail!("linux.timeOffsets: offsets need a new time namespace (linux.namespaces)");
+        }
+        for k in offsets.keys() {
+            if k != "monotonic" && k != "boottime" {
+                bail!("linux.timeOffsets: unknown clock {k:?} (monotonic or boottime)");
+            }
+        }
+    }
+    for (key, _) in linux.sysctl().iter().flatten() {
+        check_sysctl(key, &has)?;
+    }
+    if linux.seccomp().is_some() {
+        bail!("linux.seccomp: seccomp filters are not supported by berth yet");
+    }
+    if linux.intel_rdt().is_some() {
+        bail!("linux.intelRdt: Intel RDT is not supported by berth");
+    }
+    if linux.personality().is_some() {
+        bail!("linux.personality: not supported by berth yet");
+    }
+    if linux.memory_policy().is_some() {
+        bail!("linux.memoryPolicy: not supported by berth yet");
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        bail!("linux.netDevices: not supported by berth yet");
+    }
+    if linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
+        bail!("linux.mountLabel: SELinux is not supported by berth on this host");
+    }
+    if let Some(prop) = linux.rootfs_propagation() {
+        match prop.as_str() {
+            "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared"
+            | "unbindable" | "runbindable" => {}
+            other => bail!("linux.rootfsPropagation: unknown value {other:?}"),
+        }
+    }
+    for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
+        if !Path::new(p).is_absolute() {
+            bail!("linux.maskedPaths[{i}]: {p:?} is not absolute");
+        }
+    }
+    for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
+        if !Path::new(p).is_absolute() {
+            bail!("linux.readonlyPaths[{i}]: {p:?} is not absolute");
+        }
+    }
+    Ok(())
+}
+
+/// A sysctl is only allowed when the namespace that scopes it is the container's own
+/// (the same rules as runc: ipc and net sysctls, kernel.hostname/domainname with uts).
+fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    let ipc = [
+        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+        "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+    ];
+    let need = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
+        LinuxNamespaceType::Ipc
+    } else if key.starts_with("net.") {
+        LinuxNamespaceType::Network
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        LinuxNamespaceType::Uts
+    } else {
+        bail!("linux.sysctl: {key:?} is not namespaced and cannot be set in a container");
+    };
+    if !has(need) {
+        bail!(
+            "linux.sysctl: {key:?} needs a {} namespace (linux.namespaces)",
+            ns_name(need)
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        super::super::parse_config(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn versions() {
+        assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("1.3.0").is_ok());
+        assert!(check_version("2.0.0").is_err());
+        assert!(check_version("1.4.0").is_err());
+        assert!(check_version("junk").is_err());
+    }
+
+    #[test]
+    fn duplicate_namespace_rejected() {
+        let s = spec(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}}"#);
+        let e = validate(&s).unwrap_err().to_string();
+        assert!(e.contains("linux.namespaces[1].type"), "{e}");
+    }
+
+    #[test]
+    fn hostname_needs_uts() {
+        let s = spec(r#"{"ociVersion":"1.0.0","hostname":"x","linux":{"namespaces":[]}}"#);
+        assert!(validate(&s).unwrap_err().to_string().contains("uts"));
+    }
+
+    #[test]
+    fn sysctl_rules() {
+        let s = spec(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"ipc"}],"sysctl":{"net.ipv4.ip_forward":"1"}}}"#);
+        assert!(validate(&s).unwrap_err().to_string().contains("network namespace"));
+        let s = spec(r#"{"ociVersion":"1.0.0","linux":{"sysctl":{"vm.swappiness":"1"}}}"#);
+        assert!(validate(&s).unwrap_err().to_string().contains("not namespaced"));
+    }
+
+    #[test]
+    fn relative_cwd_rejected() {
+        let s = spec(r#"{"ociVersion":"1.0.0","process":{"cwd":"tmp","args":["sh"],"user":{"uid":0,"gid":0}}}"#);
+        assert!(validate(&s).unwrap_err().to_string().contains("process.cwd"));
+    }
+}
