@@ -1,0 +1,1 @@
+//! Small syscall wrappers: the only place `unsafe` lives. One file per area.
