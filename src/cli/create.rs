@@ -1,13 +1,34 @@
-use anyhow::{bail, Result};
+//! `berth create`: build the container and leave its init waiting for `start`.
+use anyhow::{Context, Result};
 use clap::Args;
 
-use super::Global;
+use super::{CreateOpts, Global};
+use crate::process::create::{create, CreateRequest};
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
-    pub id: Option<String>,
+    #[command(flatten)]
+    pub opts: CreateOpts,
 }
 
-pub fn run(_g: &Global, _a: CreateArgs) -> Result<i32> {
-    bail!("create: in progress")
+/// The request for `create` and `run`.
+pub fn request<'a>(g: &'a Global, o: &'a CreateOpts, keep_console: bool) -> CreateRequest<'a> {
+    CreateRequest {
+        root: &g.root,
+        id: &o.id,
+        bundle: &o.bundle,
+        console_socket: o.console_socket.as_deref(),
+        pid_file: o.pid_file.as_deref(),
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        preserve_fds: o.preserve_fds,
+        systemd_cgroup: g.systemd_cgroup,
+        rootless: g.is_rootless(),
+        keep_console,
+    }
+}
+
+pub fn run(g: &Global, a: CreateArgs) -> Result<i32> {
+    create(&request(g, &a.opts, false)).with_context(|| format!("create {}", a.opts.id))?;
+    Ok(0)
 }

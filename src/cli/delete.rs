@@ -1,13 +1,26 @@
-use anyhow::{bail, Result};
+//! `berth delete [--force] ID`.
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
+use crate::container::{lifecycle, Container};
 
 #[derive(Args, Debug)]
 pub struct DeleteArgs {
-    pub id: Option<String>,
+    /// Kill a running container first.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    pub id: String,
 }
 
-pub fn run(_g: &Global, _a: DeleteArgs) -> Result<i32> {
-    bail!("delete: in progress")
+pub fn run(g: &Global, a: DeleteArgs) -> Result<i32> {
+    let ctx = || format!("delete {}", a.id);
+    let c = match Container::load(&g.root, &a.id) {
+        Ok(c) => c,
+        // runc: `delete --force` of a missing container succeeds quietly.
+        Err(_) if a.force && !g.root.join(&a.id).exists() => return Ok(0),
+        Err(e) => return Err(e).with_context(ctx),
+    };
+    lifecycle::delete(c, a.force).with_context(ctx)?;
+    Ok(0)
 }

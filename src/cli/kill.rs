@@ -1,13 +1,25 @@
-use anyhow::{bail, Result};
+//! `berth kill [--all] ID [SIGNAL]`.
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
+use crate::container::{lifecycle, Container};
 
 #[derive(Args, Debug)]
 pub struct KillArgs {
-    pub id: Option<String>,
+    /// Signal every process in the container, not only its init.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    pub id: String,
+    /// TERM, SIGTERM or 15.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
 }
 
-pub fn run(_g: &Global, _a: KillArgs) -> Result<i32> {
-    bail!("kill: in progress")
+pub fn run(g: &Global, a: KillArgs) -> Result<i32> {
+    let ctx = || format!("kill {}", a.id);
+    let sig = lifecycle::parse_signal(&a.signal).with_context(ctx)?;
+    let c = Container::load(&g.root, &a.id).with_context(ctx)?;
+    lifecycle::kill(&c, sig, a.all).with_context(ctx)?;
+    Ok(0)
 }

@@ -46,7 +46,8 @@ pub struct Global {
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (auto: rootless when not running as root).
-    #[arg(long, global = true, default_value = "auto")]
+    /// Given before the command, as with runc (`spec --rootless` is spec's own flag).
+    #[arg(long, default_value = "auto")]
     pub rootless: Rootless,
 }
 

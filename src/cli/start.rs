@@ -1,13 +1,17 @@
-use anyhow::{bail, Result};
+//! `berth start ID`: let a created container's program run.
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
+use crate::container::{lifecycle, Container};
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
-    pub id: Option<String>,
+    pub id: String,
 }
 
-pub fn run(_g: &Global, _a: StartArgs) -> Result<i32> {
-    bail!("start: in progress")
+pub fn run(g: &Global, a: StartArgs) -> Result<i32> {
+    let c = Container::load(&g.root, &a.id).with_context(|| format!("start {}", a.id))?;
+    lifecycle::start(&c).with_context(|| format!("start {}", a.id))?;
+    Ok(0)
 }

@@ -1,13 +1,17 @@
-use anyhow::{bail, Result};
+//! `berth state ID`: the OCI state document, as runc prints it.
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
+use crate::container::Container;
 
 #[derive(Args, Debug)]
 pub struct StateArgs {
-    pub id: Option<String>,
+    pub id: String,
 }
 
-pub fn run(_g: &Global, _a: StateArgs) -> Result<i32> {
-    bail!("state: in progress")
+pub fn run(g: &Global, a: StateArgs) -> Result<i32> {
+    let c = Container::load(&g.root, &a.id).with_context(|| format!("state {}", a.id))?;
+    println!("{}", serde_json::to_string_pretty(&c.oci_state())?);
+    Ok(0)
 }

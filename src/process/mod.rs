@@ -1,1 +1,7 @@
-//! process
+//! The container's processes: the clone of the init, the parent/child protocol
+//! (`create.rs` documents it), the init sequence, namespaces and terminals.
+pub mod channel;
+pub mod create;
+pub mod init;
+pub mod namespaces;
+pub mod tty;

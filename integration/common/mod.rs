@@ -1,0 +1,215 @@
+//! Shared helpers for the integration tests: a busybox-static rootfs, bundles made from
+//! `berth spec`'s template, a private `--root` per test that is cleaned up on drop (even
+//! when the test fails), and a runner for the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{json, Value};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A unique name for this test process and call.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let p = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Build a busybox-static rootfs at `dir`.
+pub fn busybox_rootfs(dir: &Path) {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is needed: apt-get install -y busybox-static");
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+    let out = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&out.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nuser:x:1000:1000:user:/home/user:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n").unwrap();
+}
+
+/// A bundle (rootfs + config.json from the template, edited by `edit`).
+pub struct Bundle {
+    pub dir: TempDir,
+}
+
+impl Bundle {
+    pub fn new(args: &[&str]) -> Bundle {
+        Self::with(args, |_| {})
+    }
+
+    pub fn with(args: &[&str], edit: impl FnOnce(&mut Value)) -> Bundle {
+        let dir = TempDir::new("berth-bundle");
+        busybox_rootfs(&dir.path().join("rootfs"));
+        let mut spec = template();
+        spec["process"]["terminal"] = json!(false);
+        spec["process"]["args"] = json!(args);
+        edit(&mut spec);
+        std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(&spec).unwrap())
+            .unwrap();
+        Bundle { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.path().join("config.json")).unwrap()).unwrap()
+    }
+
+    pub fn set_config(&self, v: &Value) {
+        std::fs::write(self.path().join("config.json"), serde_json::to_vec_pretty(v).unwrap())
+            .unwrap();
+    }
+}
+
+/// The template `berth spec` writes.
+pub fn template() -> Value {
+    let d = TempDir::new("berth-spec");
+    let out = Command::new(BERTH).args(["spec", "-b"]).arg(d.path()).output().unwrap();
+    assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&std::fs::read(d.path().join("config.json")).unwrap()).unwrap()
+}
+
+/// A private state root; on drop, force-deletes every container left in it.
+pub struct Root {
+    pub dir: TempDir,
+}
+
+impl Root {
+    pub fn new() -> Root {
+        Root { dir: TempDir::new("berth-root") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BERTH);
+        c.arg("--root").arg(self.path());
+        c
+    }
+
+    /// Run berth with these args; stdin is /dev/null. stdout and stderr go through files,
+    /// not pipes: a created container inherits them and would hold a pipe open.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let tmp = TempDir::new("berth-out");
+        let (o, e) = (tmp.path().join("out"), tmp.path().join("err"));
+        let status = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .unwrap();
+        Output { status, stdout: std::fs::read(&o).unwrap(), stderr: std::fs::read(&e).unwrap() }
+    }
+
+    /// Run and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run and require failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "berth {args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    /// Whether the state root holds nothing (no container dir).
+    pub fn is_empty(&self) -> bool {
+        std::fs::read_dir(self.path()).map(|mut d| d.next().is_none()).unwrap_or(true)
+    }
+
+    /// `run` the bundle in the foreground; returns (exit code, stdout, stderr).
+    pub fn run_bundle(&self, b: &Bundle, id: &str) -> (i32, String, String) {
+        let out = self.run(&["run", "-b", b.path().to_str().unwrap(), id]);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(self.path()) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.cmd().args(["delete", "--force", &id]).output();
+            }
+        }
+    }
+}
+
+/// The mount table lines mentioning a path (to check nothing is left behind).
+pub fn mounts_mentioning(s: &str) -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(s))
+        .count()
+}
+
+/// cgroup directories named after the id, anywhere in the cgroup trees.
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let out = Command::new("find")
+        .args(["/sys/fs/cgroup", "-mindepth", "2", "-maxdepth", "5", "-type", "d", "-name", id])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect()
+}
+
+/// Assert that a failed create left nothing: no state, no mounts, no cgroups.
+pub fn assert_nothing_left(root: &Root, id: &str, bundle: &Bundle) {
+    assert!(root.is_empty(), "state left in {}", root.path().display());
+    assert_eq!(mounts_mentioning(bundle.path().to_str().unwrap()), 0, "mounts left");
+    assert!(cgroups_named(id).is_empty(), "cgroups left: {:?}", cgroups_named(id));
+}

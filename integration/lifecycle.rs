@@ -1,0 +1,417 @@
+//! The runtime spine, driven through the real binary as root: lifecycle, namespaces,
+//! process attributes, terminal, fds, hooks, bad input, and a differential check with runc.
+mod common;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_prints_output_and_returns_exit_code() {
+    let root = Root::new();
+    let b = Bundle::new(&["sh", "-c", "echo hello-from-berth; exit 42"]);
+    let (code, out, err) = root.run_bundle(&b, &unique("run"));
+    assert_eq!(code, 42, "stderr: {err}");
+    assert_eq!(out, "hello-from-berth\n");
+    assert!(root.is_empty(), "run without --keep deletes the container");
+}
+
+#[test]
+fn lifecycle_states_field_by_field() {
+    let root = Root::new();
+    let id = unique("life");
+    let b = Bundle::with(&["sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"], |s| {
+        s["annotations"] = json!({"org.example.k": "v"});
+    });
+    let bundle = b.path().to_str().unwrap();
+    let pidfile = b.path().join("pid");
+    root.ok(&["create", "-b", bundle, "--pid-file", pidfile.to_str().unwrap(), &id]);
+    let st = root.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["ociVersion"], "1.2.1");
+    assert_eq!(st["bundle"], bundle);
+    assert_eq!(st["rootfs"], format!("{bundle}/rootfs"));
+    assert_eq!(st["owner"], "");
+    assert_eq!(st["annotations"]["org.example.k"], "v");
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
+    let created = st["created"].as_str().unwrap();
+    assert!(created.ends_with('Z') && created.contains('T'), "{created}");
+    // A second create with the same id is refused.
+    let err = root.fails(&["create", "-b", bundle, &id]);
+    assert!(err.contains("already exists"), "{err}");
+
+    root.ok(&["start", &id]);
+    assert_eq!(root.state(&id)["status"], "running");
+    assert!(root.fails(&["start", &id]).contains("not created"));
+    assert!(root.fails(&["delete", &id]).contains("running"));
+    let list = root.ok(&["list", "-q"]);
+    assert_eq!(list.trim(), id);
+    let list: serde_json::Value = serde_json::from_str(&root.ok(&["list", "-f", "json"])).unwrap();
+    assert_eq!(list[0]["status"], "running");
+
+    root.ok(&["kill", &id, "TERM"]);
+    wait_for(|| root.state(&id)["status"] == "stopped", "stopped");
+    assert_eq!(root.state(&id)["pid"], 0);
+    root.ok(&["delete", &id]);
+    assert!(root.fails(&["state", &id]).contains("does not exist"));
+    assert!(root.is_empty());
+    assert!(cgroups_named(&id).is_empty(), "cgroup removed by delete");
+}
+
+#[test]
+fn foreground_run_forwards_sigterm() {
+    let root = Root::new();
+    let id = unique("fwd");
+    let b = Bundle::new(&["sh", "-c", "trap 'exit 7' TERM; echo ready > /tmp/ready; while :; do sleep 0.1; done"]);
+    let mut child = root
+        .cmd()
+        .args(["run", "-b", b.path().to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = b.path().join("rootfs/tmp/ready");
+    wait_for(|| ready.exists(), "the container to start");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(7));
+}
+
+/// Create a container running `sleep`, return (root guard, id, host pid).
+fn created(b: &Bundle) -> (Root, String, i32) {
+    let root = Root::new();
+    let id = unique("ns");
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    let pid = root.state(&id)["pid"].as_i64().unwrap() as i32;
+    (root, id, pid)
+}
+
+fn ns_link(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap().display().to_string()
+}
+
+#[test]
+fn namespaces_are_new_and_joinable_by_path() {
+    let b = Bundle::with(&["sleep", "100"], |s| {
+        s["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    });
+    let (_root, _id, pid) = created(&b);
+    for ns in ["pid_for_children", "net", "ipc", "uts", "mnt", "cgroup", "time_for_children"] {
+        assert_ne!(ns_link(&pid.to_string(), ns), ns_link("self", ns), "{ns} is new");
+    }
+    assert_eq!(ns_link(&pid.to_string(), "user"), ns_link("self", "user"), "no user ns asked");
+
+    // A second container joins the first one's network and uts namespaces by path.
+    let b2 = Bundle::with(&["sleep", "100"], |s| {
+        let nss = s["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in nss.iter_mut() {
+            if n["type"] == "network" || n["type"] == "uts" {
+                let name = if n["type"] == "network" { "net" } else { "uts" };
+                n["path"] = json!(format!("/proc/{pid}/ns/{name}"));
+            }
+        }
+        s.as_object_mut().unwrap().remove("hostname");
+    });
+    let (_root2, _id2, pid2) = created(&b2);
+    assert_eq!(ns_link(&pid2.to_string(), "net"), ns_link(&pid.to_string(), "net"));
+    assert_eq!(ns_link(&pid2.to_string(), "uts"), ns_link(&pid.to_string(), "uts"));
+    assert_ne!(ns_link(&pid2.to_string(), "ipc"), ns_link(&pid.to_string(), "ipc"));
+}
+
+#[test]
+fn user_namespace_maps_and_time_offsets_seen_inside() {
+    let root = Root::new();
+    let b = Bundle::with(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map /proc/self/timens_offsets"], |s| {
+        let nss = s["linux"]["namespaces"].as_array_mut().unwrap();
+        nss.push(json!({"type": "user"}));
+        nss.push(json!({"type": "time"}));
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        s["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 172800, "nanosecs": 5}});
+        // A fresh sysfs needs a network namespace owned by the user namespace: keep it; the
+        // cgroup mount is not allowed in a new user namespace without a cgroup namespace.
+        s["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/sys/fs/cgroup");
+    });
+    std::process::Command::new("chown").args(["-R", "100000:200000"]).arg(b.path().join("rootfs")).status().unwrap();
+    let (code, out, err) = root.run_bundle(&b, &unique("userns"));
+    assert_eq!(code, 0, "{err}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(&words[..6], ["0", "100000", "65536", "0", "200000", "65536"], "{out}");
+    assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
+    assert!(out.contains("boottime") && out.contains("172800"), "{out}");
+}
+
+#[test]
+fn process_attributes_seen_inside() {
+    let root = Root::new();
+    let script = "hostname; echo env=$FOO; pwd; id -u; id -g; cat /proc/self/status | grep -E '^(Groups|CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs)'; umask; ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; cat /proc/sys/kernel/domainname";
+    let b = Bundle::with(&["sh", "-c", script], |s| {
+        s["hostname"] = json!("berthbox");
+        s["domainname"] = json!("example.org");
+        s["process"]["env"] = json!(["PATH=/bin", "FOO=bar"]);
+        s["process"]["cwd"] = json!("/work/dir");
+        s["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63});
+        s["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
+        s["process"]["oomScoreAdj"] = json!(100);
+        s["process"]["noNewPrivileges"] = json!(true);
+        let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        s["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps, "ambient": caps});
+    });
+    let (code, out, err) = root.run_bundle(&b, &unique("attrs"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "berthbox");
+    assert_eq!(l[1], "env=bar");
+    assert_eq!(l[2], "/work/dir");
+    assert_eq!((l[3], l[4]), ("1000", "1000"));
+    let field = |k: &str| l.iter().find(|x| x.starts_with(k)).unwrap().split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
+    assert_eq!(field("Groups:"), "10 20");
+    // CAP_KILL (5) and CAP_NET_BIND_SERVICE (10): bits 0x420.
+    for set in ["CapBnd:", "CapEff:", "CapPrm:", "CapInh:", "CapAmb:"] {
+        assert_eq!(field(set), "0000000000000420", "{set}");
+    }
+    assert_eq!(field("NoNewPrivs:"), "1");
+    let rest = &l[l.len() - 5..];
+    assert_eq!(rest, ["0077", "123", "456", "100", "example.org"]);
+}
+
+#[test]
+fn terminal_through_console_socket() {
+    let root = Root::new();
+    let id = unique("tty");
+    let dir = TempDir::new("berth-sock");
+    let sock_path = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let b = Bundle::with(&["sh", "-c", "tty; echo through-the-pty"], |s| {
+        s["process"]["terminal"] = json!(true);
+    });
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        recv_fd(conn.as_raw_fd())
+    });
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), "--console-socket", sock_path.to_str().unwrap(), &id]);
+    let master = receiver.join().unwrap();
+    root.ok(&["start", &id]);
+    let mut f = std::fs::File::from(master);
+    let mut out = String::new();
+    let mut buf = [0u8; 256];
+    while !out.contains("through-the-pty") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("through-the-pty"), "{out}");
+}
+
+fn recv_fd(sock: i32) -> OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([i32; 1]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel just installed this fd for us.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+#[test]
+fn preserve_fds_passes_fd_3() {
+    let root = Root::new();
+    let b = Bundle::new(&["sh", "-c", "echo via-fd-3 >&3; ls /proc/self/fd"]);
+    let out_file = b.path().join("fd3.out");
+    let f = std::fs::File::create(&out_file).unwrap();
+    let raw = f.as_raw_fd();
+    let mut cmd = root.cmd();
+    cmd.args(["run", "--preserve-fds", "1", "-b", b.path().to_str().unwrap(), &unique("fds")]);
+    // SAFETY: dup2 between fork and exec is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "via-fd-3\n");
+    // Only stdio, fd 3 and the fd `ls` itself opens: nothing of the runtime leaks.
+    let fds: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+    assert_eq!(fds, ["0", "1", "2", "3", "4"], "open fds inside: {fds:?}");
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    let root = Root::new();
+    let id = unique("hooks");
+    let log_dir = TempDir::new("berth-hooklog");
+    let log = log_dir.path().join("log");
+    let hook = |name: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read -r s; echo \"{name} $s\" >> {}", log.display())]})
+    };
+    let b = Bundle::with(&["true"], |s| {
+        s["hooks"] = json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "createContainer": [hook("createContainer")],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "read -r s; echo \"startContainer $s\" >> /tmp/hooklog"]}],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+    });
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    wait_for(|| root.state(&id)["status"] == "stopped", "exit");
+    root.ok(&["delete", &id]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let names: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["prestart", "createRuntime", "createContainer", "poststart", "poststop"]);
+    for line in text.lines() {
+        let (_, state) = line.split_once(' ').unwrap();
+        let v: serde_json::Value = serde_json::from_str(state).unwrap();
+        assert_eq!(v["id"], id.as_str(), "{line}");
+        assert!(v["pid"].as_i64().unwrap() > 0 || line.starts_with("poststop"), "{line}");
+    }
+    // startContainer ran inside the container (its /tmp is the rootfs' /tmp).
+    let inside = std::fs::read_to_string(b.path().join("rootfs/tmp/hooklog")).unwrap();
+    assert!(inside.starts_with("startContainer {"), "{inside}");
+}
+
+#[test]
+fn failing_prestart_fails_create_and_leaves_nothing() {
+    let root = Root::new();
+    let id = unique("badhook");
+    let b = Bundle::with(&["true"], |s| {
+        s["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+    });
+    let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(err.contains("prestart hook #0 (/bin/false): failed"), "{err}");
+    assert_nothing_left(&root, &id, &b);
+}
+
+#[test]
+fn bad_input_is_refused_cleanly() {
+    let root = Root::new();
+    let id = unique("bad");
+    let b = Bundle::new(&["true"]);
+    let bundle = b.path().to_str().unwrap().to_string();
+    let check = |args: &[&str], want: &str| {
+        let err = root.fails(args);
+        assert!(err.contains(want), "berth {args:?}: want {want:?} in {err:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one error line: {err:?}");
+        assert_nothing_left(&root, &id, &b);
+    };
+    // Missing config.json.
+    let empty = TempDir::new("berth-empty");
+    check(&["create", "-b", empty.path().to_str().unwrap(), &id], "config.json");
+    // Invalid JSON.
+    std::fs::write(b.path().join("config.json"), "{not json").unwrap();
+    check(&["create", "-b", &bundle, &id], "invalid JSON");
+    // A wrong field type names the JSON path.
+    let mut spec = template();
+    spec["process"]["args"] = json!(["true"]);
+    spec["process"]["terminal"] = json!(false);
+    spec["linux"]["resources"]["memory"] = json!({"limit": "lots"});
+    b.set_config(&spec);
+    check(&["create", "-b", &bundle, &id], "linux.resources.memory.limit");
+    // A missing rootfs.
+    spec["linux"]["resources"]["memory"] = json!({});
+    spec["root"]["path"] = json!("no-such-rootfs");
+    b.set_config(&spec);
+    check(&["create", "-b", &bundle, &id], "no-such-rootfs");
+    // A missing program fails at create, not at start.
+    spec["root"]["path"] = json!("rootfs");
+    spec["process"]["args"] = json!(["/no/such/program"]);
+    b.set_config(&spec);
+    check(&["create", "-b", &bundle, &id], "executable file not found");
+    // Bad ids, unknown ids, bad signals.
+    check(&["create", "-b", &bundle, "a/b"], "invalid container id");
+    check(&["state", "nope"], "does not exist");
+    check(&["kill", "nope", "TERM"], "does not exist");
+    check(&["kill", &id, "SIGNOPE"], "unknown signal");
+    check(&["delete", "nope"], "does not exist");
+}
+
+#[test]
+fn json_log_names_the_cause() {
+    let root = Root::new();
+    let dir = TempDir::new("berth-log");
+    let log = dir.path().join("log.json");
+    let b = Bundle::new(&["/no/such/program"]);
+    let out = root
+        .cmd()
+        .args(["--log", log.to_str().unwrap(), "--log-format", "json", "create", "-b", b.path().to_str().unwrap(), "logid"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    let msg = last["msg"].as_str().unwrap();
+    assert!(msg.starts_with("create logid: container init: exec:"), "{msg}");
+    assert!(msg.contains("executable file not found"), "{msg}");
+    assert!(last["time"].as_str().is_some());
+}
+
+#[test]
+fn version_and_features() {
+    let root = Root::new();
+    let v = root.ok(&["--version"]);
+    let lines: Vec<&str> = v.lines().collect();
+    assert!(lines[0].starts_with("berth version "), "{v}");
+    assert!(lines[1].starts_with("commit: "), "{v}");
+    assert_eq!(lines[2], "spec: 1.2.1");
+    let f: serde_json::Value = serde_json::from_str(&root.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert!(f["hooks"].as_array().unwrap().iter().any(|h| h == "createRuntime"));
+    assert!(f["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n == "time"));
+    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+}
+
+/// Differential: the same bundle under runc and berth sees the same capabilities,
+/// namespaces (as a set of kinds that differ from the host) and mount points.
+#[test]
+fn differential_with_runc() {
+    if std::process::Command::new("runc").arg("--version").output().is_err() {
+        panic!("runc is needed for the differential test: apt-get install -y runc");
+    }
+    let script = "grep -E '^Cap' /proc/self/status; mount | awk '{print $3, $5}' | sort; hostname; id";
+    let b = Bundle::new(&["sh", "-c", script]);
+    let root = Root::new();
+    let (code, ours, err) = root.run_bundle(&b, &unique("diff"));
+    assert_eq!(code, 0, "{err}");
+    let runc_root = TempDir::new("runc-root");
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(runc_root.path())
+        .args(["run", "-b", b.path().to_str().unwrap(), &unique("diff-runc")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
+    let norm = |s: &str| s.replace("runc", "berth");
+    assert_eq!(norm(&theirs), ours, "runc vs berth, seen from inside");
+}

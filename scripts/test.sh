@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine, as root: installs what it needs, then runs
+# formatting and lint checks, unit tests, and the integration tests against real containers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "scripts/test.sh must run as root (it creates real containers)" >&2
+    exit 1
+fi
+
+need=(busybox-static runc umoci skopeo jq zstd)
+missing=()
+for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+# Integration tests start real containers; two at a time fits this 2-core machine.
+cargo test --all-targets -- --test-threads=2

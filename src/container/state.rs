@@ -1,0 +1,250 @@
+//! The state directory of one container and what it records.
+//!
+//! Layout: `<root>/<id>/state.json` (written atomically: temp file + rename),
+//! `<root>/<id>/exec.fifo` (exists while the container is `created`), and an flock on the
+//! directory itself that serializes every command on one id.
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+/// runc's status words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What `state.json` holds. The first fields are the OCI state; the rest is berth's own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 with nanoseconds, UTC (runc's `created`).
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+    /// Start time of the init (field 22 of /proc/PID/stat), so a recycled pid is not taken
+    /// for our init.
+    pub init_start_time: u64,
+    /// The cgroup manager's resolved paths (see cgroups::Manager::state).
+    pub cgroup: crate::cgroups::CgroupState,
+    /// The hooks to run at start (poststart) and delete (poststop).
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    pub rootless: bool,
+}
+
+/// One container's state directory, locked for the lifetime of this value.
+pub struct Container {
+    pub dir: PathBuf,
+    pub record: Record,
+    _lock: Lock,
+}
+
+/// Check a container id: non-empty, no `/`, not `.` or `..`, printable.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+' | ':' | '@'));
+    if !ok {
+        bail!("invalid container id {id:?}: use letters, digits and _ - . + : @ (no '/')");
+    }
+    Ok(())
+}
+
+/// The lock: an flock on the directory, released when dropped.
+pub type Lock = Flock<File>;
+
+fn lock_dir(dir: &Path) -> Result<Lock> {
+    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}", dir.display()))
+}
+
+/// Create `<root>/<id>` (0700) and lock it; a duplicate id is refused.
+pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
+    check_id(id)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(root)
+        .with_context(|| format!("creating state root {}", root.display()))?;
+    let dir = root.join(id);
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container {id:?} already exists (in {})", root.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+    let lock = lock_dir(&dir)?;
+    Ok((dir, lock))
+}
+
+impl Container {
+    /// Wrap a freshly created (and locked) directory.
+    pub fn new(dir: PathBuf, lock: Lock, record: Record) -> Self {
+        Container { dir, record, _lock: lock }
+    }
+
+    /// Open and lock an existing container.
+    pub fn load(root: &Path, id: &str) -> Result<Container> {
+        check_id(id)?;
+        let dir = root.join(id);
+        let lock = match lock_dir(&dir) {
+            Ok(l) => l,
+            Err(_) if !dir.exists() => bail!("container {id:?} does not exist"),
+            Err(e) => return Err(e),
+        };
+        let path = dir.join("state.json");
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("container {id:?} does not exist")
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let record = serde_json::from_slice(&text)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        Ok(Container { dir, record, _lock: lock })
+    }
+
+    /// Write state.json atomically.
+    pub fn save(&self) -> Result<()> {
+        let tmp = self.dir.join(".state.json.tmp");
+        let path = self.dir.join("state.json");
+        std::fs::write(&tmp, serde_json::to_vec(&self.record)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.dir.join("exec.fifo")
+    }
+
+    /// The status, derived from the kernel's view of the init process.
+    pub fn status(&self) -> Status {
+        if !init_alive(self.record.pid, self.record.init_start_time) {
+            return Status::Stopped;
+        }
+        if self.fifo_path().exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    /// The OCI state document (what `berth state` prints), with runc's field order.
+    pub fn oci_state(&self) -> serde_json::Value {
+        let r = &self.record;
+        let status = self.status();
+        let pid = if status == Status::Stopped { 0 } else { r.pid };
+        let mut v = serde_json::json!({
+            "ociVersion": r.oci_version,
+            "id": r.id,
+            "pid": pid,
+            "status": status.to_string(),
+            "bundle": r.bundle,
+            "rootfs": r.rootfs,
+            "created": r.created,
+            "owner": r.owner,
+        });
+        if !r.annotations.is_empty() {
+            v["annotations"] = serde_json::json!(r.annotations);
+        }
+        v
+    }
+
+    /// Remove the state directory (the lock goes with it).
+    pub fn remove_dir(&self) -> Result<()> {
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("removing {}", self.dir.display()))
+    }
+}
+
+/// Start time of a process (clock ticks since boot), `None` if it is gone.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // fields[0] is field 3 (state); starttime is field 22.
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Whether the recorded init is still the same live process.
+pub fn init_alive(pid: i32, started: u64) -> bool {
+    pid > 0 && start_time(pid) == Some(started)
+}
+
+/// The container ids under a state root, sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
+    };
+    for e in entries {
+        let e = e?;
+        if e.path().join("state.json").exists() {
+            ids.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(check_id("abc-1.2_x").is_ok());
+        for bad in ["", ".", "..", "a/b", "../x", "a b"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).unwrap();
+        assert!(init_alive(me, t));
+        assert!(!init_alive(me, t + 1));
+    }
+}

@@ -1,0 +1,179 @@
+//! Typed messages between the runtime (parent) and the container init (child) over one
+//! `SOCK_SEQPACKET` socketpair: one JSON value per packet, with an optional fd attached as
+//! SCM_RIGHTS. The protocol itself is described at the top of `process/create.rs`.
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+
+/// A failure inside the container init, carried whole across the process boundary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildError {
+    /// The init step that failed ("rootfs", "capabilities", "exec", ...).
+    pub step: String,
+    /// The errno at the root of the failure, 0 when there is none.
+    pub errno: i32,
+    /// The full context chain, outermost first.
+    pub message: String,
+}
+
+impl std::fmt::Display for ChildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The message chain already ends with the errno text when there is one.
+        write!(f, "container init: {}: {}", self.step, self.message)
+    }
+}
+
+impl std::error::Error for ChildError {}
+
+impl ChildError {
+    /// Build from an anyhow chain, finding the errno at its root.
+    pub fn from_anyhow(step: &str, e: &anyhow::Error) -> Self {
+        let errno = e
+            .chain()
+            .find_map(|c| {
+                c.downcast_ref::<Errno>()
+                    .map(|e| *e as i32)
+                    .or_else(|| c.downcast_ref::<std::io::Error>().and_then(|e| e.raw_os_error()))
+            })
+            .unwrap_or(0);
+        ChildError { step: step.to_string(), errno, message: format!("{e:#}") }
+    }
+}
+
+/// Messages, in the order they normally flow.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Msg {
+    /// parent → child: ids are mapped and the cgroup joined; carries the init's host pid
+    /// (for the state given to hooks that run inside the container).
+    Go { host_pid: i32 },
+    /// child → parent: mounts are done; run the prestart and createRuntime hooks.
+    RunHooks,
+    /// parent → child: the runtime-namespace hooks ran.
+    HooksDone,
+    /// child → parent: the pty master follows as an fd (run without --console-socket).
+    Console,
+    /// child → parent: everything is set up; the init now waits on the exec fifo.
+    Ready,
+    /// child → parent: a step failed; the child exits after sending this.
+    Failed(ChildError),
+}
+
+/// One end of the sync socket.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    /// A connected pair (parent end, child end), both close-on-exec.
+    pub fn pair() -> Result<(Channel, Channel)> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .context("creating the sync socketpair")?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        let body = serde_json::to_vec(msg)?;
+        send_packet(self.fd.as_raw_fd(), &body, fd).context("sending on the sync socket")
+    }
+
+    /// Receive one message; `None` when the other end closed without a word.
+    pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let (n, fd) = recv_packet(self.fd.as_raw_fd(), &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
+        Ok(Some((msg, fd)))
+    }
+
+    /// Receive and require a specific message (by predicate); a `Failed` becomes the error.
+    pub fn expect(&self, what: &str, want: impl Fn(&Msg) -> bool) -> Result<Option<OwnedFd>> {
+        match self.recv()? {
+            Some((Msg::Failed(e), _)) => Err(e.into()),
+            Some((m, fd)) if want(&m) => Ok(fd),
+            Some((m, _)) => bail!("sync protocol: expected {what}, got {m:?}"),
+            None => bail!("sync protocol: the other side exited before {what}"),
+        }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Send bytes with an optional fd on any unix socket (also used for the console socket).
+pub fn send_packet(sock: RawFd, body: &[u8], fd: Option<RawFd>) -> Result<(), Errno> {
+    let iov = [IoSlice::new(body)];
+    let fds;
+    let cmsg: Vec<ControlMessage> = match fd {
+        Some(f) => {
+            fds = [f];
+            vec![ControlMessage::ScmRights(&fds)]
+        }
+        None => vec![],
+    };
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).map(drop)
+}
+
+fn recv_packet(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = loop {
+        match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(Errno::EINTR) => continue,
+            r => break r.context("receiving on the sync socket")?,
+        }
+    };
+    let mut fd = None;
+    for c in msg.cmsgs().context("reading control messages")? {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            for f in v {
+                // The kernel installed this fd for us; we own it now.
+                fd = Some(owned(f));
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    crate::sys::fd::take(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_with_fd() {
+        let (a, b) = Channel::pair().unwrap();
+        let f = std::fs::File::open("/dev/null").unwrap();
+        a.send_with_fd(&Msg::Console, Some(f.as_raw_fd())).unwrap();
+        let (m, fd) = b.recv().unwrap().unwrap();
+        assert!(matches!(m, Msg::Console));
+        assert!(fd.is_some());
+        a.send(&Msg::Failed(ChildError { step: "x".into(), errno: 1, message: "m".into() }))
+            .unwrap();
+        let e = b.expect("Ready", |m| matches!(m, Msg::Ready)).unwrap_err();
+        assert!(e.to_string().contains("container init: x: m"));
+        drop(a);
+        assert!(b.recv().unwrap().is_none());
+    }
+}

@@ -1,0 +1,279 @@
+//! Creating a container: the parent side, top to bottom.
+//!
+//! ## The parent/child protocol
+//!
+//! One `SOCK_SEQPACKET` socketpair; each packet is one JSON `Msg`, optionally with an fd
+//! (SCM_RIGHTS). The child is the container's init (pid 1 in a new pid namespace), made by
+//! a single `clone3` in fork mode: no re-exec, no intermediate process.
+//!
+//! ```text
+//!  parent (berth create)                        child (container init, process/init.rs)
+//!  ─────────────────────                        ───────────────────────────────────────
+//!  validate config, lock <root>/<id>, mkfifo
+//!  create the cgroup
+//!  clone3(CLONE_NEW* [, CLONE_INTO_CGROUP]) ──▶ blocks in recv()
+//!  write uid_map / gid_map (new user ns)
+//!  join the cgroup (v1)
+//!  ── Go{host_pid} ───────────────────────────▶ join namespaces by path, unshare cgroup/time,
+//!                                               keyring, oom_score_adj, rootfs::prepare
+//!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
+//!  prestart + createRuntime hooks
+//!  ── HooksDone ──────────────────────────────▶ createContainer hooks, pivot_root, setsid,
+//!                                               pty (master → console socket, or:)
+//!  ◀──────────────────── Console + fd (run) ──
+//!                                               rootfs::finish, hostname, rlimits, exec
+//!                                               lookup, fds, caps, user, no_new_privs
+//!  ◀────────────────────────────────── Ready ──
+//!  cgroup limits, state.json (created),          open(exec.fifo, O_WRONLY) blocks until
+//!  --pid-file, exit                              `berth start` opens it; then
+//!                                               startContainer hooks, execve
+//! ```
+//! At any point the child may send `Failed(ChildError{step, errno, message})` and exit
+//! instead; the parent then reaps it, removes the cgroup and the state dir, and reports one
+//! error line: `container init: <step>: <context chain>: <errno text>`.
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::channel::{Channel, Msg};
+use super::init::InitContext;
+use super::namespaces::{self, PidNsGuard, Plan};
+use crate::cgroups::{self, CgroupConfig};
+use crate::container::state::{self, Container, Record};
+use crate::spec::Bundle;
+
+/// What the caller asked for.
+pub struct CreateRequest<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+    pub rootless: bool,
+    /// A foreground `run` without a console socket: the parent keeps the pty master.
+    pub keep_console: bool,
+}
+
+/// A created container, still locked by this process.
+pub struct Created {
+    pub container: Container,
+    pub pid: Pid,
+    /// The pty master, for a foreground `run` with process.terminal.
+    pub console: Option<OwnedFd>,
+}
+
+/// Undo what a failed create did, in reverse order.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    cgroup: Option<Box<dyn cgroups::Manager>>,
+    child: Option<Pid>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("cleanup: removing the cgroup: {e:#}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn create(req: &CreateRequest) -> Result<Created> {
+    // 1. Everything that can be checked is checked before any side effect.
+    let bundle = crate::spec::load_bundle(req.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().context("config.json: process: missing")?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && req.console_socket.is_none() && !req.keep_console {
+        bail!("process.terminal is true: pass --console-socket (or use `run` in the foreground)");
+    }
+    if !terminal && req.console_socket.is_some() {
+        bail!("--console-socket given but process.terminal is false");
+    }
+    let plan = Plan::from_spec(spec);
+    let (listen_env, listen_fds) = listen_fds();
+    let cg_cfg = CgroupConfig {
+        cgroups_path: spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
+        id: req.id.to_string(),
+        systemd: req.systemd_cgroup,
+        rootless: req.rootless,
+    };
+    let cgroup = cgroups::new_manager(&cg_cfg)?;
+
+    // 2. The state directory, locked: a duplicate id stops here.
+    let (dir, lock) = state::create_dir(req.root, req.id)?;
+    let mut cleanup = Cleanup { dir: Some(dir.clone()), cgroup: None, child: None };
+    let fifo_path = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("creating the exec fifo {}", fifo_path.display()))?;
+    let fifo: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .with_context(|| format!("opening {}", fifo_path.display()))?
+        .into();
+    let console_socket = match req.console_socket {
+        Some(p) => Some(OwnedFd::from(
+            UnixStream::connect(p).with_context(|| format!("connecting to --console-socket {}", p.display()))?,
+        )),
+        None => None,
+    };
+
+    // 3. The cgroup, made by the parent.
+    cgroup.create()?;
+    let cgroup = cleanup.cgroup.insert(cgroup);
+
+    // 4. The clone.
+    let (parent_end, child_end) = Channel::pair()?;
+    let state_doc = hook_state(req.id, &bundle, "creating", 0);
+    let pidns = plan.join_pid.as_deref().map(PidNsGuard::enter).transpose()?;
+    let into = cgroup.clone_into_fd();
+    let forked = crate::sys::process::fork_with_flags(plan.clone_flags, into.as_ref().map(|f| f.as_raw_fd()))
+        .context("clone of the container init");
+    if let Ok(crate::sys::process::Forked::Child) = forked {
+        drop(parent_end);
+        super::init::run(InitContext {
+            id: req.id,
+            spec,
+            bundle: &bundle.dir,
+            rootfs: &bundle.rootfs,
+            plan: &plan,
+            channel: child_end,
+            fifo,
+            console_socket,
+            no_pivot: req.no_pivot,
+            no_new_keyring: req.no_new_keyring,
+            extra_fds: listen_fds + req.preserve_fds,
+            extra_env: listen_env,
+            state: state_doc,
+        });
+    }
+    if let Some(g) = pidns {
+        g.leave()?;
+    }
+    let pid = match forked? {
+        crate::sys::process::Forked::Parent(pid) => pid,
+        crate::sys::process::Forked::Child => unreachable!("the child never returns from init::run"),
+    };
+    cleanup.child = Some(pid);
+    drop(child_end);
+    drop(console_socket);
+
+    // 5. Parent: ids, cgroup membership, then go.
+    if plan.new_user {
+        let linux = spec.linux().as_ref().context("linux: missing")?;
+        namespaces::write_id_maps(
+            pid.as_raw(),
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+            req.rootless,
+        )?;
+    }
+    if into.is_none() {
+        cgroup.apply(pid.as_raw())?;
+    }
+    parent_end.send(&Msg::Go { host_pid: pid.as_raw() })?;
+
+    // 6. Hooks in the runtime namespace once the mounts exist.
+    parent_end.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
+    let state_doc = hook_state(req.id, &bundle, "creating", pid.as_raw());
+    let hooks = spec.hooks().as_ref();
+    crate::hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_ref()), &state_doc)?;
+    crate::hooks::run_all("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &state_doc)?;
+    parent_end.send(&Msg::HooksDone)?;
+
+    // 7. The console (foreground run), then Ready.
+    let console = if terminal && req.console_socket.is_none() {
+        Some(
+            parent_end
+                .expect("Console", |m| matches!(m, Msg::Console))?
+                .context("the init sent no pty master")?,
+        )
+    } else {
+        None
+    };
+    parent_end.expect("Ready", |m| matches!(m, Msg::Ready))?;
+
+    // 8. Limits, state, pid file.
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cgroup.set(r)?;
+    }
+    let record = Record {
+        oci_version: spec.version().clone(),
+        id: req.id.to_string(),
+        pid: pid.as_raw(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        init_start_time: state::start_time(pid.as_raw()).context("the container init died during create")?,
+        cgroup: cgroup.state(),
+        hooks: spec.hooks().clone(),
+        rootless: req.rootless,
+    };
+    let container = Container::new(dir, lock, record);
+    container.save()?;
+    if let Some(p) = req.pid_file {
+        write_pid_file(p, pid.as_raw())?;
+    }
+    // Success: nothing to undo.
+    cleanup.dir = None;
+    cleanup.cgroup = None;
+    cleanup.child = None;
+    drop(parent_end);
+    Ok(Created { container, pid, console })
+}
+
+/// The state document given to hooks (and printed by `berth state`).
+pub fn hook_state(id: &str, b: &Bundle, status: &str, pid: i32) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "ociVersion": b.spec.version(),
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": b.dir,
+    });
+    if let Some(a) = b.spec.annotations().as_ref().filter(|a| !a.is_empty()) {
+        v["annotations"] = serde_json::json!(a);
+    }
+    v
+}
+
+/// Socket-activation fds passed through (LISTEN_FDS), as runc does: they sit at 3.. and the
+/// program sees LISTEN_FDS=N and LISTEN_PID=1.
+fn listen_fds() -> (Vec<String>, u32) {
+    match std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+        Some(n) if n > 0 => (vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()], n),
+        _ => (Vec::new(), 0),
+    }
+}
+
+/// Write the pid file atomically (temp + rename), as engines poll for it.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing --pid-file {}", path.display()))
+}
+
+
+use std::os::unix::fs::OpenOptionsExt;

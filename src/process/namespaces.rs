@@ -1,0 +1,169 @@
+//! Which namespaces the container gets and how: created by the clone flags, created later
+//! by unshare (cgroup: after the init joined its cgroup; time: so offsets can be written),
+//! or joined by path (pid: by the parent around the clone; the rest by the init, user first).
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType as T, Spec};
+
+use crate::spec::validate::ns_name;
+
+/// The namespace plan for one container.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// CLONE_NEW* flags for the clone itself (user, pid, net, ipc, uts, mount).
+    pub clone_flags: libc::c_int,
+    /// Namespaces the init joins by path, user first.
+    pub join: Vec<(T, PathBuf)>,
+    /// The pid namespace joined by path (the parent enters it around the clone).
+    pub join_pid: Option<PathBuf>,
+    pub new_user: bool,
+    pub new_mount: bool,
+    pub new_cgroup: bool,
+    pub new_time: bool,
+}
+
+fn clone_flag(t: T) -> CloneFlags {
+    match t {
+        T::User => CloneFlags::CLONE_NEWUSER,
+        T::Pid => CloneFlags::CLONE_NEWPID,
+        T::Network => CloneFlags::CLONE_NEWNET,
+        T::Ipc => CloneFlags::CLONE_NEWIPC,
+        T::Uts => CloneFlags::CLONE_NEWUTS,
+        T::Mount => CloneFlags::CLONE_NEWNS,
+        T::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        T::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Plan {
+        let mut p = Plan::default();
+        let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+        for ns in list.into_iter().flatten() {
+            match (ns.typ(), ns.path()) {
+                (T::Pid, Some(path)) => p.join_pid = Some(path.clone()),
+                (t, Some(path)) => p.join.push((t, path.clone())),
+                (T::Cgroup, None) => p.new_cgroup = true,
+                (T::Time, None) => p.new_time = true,
+                (t, None) => {
+                    p.clone_flags |= clone_flag(t).bits();
+                    p.new_user |= t == T::User;
+                    p.new_mount |= t == T::Mount;
+                }
+            }
+        }
+        // The user namespace must be joined first: it grants the rights for the others.
+        p.join.sort_by_key(|(t, _)| *t != T::User);
+        p
+    }
+
+    /// In the init, after the parent said go: join by path, then the late unshares.
+    pub fn enter(&self, time_offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>) -> Result<()> {
+        for (t, path) in &self.join {
+            join(*t, path)?;
+        }
+        if self.new_cgroup {
+            unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
+        }
+        if self.new_time {
+            new_time_namespace(time_offsets)?;
+        }
+        Ok(())
+    }
+}
+
+/// setns into the namespace at `path`, checking it is of the expected type.
+pub fn join(t: T, path: &Path) -> Result<()> {
+    let f = File::open(path)
+        .with_context(|| format!("opening the {} namespace {}", ns_name(t), path.display()))?;
+    setns(f.as_fd(), clone_flag(t))
+        .with_context(|| format!("joining the {} namespace {}", ns_name(t), path.display()))
+}
+
+/// A new time namespace with offsets: unshare (only children would enter it), write the
+/// offsets before any process is in it, then enter it ourselves through time_for_children.
+fn new_time_namespace(
+    offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>,
+) -> Result<()> {
+    unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .context("creating the time namespace")?;
+    let mut text = String::new();
+    for (clock, off) in offsets.into_iter().flatten() {
+        let secs = off.secs().unwrap_or(0);
+        let nanos = off.nanosecs().unwrap_or(0);
+        text.push_str(&format!("{clock} {secs} {nanos}\n"));
+    }
+    if !text.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", &text)
+            .with_context(|| format!("writing time offsets {:?}", text.trim()))?;
+    }
+    join(T::Time, Path::new("/proc/self/ns/time_for_children"))
+}
+
+/// Parent side: write uid_map and gid_map of the init. Unprivileged callers must deny
+/// setgroups first and can only map themselves.
+pub fn write_id_maps(
+    pid: i32,
+    uids: &[LinuxIdMapping],
+    gids: &[LinuxIdMapping],
+    rootless: bool,
+) -> Result<()> {
+    let fmt = |m: &[LinuxIdMapping]| {
+        m.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    if rootless {
+        let p = format!("/proc/{pid}/setgroups");
+        std::fs::write(&p, "deny").with_context(|| format!("writing deny to {p}"))?;
+    }
+    for (file, text) in [("uid_map", fmt(uids)), ("gid_map", fmt(gids))] {
+        let p = format!("/proc/{pid}/{file}");
+        std::fs::write(&p, &text)
+            .with_context(|| format!("writing {:?} to {p}", text.trim()))?;
+    }
+    Ok(())
+}
+
+/// Parent side: enter the pid namespace given by path for the clone only, and come back.
+pub struct PidNsGuard {
+    own: File,
+}
+
+impl PidNsGuard {
+    pub fn enter(path: &Path) -> Result<PidNsGuard> {
+        let own = File::open("/proc/self/ns/pid_for_children")
+            .context("opening our own pid namespace")?;
+        join(T::Pid, path)?;
+        Ok(PidNsGuard { own })
+    }
+
+    pub fn leave(self) -> Result<()> {
+        setns(self.own.as_fd(), CloneFlags::CLONE_NEWPID).context("returning to our pid namespace")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_from_spec() {
+        let s: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.0",
+            "linux": {"namespaces": [
+                {"type": "pid"}, {"type": "network", "path": "/proc/1/ns/net"},
+                {"type": "user", "path": "/proc/1/ns/user"}, {"type": "cgroup"}, {"type": "mount"}
+            ]}
+        }))
+        .unwrap();
+        let p = Plan::from_spec(&s);
+        assert_eq!(p.clone_flags, libc::CLONE_NEWPID | libc::CLONE_NEWNS);
+        assert_eq!(p.join[0].0, T::User);
+        assert!(p.new_cgroup && p.new_mount && !p.new_user && !p.new_time);
+    }
+}

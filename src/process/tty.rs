@@ -1,0 +1,101 @@
+//! Terminals. In the init: a pty from the container's own devpts, its slave bound on
+//! /dev/console and made the controlling terminal and stdio, its master sent out (to the
+//! `--console-socket`, or to the parent for a foreground `run`). In the parent of a
+//! foreground `run`: the caller's terminal in raw mode, bytes copied both ways, window size
+//! kept in sync.
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
+use nix::sys::termios::{self, SetArg, Termios};
+
+nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, Winsize);
+nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
+nix::ioctl_write_int_bad!(set_ctty, libc::TIOCSCTTY);
+
+/// Init side: make the pty, wire it as the controlling terminal and stdio, and return the
+/// master for the caller to send.
+pub fn open_container_pty(size: Option<(u32, u32)>) -> Result<OwnedFd> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .context("opening /dev/ptmx")?;
+    grantpt(&master).context("grantpt")?;
+    unlockpt(&master).context("unlockpt")?;
+    let name = ptsname_r(&master).context("ptsname")?;
+    let slave: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(&name)
+        .with_context(|| format!("opening the pty slave {name}"))?
+        .into();
+    crate::rootfs::mount_console(&PathBuf::from(&name))?;
+    if let Some((h, w)) = size {
+        let ws = Winsize { ws_row: h as u16, ws_col: w as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        set_winsize_fd(master.as_fd(), &ws)?;
+    }
+    become_controlling(slave.as_raw_fd())?;
+    for target in 0..=2 {
+        nix::unistd::dup2(slave.as_raw_fd(), target)
+            .with_context(|| format!("dup2 of the pty slave to fd {target}"))?;
+    }
+    use std::os::fd::IntoRawFd;
+    Ok(crate::sys::fd::take(master.into_raw_fd()))
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+fn become_controlling(fd: RawFd) -> Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument and only affects the session's terminal.
+    unsafe { set_ctty(fd, 0) }.context("making the pty the controlling terminal")?;
+    Ok(())
+}
+
+fn set_winsize_fd(fd: BorrowedFd, ws: &Winsize) -> Result<()> {
+    // SAFETY: TIOCSWINSZ reads one Winsize from a valid pointer.
+    unsafe { set_winsize(fd.as_raw_fd(), ws) }.context("setting the window size")?;
+    Ok(())
+}
+
+/// Copy the caller's window size to the pty master.
+pub fn sync_winsize(from: RawFd, to: BorrowedFd) {
+    let mut ws = Winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one Winsize into a valid pointer.
+    if unsafe { get_winsize(from, &mut ws) }.is_ok() {
+        let _ = set_winsize_fd(to, &ws);
+    }
+}
+
+/// The caller's terminal in raw mode for as long as this lives.
+pub struct RawMode {
+    saved: Option<Termios>,
+}
+
+impl RawMode {
+    pub fn enter() -> RawMode {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            termios::cfmakeraw(&mut raw);
+            let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+        }
+    }
+}
+
+/// Send the pty master over a connected console socket, as runc does (the payload is the
+/// name; the fd rides as SCM_RIGHTS).
+pub fn send_to_console_socket(sock: RawFd, master: &OwnedFd) -> Result<()> {
+    crate::process::channel::send_packet(sock, b"/dev/ptmx", Some(master.as_raw_fd()))
+        .context("sending the pty master to the console socket")
+}

@@ -1,0 +1,129 @@
+//! Process-level syscalls that nix does not wrap: clone3/clone with namespace flags in fork
+//! mode, close_range, pidfd_open, keyctl, and the setns-for-pid dance.
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// What `fork_with_flags` returned.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Fork (no shared memory, no new stack: the child continues here like `fork`) with the
+/// given CLONE_NEW* flags, optionally straight into a cgroup v2 directory.
+/// The caller must be single-threaded (berth is, until this point).
+pub fn fork_with_flags(flags: libc::c_int, cgroup: Option<RawFd>) -> Result<Forked, Errno> {
+    let mut args = CloneArgs {
+        flags: flags as u32 as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 with no stack and no CLONE_VM behaves like fork: the child gets a copy
+    // of the address space and returns 0 here. The process is single-threaded, so no lock
+    // can be held by another thread at the time of the copy.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    let ret = if ret == -1 && Errno::last() == Errno::ENOSYS && cgroup.is_none() {
+        // SAFETY: the legacy clone with a null stack is fork with flags, as above.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        }
+    } else {
+        ret
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Mark every fd from `first` upwards close-on-exec.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only changes fd flags; no memory is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// A pidfd for a process (to wait for it without racing pid reuse).
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes plain integers and returns a new fd we take ownership of.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    Errno::result(r).map(|fd| {
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+    })
+}
+
+/// Send a signal through a pidfd (no pid-reuse race).
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> Result<(), Errno> {
+    // SAFETY: a valid pidfd, a signal number and no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Join a new anonymous session keyring with this name (runc's `_ses.<id>`).
+pub fn join_session_keyring(name: &str) -> Result<(), Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    let name = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: keyctl reads the NUL-terminated name, which outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(r).map(drop)
+}
+
+/// Exit at once, without running atexit handlers or destructors (for a forked child).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}
