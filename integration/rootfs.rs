@@ -135,6 +135,9 @@ fn run(scenario: &str, spec: Value, userns: bool) -> (Bundle, String) {
     if userns {
         cmd.args(["-U", "-r"]);
     }
+    if scenario == "cgroupns" {
+        cmd.arg("-C");
+    }
     cmd.arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -186,9 +189,23 @@ fn full_container_rootfs_in_user_namespace() {
 }
 
 #[test]
+fn cgroup_namespace_mounts_cgroupfs() {
+    run("cgroupns", base_spec(false), false);
+}
+
+#[test]
 fn no_pivot_moves_root() {
     let mut spec = base_spec(false);
     spec["linux"]["rootfsPropagation"] = json!("rslave");
+    // A read-only /dev is remounted so only after the devices were made.
+    spec["mounts"][1]["options"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("ro"));
+    spec["linux"]["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"path": "/dev/myfifo", "type": "p"}));
     run("nopivot", spec, false);
 }
 
@@ -224,7 +241,7 @@ fn scenario_child() {
         bundle: bundle.clone(),
         no_pivot: scenario == "nopivot",
         new_userns: userns,
-        new_cgroupns: false,
+        new_cgroupns: scenario == "cgroupns",
     };
     if scenario == "error" {
         let err = format!("{:#}", prepare(&cfg).unwrap_err());
@@ -235,11 +252,27 @@ fn scenario_child() {
     } else {
         prepare(&cfg).unwrap_or_else(|e| panic!("prepare: {e:#}"));
         pivot(&cfg).unwrap_or_else(|e| panic!("pivot: {e:#}"));
+        if scenario == "full" {
+            check_console();
+        }
         finish(&cfg).unwrap_or_else(|e| panic!("finish: {e:#}"));
         check_inside(scenario, userns);
     }
     println!("SCENARIO {scenario} OK");
     std::io::stdout().flush().unwrap();
+}
+
+/// A pty from the container's devpts; its slave is bound onto /dev/console.
+fn check_console() {
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    let master = posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave = ptsname_r(&master).unwrap();
+    berth::rootfs::mount_console(Path::new(&slave)).unwrap_or_else(|e| panic!("console: {e:#}"));
+    let console = fs::metadata("/dev/console").unwrap();
+    assert!(console.file_type().is_char_device());
+    assert_eq!(console.rdev(), fs::metadata(&slave).unwrap().rdev());
 }
 
 fn mount_points() -> Vec<(String, String, String)> {
@@ -335,6 +368,18 @@ fn check_inside(scenario: &str, userns: bool) {
                 .is_char_device(),
             "/dev/{d}"
         );
+    }
+
+    if scenario == "nopivot" {
+        assert_eq!(write_err("/dev/newfile"), Some(libc::EROFS), "ro /dev");
+        assert!(fs::metadata("/dev/myfifo").unwrap().file_type().is_fifo());
+    }
+    if scenario == "cgroupns" {
+        // A fresh cgroup mount: its root is the cgroup namespace root, our own cgroup.
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+        let mem = own.lines().find(|l| l.contains(":memory:")).unwrap();
+        assert!(mem.ends_with(":memory:/"), "{mem}");
+        assert!(find("/sys/fs/cgroup/memory").2.contains("cgroup"));
     }
 
     // Read-only things.
