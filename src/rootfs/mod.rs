@@ -173,6 +173,29 @@ pub fn finish(cfg: &RootfsConfig) -> Result<()> {
     Ok(())
 }
 
+/// Checks with no side effect, for the create path's validation step (so that a bad
+/// config fails before anything is cloned): every `mounts[].options` list parses (idmap is
+/// refused), no mount asks for idmapping, `linux.rootfsPropagation` is known, device entries
+/// are valid, and `linux.mountLabel` is only accepted where it means nothing (SELinux off,
+/// as runc ignores it there).
+pub fn validate(spec: &Spec) -> Result<()> {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = m.options().as_deref().unwrap_or(&[]);
+        options::parse(opts).with_context(|| format!("mounts[{i}].options"))?;
+        mounts::refuse_idmap(m).with_context(|| format!("mounts[{i}]"))?;
+    }
+    root_propagation(spec)?;
+    dev::nodes(spec)?;
+    let label = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref());
+    if label.is_some_and(|l| !l.is_empty()) && Path::new("/sys/fs/selinux/enforce").exists() {
+        anyhow::bail!("linux.mountLabel: SELinux mount labels are not supported by berth");
+    }
+    Ok(())
+}
+
 /// `linux.rootfsPropagation` as mount(2) flags, if set.
 fn root_propagation(spec: &Spec) -> Result<Option<libc::c_ulong>> {
     match spec
@@ -204,4 +227,34 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
         None::<&str>,
     )
     .with_context(|| format!("making {} private", m.mount_point.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        crate::spec::parse_config(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn validate_rejects_before_side_effects() {
+        let ok = spec(
+            r#"{"ociVersion":"1.2.0","mounts":[{"destination":"/p","type":"proc","options":["nosuid","rro"]}]}"#,
+        );
+        validate(&ok).unwrap();
+        let bad = spec(
+            r#"{"ociVersion":"1.2.0","mounts":[{"destination":"/a"},{"destination":"/b","options":["idmap"]}]}"#,
+        );
+        let err = format!("{:#}", validate(&bad).unwrap_err());
+        assert!(
+            err.starts_with("mounts[1].options: mount option \"idmap\""),
+            "{err}"
+        );
+        let bad = spec(r#"{"ociVersion":"1.2.0","linux":{"rootfsPropagation":"sideways"}}"#);
+        assert!(validate(&bad).is_err());
+        let bad =
+            spec(r#"{"ociVersion":"1.2.0","linux":{"devices":[{"path":"/dev/x","type":"a"}]}}"#);
+        assert!(validate(&bad).is_err());
+    }
 }

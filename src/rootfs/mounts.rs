@@ -58,9 +58,7 @@ fn describe(i: usize, m: &Mount) -> String {
 }
 
 fn mount_one(ctx: &mut Ctx<'_>, m: &Mount) -> Result<()> {
-    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        bail!("uidMappings/gidMappings (idmapped mounts) are not supported by berth");
-    }
+    refuse_idmap(m)?;
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = Path::new("/").join(m.destination());
@@ -76,6 +74,14 @@ fn mount_one(ctx: &mut Ctx<'_>, m: &Mount) -> Result<()> {
         .as_ref()
         .map_or_else(|| PathBuf::from(typ), |s| s.clone());
     fs_entry(ctx, &source, typ, &dest, &opts)
+}
+
+/// Idmapped mounts (`uidMappings`/`gidMappings`) are refused with a clear error.
+pub(super) fn refuse_idmap(m: &Mount) -> Result<()> {
+    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        bail!("uidMappings/gidMappings (idmapped mounts) are not supported by berth");
+    }
+    Ok(())
 }
 
 fn bind_entry(ctx: &Ctx<'_>, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
