@@ -275,6 +275,34 @@ fn check_console() {
     assert_eq!(console.rdev(), fs::metadata(&slave).unwrap().rdev());
 }
 
+fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The read-only `cgroup` mount shows this process's own cgroup (v1: per hierarchy).
+fn check_cgroup_mount() {
+    let (procs, own_file) = if cgroup_v2() {
+        (
+            "/sys/fs/cgroup/cgroup.procs",
+            "/sys/fs/cgroup/cgroup.controllers",
+        )
+    } else {
+        assert!(Path::new("/sys/fs/cgroup/cpu").exists());
+        (
+            "/sys/fs/cgroup/memory/cgroup.procs",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        )
+    };
+    assert_eq!(write_err(procs), Some(libc::EROFS), "ro cgroup");
+    assert!(Path::new(own_file).exists(), "own cgroup bound");
+    let me = std::process::id().to_string();
+    let listed = fs::read_to_string(procs).unwrap();
+    assert!(
+        listed.lines().any(|l| l == me),
+        "pid {me} not in {procs}: {listed}"
+    );
+}
+
 fn mount_points() -> Vec<(String, String, String)> {
     fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
@@ -374,7 +402,7 @@ fn check_inside(scenario: &str, userns: bool) {
         assert_eq!(write_err("/dev/newfile"), Some(libc::EROFS), "ro /dev");
         assert!(fs::metadata("/dev/myfifo").unwrap().file_type().is_fifo());
     }
-    if scenario == "cgroupns" {
+    if scenario == "cgroupns" && !cgroup_v2() {
         // A fresh cgroup mount: its root is the cgroup namespace root, our own cgroup.
         let own = fs::read_to_string("/proc/self/cgroup").unwrap();
         let mem = own.lines().find(|l| l.contains(":memory:")).unwrap();
@@ -395,16 +423,7 @@ fn check_inside(scenario: &str, userns: bool) {
         Some(libc::EROFS),
         "readonlyPaths /etc/rodir"
     );
-    assert_eq!(
-        write_err("/sys/fs/cgroup/memory/cgroup.procs"),
-        Some(libc::EROFS),
-        "ro cgroup"
-    );
-    assert!(
-        Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists(),
-        "own memory cgroup bound"
-    );
-    assert!(Path::new("/sys/fs/cgroup/cpu").exists());
+    check_cgroup_mount();
     fs::write("/tmp/w", "writable").unwrap();
 
     // Masks.

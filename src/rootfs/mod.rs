@@ -2,6 +2,8 @@
 //! sysctl. Everything here runs in the container's init process (the child of `clone`),
 //! inside its new mount namespace, before it execs the user process.
 //!
+//! `validate(&spec)` has no side effect: call it with the other config checks, before clone.
+//!
 //! Call order from `process::init`:
 //! 1. `prepare(&cfg)`: make the mount tree private/slave, bind the rootfs onto itself, do
 //!    every `mounts[]` entry, create /dev nodes and links.
