@@ -2,15 +2,40 @@
 //! sysctl. Everything here runs in the container's init process (the child of `clone`),
 //! inside its new mount namespace, before it execs the user process.
 //!
+//! `validate(&spec)` has no side effect: call it with the other config checks, before clone.
+//!
 //! Call order from `process::init`:
 //! 1. `prepare(&cfg)`: make the mount tree private/slave, bind the rootfs onto itself, do
 //!    every `mounts[]` entry, create /dev nodes and links.
 //! 2. (createContainer hooks run here, before pivot_root, as the runtime spec says)
 //! 3. `pivot(&cfg)`: pivot_root (or chroot-move with `--no-pivot`), chdir "/".
-//! 4. `finish(&cfg)`: sysctl, readonly root, readonlyPaths, maskedPaths, rootfsPropagation.
-use std::path::PathBuf;
+//! 4. `mount_console(slave)` when `process.terminal` is set.
+//! 5. `finish(&cfg)`: sysctl, readonlyPaths, maskedPaths, readonly root, rootfsPropagation.
+//!
+//! Paths inside the rootfs are hostile: every one is resolved through fds inside the root
+//! (`path`), and mounts are made on fds (new mount API, or mount(2) on /proc/self/fd/N).
+//! What prepare() needs from the caller: a new mount namespace, the host's /proc still
+//! visible at /proc, and the process already in its cgroup (for a `cgroup` mount without a
+//! cgroup namespace, which binds the process's own cgroup directories).
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result};
+use nix::mount::{mount as mount2, MsFlags};
 use oci_spec::runtime::Spec;
+
+mod cgroupfs;
+mod copyup;
+pub mod dev;
+pub mod mountinfo;
+mod mounts;
+pub mod options;
+pub mod path;
+mod paths;
+mod pivot;
+mod sysctl;
+
+use crate::sys::mount as sys;
 
 /// What the rootfs code needs to know, resolved by the create path.
 pub struct RootfsConfig<'a> {
@@ -25,4 +50,213 @@ pub struct RootfsConfig<'a> {
     pub new_userns: bool,
     /// The container has a new cgroup namespace.
     pub new_cgroupns: bool,
+}
+
+/// State shared by the steps of `prepare`.
+pub(crate) struct Ctx<'a> {
+    cfg: &'a RootfsConfig<'a>,
+    /// O_PATH fd on the rootfs (the self-bind mount on top of it).
+    root: OwnedFd,
+    /// /dev was asked read-only: remount it so once the devices exist.
+    dev_readonly: bool,
+}
+
+impl Ctx<'_> {
+    fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+}
+
+/// Before the createContainer hooks: propagation of /, the rootfs self-bind, every
+/// `mounts[]` entry, then /dev (nodes, ptmx, symlinks).
+pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
+    let flag = root_propagation(cfg.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    mount2(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::from_bits_retain(flag),
+        None::<&str>,
+    )
+    .context("setting the propagation of /")?;
+    make_parent_private(&cfg.rootfs)?;
+    let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount2(
+        Some(&cfg.rootfs),
+        &cfg.rootfs,
+        None::<&str>,
+        bind,
+        None::<&str>,
+    )
+    .with_context(|| {
+        format!(
+            "bind-mounting the rootfs {} onto itself",
+            cfg.rootfs.display()
+        )
+    })?;
+    let mut ctx = Ctx {
+        cfg,
+        root: path::open_root(&cfg.rootfs)?,
+        dev_readonly: false,
+    };
+    mounts::mount_all(&mut ctx)?;
+    if dev::needs_setup(cfg.spec) {
+        dev::setup(&ctx)?;
+    }
+    if ctx.dev_readonly {
+        let dev = path::lookup(ctx.root(), Path::new("/dev"))?.context("/dev vanished")?;
+        let attr = sys::MountAttr {
+            set: libc::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        sys::mount_setattr(dev.fd.as_fd(), false, attr).context("remounting /dev read-only")?;
+    }
+    Ok(())
+}
+
+/// After the createContainer hooks: pivot_root (or move + chroot with `--no-pivot`).
+pub fn pivot(cfg: &RootfsConfig) -> Result<()> {
+    if cfg.no_pivot {
+        pivot::move_root(&cfg.rootfs)
+    } else {
+        pivot::pivot_root_dot(&cfg.rootfs)
+    }
+}
+
+/// After pivot, with `process.terminal`: bind the pty slave (a path inside the container,
+/// like /dev/pts/0) onto /dev/console (created as an empty file if missing).
+pub fn mount_console(slave: &Path) -> Result<()> {
+    let root = path::open_root(Path::new("/"))?;
+    let src = path::lookup(root.as_fd(), slave)?
+        .with_context(|| format!("console: {} does not exist", slave.display()))?;
+    let dst = path::ensure(root.as_fd(), Path::new("/dev/console"), path::Kind::File)
+        .context("console: creating /dev/console")?;
+    let tree = sys::clone_tree(src.fd.as_fd(), false).context("console: open_tree")?;
+    sys::move_mount(tree.as_fd(), dst.fd.as_fd()).with_context(|| {
+        format!(
+            "console: bind-mounting {} onto /dev/console",
+            slave.display()
+        )
+    })
+}
+
+/// Last rootfs steps, after pivot: sysctl, readonlyPaths, maskedPaths, root.readonly and
+/// finally `linux.rootfsPropagation` applied to /.
+pub fn finish(cfg: &RootfsConfig) -> Result<()> {
+    let root = path::open_root(Path::new("/"))?;
+    let linux = cfg.spec.linux().as_ref();
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(root.as_fd(), sysctl)?;
+    }
+    if let Some(ro) = linux.and_then(|l| l.readonly_paths().as_ref()) {
+        paths::readonly(root.as_fd(), ro)?;
+    }
+    if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
+        paths::masked(root.as_fd(), masked)?;
+    }
+    if cfg
+        .spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false))
+    {
+        paths::readonly_root(root.as_fd())?;
+    }
+    if let Some(flag) = root_propagation(cfg.spec)? {
+        mount2(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::from_bits_retain(flag),
+            None::<&str>,
+        )
+        .context("linux.rootfsPropagation: setting the propagation of /")?;
+    }
+    Ok(())
+}
+
+/// Checks with no side effect, for the create path's validation step (so that a bad
+/// config fails before anything is cloned): every `mounts[].options` list parses (idmap is
+/// refused), no mount asks for idmapping, `linux.rootfsPropagation` is known, device entries
+/// are valid, and `linux.mountLabel` is only accepted where it means nothing (SELinux off,
+/// as runc ignores it there).
+pub fn validate(spec: &Spec) -> Result<()> {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = m.options().as_deref().unwrap_or(&[]);
+        options::parse(opts).with_context(|| format!("mounts[{i}].options"))?;
+        mounts::refuse_idmap(m).with_context(|| format!("mounts[{i}]"))?;
+    }
+    root_propagation(spec)?;
+    dev::nodes(spec)?;
+    let label = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref());
+    if label.is_some_and(|l| !l.is_empty()) && Path::new("/sys/fs/selinux/enforce").exists() {
+        anyhow::bail!("linux.mountLabel: SELinux mount labels are not supported by berth");
+    }
+    Ok(())
+}
+
+/// `linux.rootfsPropagation` as mount(2) flags, if set.
+fn root_propagation(spec: &Spec) -> Result<Option<libc::c_ulong>> {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
+        None | Some("") => Ok(None),
+        Some(name) => options::propagation_flag(name).map(Some),
+    }
+}
+
+/// pivot_root refuses a new root whose parent mount is shared (which a shared
+/// rootfsPropagation makes it): make that parent mount private, in our namespace only.
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    let infos = mountinfo::read()?;
+    let parent = rootfs.parent().unwrap_or(Path::new("/"));
+    let Some(m) = mountinfo::mount_of(&infos, parent) else {
+        return Ok(());
+    };
+    if !m.is_shared() {
+        return Ok(());
+    }
+    mount2(
+        None::<&str>,
+        &m.mount_point,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .with_context(|| format!("making {} private", m.mount_point.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        crate::spec::parse_config(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn validate_rejects_before_side_effects() {
+        let ok = spec(
+            r#"{"ociVersion":"1.2.0","mounts":[{"destination":"/p","type":"proc","options":["nosuid","rro"]}]}"#,
+        );
+        validate(&ok).unwrap();
+        let bad = spec(
+            r#"{"ociVersion":"1.2.0","mounts":[{"destination":"/a"},{"destination":"/b","options":["idmap"]}]}"#,
+        );
+        let err = format!("{:#}", validate(&bad).unwrap_err());
+        assert!(
+            err.starts_with("mounts[1].options: mount option \"idmap\""),
+            "{err}"
+        );
+        let bad = spec(r#"{"ociVersion":"1.2.0","linux":{"rootfsPropagation":"sideways"}}"#);
+        assert!(validate(&bad).is_err());
+        let bad =
+            spec(r#"{"ociVersion":"1.2.0","linux":{"devices":[{"path":"/dev/x","type":"a"}]}}"#);
+        assert!(validate(&bad).is_err());
+    }
 }

@@ -19,7 +19,7 @@ pub fn features() -> Value {
     let mut caps: Vec<caps::Capability> = caps::all().into_iter().collect();
     caps.sort_by_key(|c| c.index());
     let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
-    let mut mount_options: Vec<&str> = vec![];
+    let mut mount_options = crate::rootfs::options::known_options();
     mount_options.sort_unstable();
     json!({
         "ociVersionMin": "1.0.0",

@@ -1,0 +1,119 @@
+//! A minimal `/proc/self/mountinfo` reader: mount point, propagation tags, fstype and
+//! super options; enough for the cgroup v1 layout and the rootfs parent's propagation.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    pub mount_point: PathBuf,
+    /// Optional fields (`shared:N`, `master:N`, ...).
+    pub tags: Vec<String>,
+    pub fstype: String,
+    pub super_options: Vec<String>,
+}
+
+impl MountInfo {
+    pub fn is_shared(&self) -> bool {
+        self.tags.iter().any(|t| t.starts_with("shared:"))
+    }
+}
+
+/// Read and parse `/proc/self/mountinfo`.
+pub fn read() -> Result<Vec<MountInfo>> {
+    let text =
+        std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    Ok(parse(&text))
+}
+
+/// Parse mountinfo text; malformed lines are skipped.
+pub fn parse(text: &str) -> Vec<MountInfo> {
+    text.lines().filter_map(parse_line).collect()
+}
+
+fn parse_line(line: &str) -> Option<MountInfo> {
+    let (left, right) = line.split_once(" - ")?;
+    let fields: Vec<&str> = left.split(' ').collect();
+    let mount_point = PathBuf::from(unescape(fields.get(4)?));
+    let tags = fields
+        .get(6..)
+        .unwrap_or(&[])
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut right = right.split(' ');
+    let fstype = right.next()?.to_string();
+    let _source = right.next()?;
+    let super_options = right
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    Some(MountInfo {
+        mount_point,
+        tags,
+        fstype,
+        super_options,
+    })
+}
+
+/// Undo the kernel's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount whose mount point is the longest prefix of `path`.
+pub fn mount_of<'a>(mounts: &'a [MountInfo], path: &Path) -> Option<&'a MountInfo> {
+    mounts
+        .iter()
+        .filter(|m| path.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.as_os_str().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard\n\
+        32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
+        50 27 0:40 / /mnt/a\\040b rw - tmpfs tmpfs rw\n";
+
+    #[test]
+    fn parses_fields() {
+        let m = parse(SAMPLE);
+        assert_eq!(m.len(), 3);
+        assert!(m[0].is_shared());
+        assert_eq!(m[1].fstype, "cgroup");
+        assert_eq!(m[1].super_options, vec!["rw", "cpu"]);
+        assert_eq!(m[2].mount_point, Path::new("/mnt/a b"));
+    }
+
+    #[test]
+    fn longest_prefix() {
+        let m = parse(SAMPLE);
+        assert_eq!(
+            mount_of(&m, Path::new("/sys/fs/cgroup/cpu/x"))
+                .unwrap()
+                .fstype,
+            "cgroup"
+        );
+        assert_eq!(mount_of(&m, Path::new("/sys/fs")).unwrap().fstype, "ext4");
+    }
+}

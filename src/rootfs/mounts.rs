@@ -1,0 +1,262 @@
+//! Mounting each `mounts[]` entry inside the rootfs.
+//!
+//! The destination is resolved (and created) inside the root through fds (`path`). Bind
+//! mounts use the new mount API: `open_tree(OPEN_TREE_CLONE)` of the source, the requested
+//! flags set on the detached copy with `mount_setattr` (so the mount is never visible with
+//! the wrong flags, and flags locked by a user namespace are simply left alone), then
+//! `move_mount` onto the destination fd. Other filesystems are mounted with mount(2) on
+//! `/proc/self/fd/N` of the destination. Propagation options are applied afterwards.
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sys::statfs::{fstatfs, statfs, PROC_SUPER_MAGIC};
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions};
+use super::path::{self, Kind, Resolved};
+use super::{cgroupfs, copyup, Ctx};
+use crate::sys::mount::{self as sys, MountAttr};
+
+/// Files under /proc that may be mount destinations (lxcfs and friends), as runc allows.
+const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// Do every `mounts[]` entry, in order.
+pub fn mount_all(ctx: &mut Ctx<'_>) -> Result<()> {
+    let mounts = ctx.cfg.spec.mounts().clone().unwrap_or_default();
+    for (i, m) in mounts.iter().enumerate() {
+        mount_one(ctx, m).with_context(|| describe(i, m))?;
+    }
+    Ok(())
+}
+
+/// `mounts[3]: mounting "proc" (type proc) at /proc`.
+fn describe(i: usize, m: &Mount) -> String {
+    let src = m
+        .source()
+        .as_ref()
+        .map_or_else(|| "".to_string(), |s| s.display().to_string());
+    let typ = m.typ().as_deref().unwrap_or("none");
+    format!(
+        "mounts[{i}]: mounting {src:?} (type {typ}) at {}",
+        m.destination().display()
+    )
+}
+
+fn mount_one(ctx: &mut Ctx<'_>, m: &Mount) -> Result<()> {
+    refuse_idmap(m)?;
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = Path::new("/").join(m.destination());
+    if typ == "cgroup" {
+        return cgroupfs::mount(ctx, &dest, &opts);
+    }
+    if opts.is_bind() || typ == "bind" {
+        let src = m.source().as_ref().context("a bind mount needs a source")?;
+        return bind_entry(ctx, &ctx.cfg.bundle.join(src), &dest, &opts);
+    }
+    let source = m
+        .source()
+        .as_ref()
+        .map_or_else(|| PathBuf::from(typ), |s| s.clone());
+    fs_entry(ctx, &source, typ, &dest, &opts)
+}
+
+/// Idmapped mounts (`uidMappings`/`gidMappings`) are refused with a clear error.
+pub(super) fn refuse_idmap(m: &Mount) -> Result<()> {
+    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        bail!("uidMappings/gidMappings (idmapped mounts) are not supported by berth");
+    }
+    Ok(())
+}
+
+fn bind_entry(ctx: &Ctx<'_>, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let meta = std::fs::metadata(src).with_context(|| format!("source {}", src.display()))?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let dst = path::ensure(ctx.root(), dest, kind).context("creating the destination")?;
+    check_proc_dest(&dst.path, Some(src), "bind")?;
+    let srcfd = sys::openat(None, src, OFlag::O_PATH, 0)
+        .with_context(|| format!("opening source {}", src.display()))?;
+    bind(ctx.root(), srcfd.as_fd(), &dst, opts)
+}
+
+/// Bind `src` onto `dst` with the flags, recursive attributes and propagation of `opts`.
+pub(super) fn bind(
+    root: BorrowedFd<'_>,
+    src: BorrowedFd<'_>,
+    dst: &Resolved,
+    opts: &MountOptions,
+) -> Result<()> {
+    let tree = sys::clone_tree(src, opts.is_rec()).context("open_tree")?;
+    let attr = opts.bind_attr();
+    if !attr.is_empty() {
+        sys::mount_setattr(tree.as_fd(), false, attr).context("setting the mount flags")?;
+    }
+    set_recursive(tree.as_fd(), opts)?;
+    sys::move_mount(tree.as_fd(), dst.fd.as_fd()).context("move_mount")?;
+    apply_propagation(root, &dst.path, &opts.propagation)
+}
+
+fn fs_entry(
+    ctx: &mut Ctx<'_>,
+    source: &Path,
+    typ: &str,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dst = path::ensure(ctx.root(), dest, Kind::Dir).context("creating the destination")?;
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&dst.fd))
+        .context("stat destination")?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        bail!("destination {} is not a directory", dst.path.display());
+    }
+    check_proc_dest(&dst.path, None, typ)?;
+    let mut flags = opts.flags;
+    if dst.path == Path::new("/dev") && flags & libc::MS_RDONLY != 0 {
+        // Devices are created in /dev after the mounts: remount it read-only after that.
+        flags &= !libc::MS_RDONLY;
+        ctx.dev_readonly = true;
+    }
+    let old = match opts.tmpcopyup {
+        true if typ != "tmpfs" => bail!("tmpcopyup is only valid for tmpfs mounts"),
+        true => Some(open_dir(ctx.root(), &dst.path)?),
+        false => None,
+    };
+    let data = opts.data_string();
+    match mount_fd(source, dst.fd.as_fd(), typ, flags, &data) {
+        Err(Errno::EPERM) if typ == "sysfs" && ctx.cfg.new_userns => {
+            // A user namespace without its own network namespace cannot mount sysfs:
+            // bind the host's /sys instead, as runc does.
+            let sys_fd = path::open_root(Path::new("/sys"))?;
+            let mut o = opts.clone();
+            o.flags |= libc::MS_BIND | libc::MS_REC;
+            return bind(ctx.root(), sys_fd.as_fd(), &dst, &o)
+                .context("sysfs denied, binding /sys");
+        }
+        other => other.context("mount")?,
+    }
+    if let Some(old) = old {
+        let new = open_dir(ctx.root(), &dst.path)?;
+        copyup::copy_dir(old.as_fd(), new.as_fd()).context("tmpcopyup")?;
+    }
+    let top = path::open_in_root(ctx.root(), &dst.path, OFlag::O_PATH)?;
+    set_recursive(top.as_fd(), opts)?;
+    apply_propagation(ctx.root(), &dst.path, &opts.propagation)
+}
+
+fn open_dir(root: BorrowedFd<'_>, p: &Path) -> Result<std::os::fd::OwnedFd> {
+    path::open_in_root(root, p, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+        .with_context(|| format!("opening {}", p.display()))
+}
+
+/// mount(2) of a filesystem onto the directory `dst` (through its /proc/self/fd path).
+pub(super) fn mount_fd(
+    source: &Path,
+    dst: BorrowedFd<'_>,
+    typ: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> nix::Result<()> {
+    let target = path::fd_path(dst);
+    let data = if data.is_empty() { None } else { Some(data) };
+    nix::mount::mount(
+        Some(source),
+        &target,
+        Some(typ),
+        MsFlags::from_bits_retain(flags),
+        data,
+    )
+}
+
+fn set_recursive(fd: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    if opts.recursive.is_empty() {
+        return Ok(());
+    }
+    sys::mount_setattr(fd, true, opts.recursive).context("setting recursive mount attributes")
+}
+
+/// Apply mount(2)-style propagation flags, in order, to the mount now on top of `path`.
+pub(super) fn apply_propagation(
+    root: BorrowedFd<'_>,
+    p: &Path,
+    flags: &[libc::c_ulong],
+) -> Result<()> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    let top = path::open_in_root(root, p, OFlag::O_PATH)
+        .with_context(|| format!("opening {}", p.display()))?;
+    for f in flags {
+        let attr = MountAttr {
+            propagation: options::propagation_attr(*f),
+            ..Default::default()
+        };
+        sys::mount_setattr(top.as_fd(), f & libc::MS_REC != 0, attr)
+            .context("setting propagation")?;
+    }
+    Ok(())
+}
+
+/// runc's rule for /proc: only procfs may be mounted on /proc itself, and only a few
+/// files below it may be mount destinations.
+fn check_proc_dest(dest: &Path, bind_src: Option<&Path>, typ: &str) -> Result<()> {
+    if dest == Path::new("/proc") {
+        let is_proc = match bind_src {
+            Some(src) => statfs(src)
+                .map(|s| s.filesystem_type() == PROC_SUPER_MAGIC)
+                .unwrap_or(false),
+            None => typ == "proc",
+        };
+        if !is_proc {
+            bail!("/proc cannot be mounted because the source is not of type proc");
+        }
+    } else if dest.starts_with("/proc") && !PROC_ALLOWED.iter().any(|a| dest == Path::new(a)) {
+        bail!(
+            "{} cannot be mounted because it is inside /proc",
+            dest.display()
+        );
+    }
+    Ok(())
+}
+
+/// Check an fd is on a real procfs (not something mounted over the container's /proc).
+pub(super) fn ensure_procfs(fd: BorrowedFd<'_>, what: &Path) -> Result<()> {
+    let st = fstatfs(fd).with_context(|| format!("statfs {}", what.display()))?;
+    if st.filesystem_type() != PROC_SUPER_MAGIC {
+        bail!("{} is not on a procfs mount", what.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_rule() {
+        assert!(check_proc_dest(Path::new("/proc"), None, "proc").is_ok());
+        assert!(check_proc_dest(Path::new("/proc"), None, "tmpfs").is_err());
+        assert!(check_proc_dest(Path::new("/proc"), Some(Path::new("/proc")), "bind").is_ok());
+        assert!(check_proc_dest(Path::new("/proc"), Some(Path::new("/tmp")), "bind").is_err());
+        assert!(
+            check_proc_dest(Path::new("/proc/meminfo"), Some(Path::new("/tmp")), "bind").is_ok()
+        );
+        let err = check_proc_dest(Path::new("/proc/self/x"), None, "tmpfs").unwrap_err();
+        assert!(err.to_string().contains("inside /proc"), "{err}");
+        assert!(check_proc_dest(Path::new("/procfoo"), None, "tmpfs").is_ok());
+    }
+}

@@ -1,0 +1,378 @@
+//! The `mounts[].options` table: every option runc's `features` lists, parsed in order
+//! (a later option wins over an earlier one) into mount(2) flags, the flags explicitly
+//! cleared, propagation changes, recursive attributes for `mount_setattr(AT_RECURSIVE)`, the
+//! filesystem data string (unknown options), and `tmpcopyup`.
+use anyhow::{bail, Result};
+use libc::c_ulong;
+
+use crate::sys::mount::MountAttr;
+
+/// One option's effect on the mount(2) flags.
+enum Flag {
+    Set(c_ulong),
+    Clear(c_ulong),
+}
+
+/// mount(2) flag options, as runc spells them.
+const FLAGS: &[(&str, Flag)] = &[
+    ("acl", Flag::Set(libc::MS_POSIXACL)),
+    ("async", Flag::Clear(libc::MS_SYNCHRONOUS)),
+    ("atime", Flag::Clear(libc::MS_NOATIME)),
+    ("bind", Flag::Set(libc::MS_BIND)),
+    ("defaults", Flag::Set(0)),
+    ("dev", Flag::Clear(libc::MS_NODEV)),
+    ("diratime", Flag::Clear(libc::MS_NODIRATIME)),
+    ("dirsync", Flag::Set(libc::MS_DIRSYNC)),
+    ("exec", Flag::Clear(libc::MS_NOEXEC)),
+    ("iversion", Flag::Set(libc::MS_I_VERSION)),
+    ("lazytime", Flag::Set(libc::MS_LAZYTIME)),
+    ("loud", Flag::Clear(libc::MS_SILENT)),
+    ("mand", Flag::Set(libc::MS_MANDLOCK)),
+    ("noacl", Flag::Clear(libc::MS_POSIXACL)),
+    ("noatime", Flag::Set(libc::MS_NOATIME)),
+    ("nodev", Flag::Set(libc::MS_NODEV)),
+    ("nodiratime", Flag::Set(libc::MS_NODIRATIME)),
+    ("noexec", Flag::Set(libc::MS_NOEXEC)),
+    ("noiversion", Flag::Clear(libc::MS_I_VERSION)),
+    ("nolazytime", Flag::Clear(libc::MS_LAZYTIME)),
+    ("nomand", Flag::Clear(libc::MS_MANDLOCK)),
+    ("norelatime", Flag::Clear(libc::MS_RELATIME)),
+    ("nostrictatime", Flag::Clear(libc::MS_STRICTATIME)),
+    ("nosuid", Flag::Set(libc::MS_NOSUID)),
+    ("nosymfollow", Flag::Set(MS_NOSYMFOLLOW)),
+    ("rbind", Flag::Set(libc::MS_BIND | libc::MS_REC)),
+    ("relatime", Flag::Set(libc::MS_RELATIME)),
+    ("remount", Flag::Set(libc::MS_REMOUNT)),
+    ("ro", Flag::Set(libc::MS_RDONLY)),
+    ("rw", Flag::Clear(libc::MS_RDONLY)),
+    ("silent", Flag::Set(libc::MS_SILENT)),
+    ("strictatime", Flag::Set(libc::MS_STRICTATIME)),
+    ("suid", Flag::Clear(libc::MS_NOSUID)),
+    ("symfollow", Flag::Clear(MS_NOSYMFOLLOW)),
+    ("sync", Flag::Set(libc::MS_SYNCHRONOUS)),
+];
+
+/// MS_NOSYMFOLLOW (Linux 5.10), not in every libc.
+pub const MS_NOSYMFOLLOW: c_ulong = 256;
+
+/// Propagation options; each becomes its own mount(2)/mount_setattr call after the mount.
+const PROPAGATION: &[(&str, c_ulong)] = &[
+    ("private", libc::MS_PRIVATE),
+    ("rprivate", libc::MS_PRIVATE | libc::MS_REC),
+    ("shared", libc::MS_SHARED),
+    ("rshared", libc::MS_SHARED | libc::MS_REC),
+    ("slave", libc::MS_SLAVE),
+    ("rslave", libc::MS_SLAVE | libc::MS_REC),
+    ("unbindable", libc::MS_UNBINDABLE),
+    ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
+];
+
+const ATIME_MASK: u64 = libc::MOUNT_ATTR__ATIME;
+
+/// Recursive attribute options: (name, attr bits to set, attr bits to clear). The atime
+/// setting is an enum in the kernel, so every atime option clears the whole field and sets
+/// one value: `ratime`/`rnostrictatime` go back to relatime (the kernel default) and
+/// `rnorelatime` selects strictatime, mirroring what the mount(2) spelling would leave.
+const RECURSIVE: &[(&str, u64, u64)] = &[
+    ("rro", libc::MOUNT_ATTR_RDONLY, 0),
+    ("rrw", 0, libc::MOUNT_ATTR_RDONLY),
+    ("rnosuid", libc::MOUNT_ATTR_NOSUID, 0),
+    ("rsuid", 0, libc::MOUNT_ATTR_NOSUID),
+    ("rnodev", libc::MOUNT_ATTR_NODEV, 0),
+    ("rdev", 0, libc::MOUNT_ATTR_NODEV),
+    ("rnoexec", libc::MOUNT_ATTR_NOEXEC, 0),
+    ("rexec", 0, libc::MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", libc::MOUNT_ATTR_NODIRATIME, 0),
+    ("rdiratime", 0, libc::MOUNT_ATTR_NODIRATIME),
+    ("rnosymfollow", libc::MOUNT_ATTR_NOSYMFOLLOW, 0),
+    ("rsymfollow", 0, libc::MOUNT_ATTR_NOSYMFOLLOW),
+    ("rrelatime", libc::MOUNT_ATTR_RELATIME, ATIME_MASK),
+    ("rnorelatime", libc::MOUNT_ATTR_STRICTATIME, ATIME_MASK),
+    ("rnoatime", libc::MOUNT_ATTR_NOATIME, ATIME_MASK),
+    ("ratime", libc::MOUNT_ATTR_RELATIME, ATIME_MASK),
+    ("rstrictatime", libc::MOUNT_ATTR_STRICTATIME, ATIME_MASK),
+    ("rnostrictatime", libc::MOUNT_ATTR_RELATIME, ATIME_MASK),
+];
+
+/// Options recognised but refused with a clear error.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("idmap", "idmapped mounts are not supported by berth"),
+    ("ridmap", "idmapped mounts are not supported by berth"),
+];
+
+/// Parsed `mounts[].options`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// mount(2) flags to set.
+    pub flags: c_ulong,
+    /// mount(2) flags an option explicitly cleared (`rw`, `suid`, `exec`, ...).
+    pub cleared: c_ulong,
+    /// Propagation changes, in order.
+    pub propagation: Vec<c_ulong>,
+    /// Recursive attributes (`rro`, `rnosuid`, ...).
+    pub recursive: MountAttr,
+    /// Filesystem-specific options, comma-joined in order.
+    pub data: Vec<String>,
+    /// Copy the destination's old contents into the new tmpfs.
+    pub tmpcopyup: bool,
+}
+
+impl MountOptions {
+    pub fn is_bind(&self) -> bool {
+        self.flags & libc::MS_BIND != 0
+    }
+    pub fn is_rec(&self) -> bool {
+        self.flags & libc::MS_REC != 0
+    }
+    pub fn data_string(&self) -> String {
+        self.data.join(",")
+    }
+
+    /// The per-mount attributes (non-recursive) that a bind mount must get after the
+    /// bind, for `mount_setattr`: flags set and flags explicitly cleared. Superblock flags
+    /// (sync, dirsync, mand, iversion, lazytime, acl, silent) cannot change on a bind mount;
+    /// like runc's `MS_REMOUNT|MS_BIND`, they have no effect there.
+    pub fn bind_attr(&self) -> MountAttr {
+        let mut attr = MountAttr::default();
+        let pairs = [
+            (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+            (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+            (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+            (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+            (libc::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+            (MS_NOSYMFOLLOW, libc::MOUNT_ATTR_NOSYMFOLLOW),
+        ];
+        for (ms, at) in pairs {
+            if self.flags & ms != 0 {
+                attr.set |= at;
+            } else if self.cleared & ms != 0 {
+                attr.clr |= at;
+            }
+        }
+        let atime = if self.flags & libc::MS_NOATIME != 0 {
+            Some(libc::MOUNT_ATTR_NOATIME)
+        } else if self.flags & libc::MS_STRICTATIME != 0 {
+            Some(libc::MOUNT_ATTR_STRICTATIME)
+        } else if self.flags & libc::MS_RELATIME != 0 {
+            Some(libc::MOUNT_ATTR_RELATIME)
+        } else if self.cleared & libc::MS_RELATIME != 0 {
+            Some(libc::MOUNT_ATTR_STRICTATIME)
+        } else if self.cleared & (libc::MS_NOATIME | libc::MS_STRICTATIME) != 0 {
+            Some(libc::MOUNT_ATTR_RELATIME)
+        } else {
+            None
+        };
+        if let Some(value) = atime {
+            attr.clr |= ATIME_MASK;
+            attr.set |= value;
+        }
+        attr
+    }
+}
+
+/// Parse `options` in order.
+pub fn parse(options: &[String]) -> Result<MountOptions> {
+    let mut out = MountOptions::default();
+    for opt in options {
+        let opt = opt.as_str();
+        if let Some((_, flag)) = FLAGS.iter().find(|(n, _)| *n == opt) {
+            match flag {
+                Flag::Set(f) => {
+                    out.flags |= f;
+                    out.cleared &= !f;
+                }
+                Flag::Clear(f) => {
+                    out.flags &= !f;
+                    out.cleared |= f;
+                }
+            }
+        } else if let Some((_, p)) = PROPAGATION.iter().find(|(n, _)| *n == opt) {
+            out.propagation.push(*p);
+        } else if let Some((_, set, clr)) = RECURSIVE.iter().find(|(n, _, _)| *n == opt) {
+            apply_recursive(&mut out.recursive, *set, *clr);
+        } else if opt == "tmpcopyup" {
+            out.tmpcopyup = true;
+        } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(n, _)| *n == opt) {
+            bail!("mount option {opt:?}: {why}");
+        } else if !opt.is_empty() {
+            out.data.push(opt.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn apply_recursive(attr: &mut MountAttr, set: u64, clr: u64) {
+    if clr & ATIME_MASK == ATIME_MASK {
+        attr.set &= !ATIME_MASK;
+        attr.clr |= ATIME_MASK;
+        attr.set |= set;
+        return;
+    }
+    attr.set = (attr.set & !clr) | set;
+    attr.clr = (attr.clr & !set) | clr;
+}
+
+/// Every option name this table accepts (for `features`).
+pub fn known_options() -> Vec<&'static str> {
+    let mut v: Vec<&str> = FLAGS.iter().map(|(n, _)| *n).collect();
+    v.extend(PROPAGATION.iter().map(|(n, _)| *n));
+    v.extend(RECURSIVE.iter().map(|(n, _, _)| *n));
+    v.push("tmpcopyup");
+    v.sort_unstable();
+    v
+}
+
+/// A `linux.rootfsPropagation` value as mount(2) propagation flags.
+pub fn propagation_flag(name: &str) -> Result<c_ulong> {
+    match PROPAGATION.iter().find(|(n, _)| *n == name) {
+        Some((_, f)) => Ok(*f),
+        None => bail!("linux.rootfsPropagation: unknown value {name:?}"),
+    }
+}
+
+/// mount(2) propagation flags (without MS_REC) as a `mount_setattr` propagation value.
+pub fn propagation_attr(flags: c_ulong) -> u64 {
+    flags & (libc::MS_PRIVATE | libc::MS_SHARED | libc::MS_SLAVE | libc::MS_UNBINDABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(opts: &[&str]) -> MountOptions {
+        parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn later_option_wins() {
+        let o = p(&["ro", "rw", "nosuid"]);
+        assert_eq!(o.flags, libc::MS_NOSUID);
+        assert_eq!(o.cleared, libc::MS_RDONLY);
+        let o = p(&["rw", "ro"]);
+        assert_eq!(o.flags, libc::MS_RDONLY);
+        assert_eq!(o.cleared, 0);
+    }
+
+    #[test]
+    fn unknown_options_go_to_data() {
+        let o = p(&["nosuid", "mode=755", "size=65536k", "defaults"]);
+        assert_eq!(o.data_string(), "mode=755,size=65536k");
+        assert_eq!(o.flags, libc::MS_NOSUID);
+    }
+
+    #[test]
+    fn bind_and_propagation() {
+        let o = p(&["rbind", "rslave", "private"]);
+        assert!(o.is_bind() && o.is_rec());
+        assert_eq!(
+            o.propagation,
+            vec![libc::MS_SLAVE | libc::MS_REC, libc::MS_PRIVATE]
+        );
+        assert_eq!(propagation_attr(o.propagation[0]), libc::MS_SLAVE);
+    }
+
+    #[test]
+    fn recursive_attrs() {
+        let o = p(&["rro", "rnosuid", "rnoatime"]);
+        assert_eq!(
+            o.recursive.set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(o.recursive.clr, ATIME_MASK);
+        let o = p(&["rro", "rrw"]);
+        assert_eq!(o.recursive.set, 0);
+        assert_eq!(o.recursive.clr, libc::MOUNT_ATTR_RDONLY);
+        let o = p(&["rnoatime", "rstrictatime"]);
+        assert_eq!(o.recursive.set, libc::MOUNT_ATTR_STRICTATIME);
+    }
+
+    #[test]
+    fn bind_attr_from_flags() {
+        let a = p(&["bind", "ro", "nosuid", "exec", "noatime"]).bind_attr();
+        assert_eq!(
+            a.set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(a.clr, libc::MOUNT_ATTR_NOEXEC | ATIME_MASK);
+        assert!(p(&["rbind"]).bind_attr().is_empty());
+    }
+
+    #[test]
+    fn idmap_is_refused_and_tmpcopyup_parsed() {
+        let err = parse(&["idmap".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("not supported"), "{err}");
+        assert!(p(&["tmpcopyup"]).tmpcopyup);
+    }
+
+    #[test]
+    fn covers_runc_feature_list() {
+        let runc = [
+            "acl",
+            "async",
+            "atime",
+            "bind",
+            "defaults",
+            "dev",
+            "diratime",
+            "dirsync",
+            "exec",
+            "iversion",
+            "lazytime",
+            "loud",
+            "mand",
+            "noacl",
+            "noatime",
+            "nodev",
+            "nodiratime",
+            "noexec",
+            "noiversion",
+            "nolazytime",
+            "nomand",
+            "norelatime",
+            "nostrictatime",
+            "nosuid",
+            "nosymfollow",
+            "private",
+            "ratime",
+            "rbind",
+            "rdev",
+            "rdiratime",
+            "relatime",
+            "remount",
+            "rexec",
+            "rnoatime",
+            "rnodev",
+            "rnodiratime",
+            "rnoexec",
+            "rnorelatime",
+            "rnostrictatime",
+            "rnosuid",
+            "rnosymfollow",
+            "ro",
+            "rprivate",
+            "rrelatime",
+            "rro",
+            "rrw",
+            "rshared",
+            "rslave",
+            "rstrictatime",
+            "rsuid",
+            "rsymfollow",
+            "runbindable",
+            "rw",
+            "shared",
+            "silent",
+            "slave",
+            "strictatime",
+            "suid",
+            "symfollow",
+            "sync",
+            "tmpcopyup",
+            "unbindable",
+        ];
+        assert_eq!(known_options(), runc.to_vec());
+        for o in runc {
+            assert!(p(&[o]).data.is_empty(), "{o} fell into the data string");
+        }
+    }
+}

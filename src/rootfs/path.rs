@@ -1,0 +1,229 @@
+//! Safe resolution of container paths inside the rootfs.
+//!
+//! Paths inside the container are hostile: a symlink in the rootfs (`/etc/x -> /../../host`)
+//! must never lead outside it. Every lookup goes through `openat2(RESOLVE_IN_ROOT |
+//! RESOLVE_NO_MAGICLINKS)` from an fd on the root, and missing components are created one
+//! at a time through the fd of their (already resolved) parent. Symlinks met on the way are
+//! expanded here, inside the root, so that a dangling link gets its target created inside
+//! the root rather than failing, and so that `..` is always applied to a real directory.
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
+
+use crate::sys::mount as sys;
+
+/// How every lookup below the root resolves.
+pub const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+/// How many symlinks one resolution may expand (the kernel's limit).
+const MAX_LINKS: usize = 40;
+
+/// What to create for a missing final component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// A path resolved inside the root: an `O_PATH` fd on it and the symlink-free path (absolute,
+/// relative to the root) it was found at.
+#[derive(Debug)]
+pub struct Resolved {
+    pub fd: OwnedFd,
+    pub path: PathBuf,
+}
+
+/// Open a host directory as a root for later lookups (`O_PATH|O_DIRECTORY`).
+pub fn open_root(path: &Path) -> Result<OwnedFd> {
+    sys::openat(None, path, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// `openat2` below `root` with [`RESOLVE`].
+pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    sys::openat2(root, rel, flags, 0, RESOLVE)
+}
+
+/// The magic-link path through which `fd` can be named in mount(2) and friends.
+pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Resolve `path` inside `root`, creating missing components (directories, and a `kind`
+/// for the last one). A non-directory in the middle of the path is an error (ENOTDIR).
+pub fn ensure(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<Resolved> {
+    walk(root, path, Some(kind))?.context("path vanished while it was created")
+}
+
+/// Resolve an existing `path` inside `root`; `None` when a component does not exist.
+pub fn lookup(root: BorrowedFd<'_>, path: &Path) -> Result<Option<Resolved>> {
+    walk(root, path, None)
+}
+
+fn components(path: &Path) -> Vec<OsString> {
+    let mut out: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    out.reverse(); // used as a stack
+    out
+}
+
+fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Option<Resolved>> {
+    let mut todo = components(path);
+    let mut done = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            done.pop();
+            continue;
+        }
+        let last = todo.is_empty();
+        let parent = open_in_root(root, &done, OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .with_context(|| format!("opening {}", done.display()))?;
+        let here = done.join(&name);
+        match fstatat(
+            Some(parent.as_raw_fd()),
+            name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) => {
+                let fmt = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+                if fmt == SFlag::S_IFLNK {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(Errno::ELOOP)
+                            .with_context(|| format!("resolving {}", path.display()));
+                    }
+                    let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name.as_os_str())
+                        .with_context(|| format!("reading link {}", here.display()))?;
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        done = PathBuf::from("/");
+                    }
+                    todo.extend(components(&target));
+                } else if fmt == SFlag::S_IFDIR || last {
+                    done = here;
+                } else {
+                    return Err(Errno::ENOTDIR)
+                        .with_context(|| format!("resolving {}", here.display()));
+                }
+            }
+            Err(Errno::ENOENT) => {
+                let Some(kind) = create else { return Ok(None) };
+                create_entry(parent.as_fd(), &name, if last { kind } else { Kind::Dir })
+                    .with_context(|| format!("creating {}", here.display()))?;
+                done = here;
+            }
+            Err(e) => return Err(e).with_context(|| format!("resolving {}", here.display())),
+        }
+    }
+    let fd = open_in_root(root, &done, OFlag::O_PATH)
+        .with_context(|| format!("opening {}", done.display()))?;
+    Ok(Some(Resolved { fd, path: done }))
+}
+
+fn create_entry(parent: BorrowedFd<'_>, name: &OsStr, kind: Kind) -> nix::Result<()> {
+    let res = match kind {
+        Kind::Dir => mkdirat(
+            Some(parent.as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(0o755),
+        ),
+        Kind::File => sys::openat(
+            Some(parent),
+            Path::new(name),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW,
+            0o644,
+        )
+        .map(drop),
+    };
+    match res {
+        Err(Errno::EEXIST) => Ok(()), // raced with someone; the next lookup checks it
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-path-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("root")).unwrap();
+        d
+    }
+
+    #[test]
+    fn dangling_absolute_symlink_stays_inside() {
+        let d = tmp("dangling");
+        let root = d.join("root");
+        std::fs::create_dir(root.join("etc")).unwrap();
+        symlink("/../../host", root.join("etc/x")).unwrap();
+        let fd = open_root(&root).unwrap();
+        let r = ensure(fd.as_fd(), Path::new("/etc/x/sub"), Kind::File).unwrap();
+        assert_eq!(r.path, Path::new("/host/sub"));
+        assert!(root.join("host/sub").is_file());
+        assert!(!d.join("host").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn relative_dotdot_symlink_is_clamped() {
+        let d = tmp("dotdot");
+        let root = d.join("root");
+        symlink("../../../../escape", root.join("l")).unwrap();
+        let fd = open_root(&root).unwrap();
+        let r = ensure(fd.as_fd(), Path::new("l"), Kind::Dir).unwrap();
+        assert_eq!(r.path, Path::new("/escape"));
+        assert!(root.join("escape").is_dir());
+        assert!(!d.join("escape").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn lookup_missing_is_none_and_file_in_middle_is_enotdir() {
+        let d = tmp("missing");
+        let root = d.join("root");
+        std::fs::write(root.join("f"), b"").unwrap();
+        let fd = open_root(&root).unwrap();
+        assert!(lookup(fd.as_fd(), Path::new("/nope/x")).unwrap().is_none());
+        let err = ensure(fd.as_fd(), Path::new("/f/x"), Kind::Dir).unwrap_err();
+        assert_eq!(
+            err.root_cause().downcast_ref::<Errno>(),
+            Some(&Errno::ENOTDIR)
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn symlink_loop_is_eloop() {
+        let d = tmp("loop");
+        let root = d.join("root");
+        symlink("b", root.join("a")).unwrap();
+        symlink("a", root.join("b")).unwrap();
+        let fd = open_root(&root).unwrap();
+        let err = ensure(fd.as_fd(), Path::new("/a"), Kind::Dir).unwrap_err();
+        assert_eq!(
+            err.root_cause().downcast_ref::<Errno>(),
+            Some(&Errno::ELOOP)
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
