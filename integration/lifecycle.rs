@@ -248,7 +248,8 @@ fn preserve_fds_passes_fd_3() {
     // SAFETY: dup2 between fork and exec is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            // dup2 onto itself keeps close-on-exec: clear it explicitly.
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -272,6 +273,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
         json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read -r s; echo \"{name} $s\" >> {}", log.display())]})
     };
     let b = Bundle::with(&["true"], |s| {
+        s["root"]["readonly"] = json!(false);
         s["hooks"] = json!({
             "prestart": [hook("prestart")],
             "createRuntime": [hook("createRuntime")],

@@ -74,6 +74,8 @@ impl Bundle {
         let mut spec = template();
         spec["process"]["terminal"] = json!(false);
         spec["process"]["args"] = json!(args);
+        // Tests write marker files into the rootfs; tests of root.readonly set it back.
+        spec["root"]["readonly"] = json!(false);
         edit(&mut spec);
         std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(&spec).unwrap())
             .unwrap();

@@ -98,6 +98,7 @@ impl Drop for Cleanup {
 
 pub fn create(req: &CreateRequest) -> Result<Created> {
     // 1. Everything that can be checked is checked before any side effect.
+    state::check_id(req.id)?;
     let bundle = crate::spec::load_bundle(req.bundle)?;
     let spec = &bundle.spec;
     let process = spec.process().as_ref().context("config.json: process: missing")?;
@@ -124,6 +125,9 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     let fifo_path = dir.join("exec.fifo");
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
         .with_context(|| format!("creating the exec fifo {}", fifo_path.display()))?;
+    // Writable by the container's user whoever it is (mkfifo applied our umask).
+    std::fs::set_permissions(&fifo_path, std::fs::Permissions::from_mode(0o622))
+        .with_context(|| format!("chmod of {}", fifo_path.display()))?;
     let fifo: OwnedFd = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
@@ -276,4 +280,4 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -85,10 +85,14 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     // Other processes must not get at us through /proc while we run runtime code.
     nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE").step("dumpable")?;
 
-    // 2. Namespaces joined by path and the late ones.
+    // 2. Namespaces joined by path and the late ones. In a user namespace we become its
+    // root (our host ids map to nothing there until we take the mapped ones).
     ctx.plan
         .enter(linux.and_then(|l| l.time_offsets().as_ref()))
         .step("namespaces")?;
+    if ctx.plan.in_user_ns() {
+        become_userns_root().step("user namespace")?;
+    }
     if !ctx.no_new_keyring {
         session_keyring(ctx.id).step("keyring")?;
     }
@@ -192,6 +196,13 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         .step("exec")
 }
 
+fn become_userns_root() -> Result<()> {
+    let root_g = Gid::from_raw(0);
+    let root_u = Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g).context("setresgid to the namespace's root")?;
+    nix::unistd::setresuid(root_u, root_u, root_u).context("setresuid to the namespace's root")
+}
+
 fn session_keyring(id: &str) -> Result<()> {
     match crate::sys::process::join_session_keyring(&format!("_ses.{id}")) {
         Ok(()) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
@@ -200,9 +211,8 @@ fn session_keyring(id: &str) -> Result<()> {
 }
 
 fn set_domainname(name: &str) -> Result<()> {
-    // setdomainname has no nix wrapper; /proc/sys/kernel/domainname is per uts namespace.
-    std::fs::write("/proc/sys/kernel/domainname", name)
-        .with_context(|| format!("setting the domainname {name:?}"))
+    crate::sys::process::setdomainname(name)
+        .with_context(|| format!("setdomainname {name:?}"))
 }
 
 /// Create process.cwd if missing (as runc does), as root, before the uid change.

@@ -61,6 +61,11 @@ impl Plan {
         p
     }
 
+    /// Whether the init ends up in a user namespace other than the runtime's.
+    pub fn in_user_ns(&self) -> bool {
+        self.new_user || self.join.iter().any(|(t, _)| *t == T::User)
+    }
+
     /// In the init, after the parent said go: join by path, then the late unshares.
     pub fn enter(&self, time_offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>) -> Result<()> {
         for (t, path) in &self.join {

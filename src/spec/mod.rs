@@ -42,6 +42,7 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
         bail!("root.path: {} is not a directory", rootfs.display());
     }
     validate::validate(&spec).context("config.json")?;
+    crate::rootfs::validate(&spec).context("config.json")?;
     Ok(Bundle { dir, spec, rootfs })
 }
 

@@ -127,3 +127,10 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no memory of ours.
     unsafe { libc::_exit(code) }
 }
+
+/// setdomainname(2) (per uts namespace).
+pub fn setdomainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the kernel reads exactly len bytes from the valid buffer.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(r).map(drop)
+}
