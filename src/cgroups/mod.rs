@@ -378,6 +378,41 @@ mod tests {
     }
 
     #[test]
+    fn rootless_permission_errors_disable_the_manager() {
+        let denied = || {
+            anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EACCES))
+                .context("creating cgroup /x")
+        };
+        let t = Tracker::new(CommonState {
+            rootless: true,
+            ..Default::default()
+        });
+        t.creation_failed(denied()).unwrap();
+        assert!(t.disabled());
+        t.check_disabled_set(&LinuxResources::default()).unwrap();
+        let r = oci_spec::runtime::LinuxResourcesBuilder::default()
+            .pids(
+                oci_spec::runtime::LinuxPidsBuilder::default()
+                    .limit(5)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert!(t.check_disabled_set(&r).is_err());
+        // Not rootless, or another errno: the error stands.
+        let t = Tracker::new(CommonState::default());
+        assert!(t.creation_failed(denied()).is_err());
+        let t = Tracker::new(CommonState {
+            rootless: true,
+            ..Default::default()
+        });
+        let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(t.creation_failed(other).is_err());
+        assert!(!t.disabled());
+    }
+
+    #[test]
     fn empty_resources_are_not_a_request() {
         assert!(!resources_requested(&LinuxResources::default()));
         let r = oci_spec::runtime::LinuxResourcesBuilder::default()
