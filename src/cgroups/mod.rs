@@ -1,20 +1,40 @@
-//! Control groups: one `Manager` trait over cgroup v1 (a hierarchy per controller) and
+//! Control groups: one [`Manager`] trait over cgroup v1 (a hierarchy per controller) and
 //! cgroup v2 (the unified tree).
 //!
-//! Contract used by the create path (`process::create`):
-//! 1. `cgroups::new_manager(&CgroupConfig)` picks v1 or v2 from the host (see `detect`) and
-//!    resolves `linux.cgroupsPath` (absolute: under each hierarchy's root; relative: under the
-//!    runtime's own cgroup; none: `/berth/<id>`). It has no side effect.
-//! 2. `create()` makes the directories (idempotent). `apply(pid)` moves a process in.
-//!    `set(&resources)` writes the limits. `destroy()` removes every directory it made,
-//!    killing nothing (the caller kills first). Each error names the file and the value.
-//! 3. `clone_into_fd()` gives an O_PATH/O_DIRECTORY fd for `CLONE_INTO_CGROUP` on v2.
-use std::path::PathBuf;
+//! Contract used by the create path (`process::create`) and the later commands:
+//! 1. [`new_manager`] picks v1 or v2 from the host ([`detect`]) and resolves
+//!    `linux.cgroupsPath` (absolute: under each hierarchy's root; relative: under the runtime's
+//!    own cgroup; none: `/berth/<id>`). It has no side effect.
+//! 2. `create()` makes the directories (idempotent). `apply(pid)` moves a process in (or, on v2,
+//!    clone with `CLONE_INTO_CGROUP` and the fd from `clone_into_fd()`). `set(&resources)`
+//!    writes the limits, devices included (the default allowlist is added here). Each error
+//!    names the file and the value.
+//! 3. After `create()`, store `manager.state()` (serde) in state.json; [`load_manager`] rebuilds
+//!    the manager from it for `delete`, `kill --all`, `pause`, `resume`, `ps`, `update`,
+//!    `events`.
+//! 4. `destroy()` removes the directories `create()` made, leaf subtrees first; it kills
+//!    nothing (call `kill_all(SIGKILL)` first).
+//!
+//! Hybrid hosts (v1 controllers plus a cgroup2 tree, usually at /sys/fs/cgroup/unified) are
+//! driven as v1, and the container also joins the cgroup2 tree, as runc does.
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+
+pub mod devices;
+pub mod fs;
+pub mod paths;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 
 pub use oci_spec::runtime::LinuxResources;
+pub use stats::Stats;
 
 /// What the create path knows about the cgroup it wants.
 #[derive(Debug, Clone)]
@@ -27,4 +47,383 @@ pub struct CgroupConfig {
     pub systemd: bool,
     /// The runtime runs rootless (errors creating cgroups become warnings).
     pub rootless: bool,
+}
+
+/// One container's cgroup(s). Object safe; not `Sync` (the runtime is single-threaded).
+pub trait Manager {
+    /// Makes every directory (idempotent). On v1, copies cpuset.cpus/mems down from the parent
+    /// into new cpuset cgroups so a process can be attached. Rootless: a permission error is a
+    /// warning and the manager becomes a no-op (then `set` refuses any resource request).
+    fn create(&self) -> Result<()>;
+    /// Moves `pid` into the cgroup (every hierarchy on v1).
+    fn apply(&self, pid: i32) -> Result<()>;
+    /// Writes every limit in `r`, devices included (spec rules, then the default allowlist).
+    fn set(&self, r: &LinuxResources) -> Result<()>;
+    /// Every pid in the cgroup and its child cgroups, sorted.
+    fn pids(&self) -> Result<Vec<i32>>;
+    /// Freezes every task; returns once the kernel reports the cgroup frozen.
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
+    fn is_frozen(&self) -> Result<bool>;
+    /// Sends `sig` to every process: `cgroup.kill` on v2 for SIGKILL; otherwise the cgroup is
+    /// frozen, each pid signalled, and the cgroup thawed (no fork can escape meanwhile).
+    fn kill_all(&self, sig: Signal) -> Result<()>;
+    /// Removes the directories `create()` made (leaf subtrees bottom-up, retrying EBUSY
+    /// briefly, then the parents it made if nobody else uses them).
+    fn destroy(&self) -> Result<()>;
+    fn stats(&self) -> Result<Stats>;
+    /// v2 only: an `O_PATH` fd on the cgroup directory for `clone3(CLONE_INTO_CGROUP)`. `None`
+    /// on v1, or when the directory cannot be opened (then use `apply`).
+    fn clone_into_fd(&self) -> Option<OwnedFd>;
+    /// The cgroup directory (v2) or directories (v1), for messages.
+    fn path(&self) -> String;
+    /// What to store in state.json to rebuild this manager with [`load_manager`].
+    fn state(&self) -> CgroupState;
+}
+
+/// A manager's resolved paths, serialisable for state.json.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "version", rename_all = "lowercase")]
+pub enum CgroupState {
+    V1 {
+        /// Controller (or `name=X`) → cgroup directory. Controllers sharing a hierarchy share a
+        /// directory.
+        paths: BTreeMap<String, PathBuf>,
+        /// The cgroup2 directory joined on a hybrid host.
+        unified: Option<PathBuf>,
+        #[serde(flatten)]
+        common: CommonState,
+    },
+    V2 {
+        path: PathBuf,
+        #[serde(flatten)]
+        common: CommonState,
+    },
+}
+
+/// State shared by both versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommonState {
+    /// Directories `create()` made, top-down (what `destroy()` removes).
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+    #[serde(default)]
+    pub rootless: bool,
+    /// Rootless and creation failed: the manager does nothing.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// Mutable bookkeeping a manager keeps between `create()` and `destroy()`.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker(RefCell<CommonState>);
+
+impl Tracker {
+    pub(crate) fn new(c: CommonState) -> Tracker {
+        Tracker(RefCell::new(c))
+    }
+    pub(crate) fn get(&self) -> CommonState {
+        self.0.borrow().clone()
+    }
+    pub(crate) fn disabled(&self) -> bool {
+        self.0.borrow().disabled
+    }
+    pub(crate) fn record_created(&self, dirs: Vec<PathBuf>) {
+        let mut s = self.0.borrow_mut();
+        for d in dirs {
+            if !s.created.contains(&d) {
+                s.created.push(d);
+            }
+        }
+    }
+    /// Turns a creation error into a warning for rootless runs with a permission error.
+    pub(crate) fn creation_failed(&self, err: anyhow::Error) -> Result<()> {
+        let mut s = self.0.borrow_mut();
+        let denied = err.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>().is_some_and(|e| {
+                matches!(
+                    e.raw_os_error(),
+                    Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+                )
+            })
+        });
+        if s.rootless && denied {
+            tracing::warn!("rootless: cannot create cgroup, running without one: {err:#}");
+            s.disabled = true;
+            return Ok(());
+        }
+        Err(err)
+    }
+    /// Rootless with no cgroup: refuse any resource request, accept an empty one.
+    pub(crate) fn check_disabled_set(&self, r: &LinuxResources) -> Result<()> {
+        if resources_requested(r) {
+            bail!("rootless: cgroup resources were requested but the cgroup could not be created (see the warning above)");
+        }
+        Ok(())
+    }
+    /// Removes leaves (with their subtrees), then the parents this manager made.
+    pub(crate) fn destroy(&self, leaves: &[&Path]) -> Result<()> {
+        let created = self.get().created;
+        for leaf in leaves {
+            if created.iter().any(|c| c == leaf) {
+                fs::remove_cgroup_tree(leaf)?;
+            }
+        }
+        let parents: Vec<PathBuf> = created
+            .into_iter()
+            .filter(|c| !leaves.contains(&c.as_path()))
+            .collect();
+        fs::remove_created_parents(&parents)
+    }
+}
+
+/// Whether `r` asks for any limit (devices aside: rootless containers get bind-mounted device
+/// nodes, and the default allowlist is always present).
+pub fn resources_requested(r: &LinuxResources) -> bool {
+    r.memory().is_some()
+        || r.cpu().is_some()
+        || r.pids().is_some()
+        || r.block_io().is_some()
+        || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || r.network().is_some()
+        || r.rdma().as_ref().is_some_and(|m| !m.is_empty())
+        || r.unified().as_ref().is_some_and(|m| !m.is_empty())
+}
+
+/// Which cgroup version the host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// v1 controllers (possibly with a cgroup2 tree beside them: hybrid).
+    V1,
+    /// /sys/fs/cgroup is cgroup2.
+    V2,
+}
+
+/// The cgroup filesystem root.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// v2 when /sys/fs/cgroup is a cgroup2 filesystem, v1 otherwise.
+pub fn detect() -> Result<Version> {
+    let st =
+        nix::sys::statfs::statfs(CGROUP_ROOT).with_context(|| format!("statfs {CGROUP_ROOT}"))?;
+    Ok(
+        if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+            Version::V2
+        } else {
+            Version::V1
+        },
+    )
+}
+
+/// Builds the manager for a new container. No side effects.
+pub fn new_manager(cfg: &CgroupConfig) -> Result<Box<dyn Manager>> {
+    if cfg.systemd {
+        return Err(systemd_unavailable(cfg));
+    }
+    let path = paths::resolve_cgroups_path(cfg.cgroups_path.as_deref(), &cfg.id)?;
+    let mounts = paths::host_cgroup_mounts()?;
+    let own = paths::own_cgroups()?;
+    let common = CommonState {
+        rootless: cfg.rootless,
+        ..Default::default()
+    };
+    match detect()? {
+        Version::V2 => {
+            let (mp, root) = mounts
+                .unified
+                .filter(|(mp, _)| mp == Path::new(CGROUP_ROOT))
+                .unwrap_or_else(|| (PathBuf::from(CGROUP_ROOT), PathBuf::from("/")));
+            let dir = paths::dir_in_hierarchy(&mp, &root, own.get("").map(PathBuf::as_path), &path);
+            Ok(Box::new(v2::V2Manager::new(dir, common)))
+        }
+        Version::V1 => {
+            if mounts.v1.is_empty() {
+                bail!("no cgroup v1 hierarchy is mounted and {CGROUP_ROOT} is not cgroup2");
+            }
+            let mut dirs = BTreeMap::new();
+            for h in &mounts.v1 {
+                let own_path = h.controllers.iter().find_map(|c| own.get(c));
+                let dir = paths::dir_in_hierarchy(
+                    &h.mountpoint,
+                    &h.root,
+                    own_path.map(PathBuf::as_path),
+                    &path,
+                );
+                for c in &h.controllers {
+                    dirs.insert(c.clone(), dir.clone());
+                }
+            }
+            let unified = mounts.unified.map(|(mp, root)| {
+                paths::dir_in_hierarchy(&mp, &root, own.get("").map(PathBuf::as_path), &path)
+            });
+            Ok(Box::new(v1::V1Manager::new(dirs, unified, common)))
+        }
+    }
+}
+
+/// Rebuilds a manager from what [`Manager::state`] returned. No side effects.
+pub fn load_manager(state: &CgroupState) -> Result<Box<dyn Manager>> {
+    Ok(match state.clone() {
+        CgroupState::V1 {
+            paths,
+            unified,
+            common,
+        } => Box::new(v1::V1Manager::new(paths, unified, common)),
+        CgroupState::V2 { path, common } => Box::new(v2::V2Manager::new(path, common)),
+    })
+}
+
+/// `--systemd-cgroup` needs a running systemd to create the scope over D-Bus; berth does not
+/// talk to systemd, so the driver fails clearly (naming the unit systemd would have made).
+fn systemd_unavailable(cfg: &CgroupConfig) -> anyhow::Error {
+    let spec = cfg
+        .cgroups_path
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!(":berth:{}", cfg.id));
+    let unit = match paths::systemd_unit_path(&spec) {
+        Ok(u) => u,
+        Err(e) => return e.context("systemd cgroup driver: linux.cgroupsPath"),
+    };
+    if Path::new("/run/systemd/system").exists() {
+        anyhow::anyhow!(
+            "systemd cgroup driver: creating the unit {} over D-Bus is not supported by berth; run without --systemd-cgroup",
+            unit.display()
+        )
+    } else {
+        anyhow::anyhow!(
+            "systemd cgroup driver: systemd is not running (cannot create {}); run without --systemd-cgroup",
+            unit.display()
+        )
+    }
+}
+
+/// `rdma.max` lines for `linux.resources.rdma` (same syntax on v1 and v2).
+pub(crate) fn rdma_lines(rdma: &HashMap<String, oci_spec::runtime::LinuxRdma>) -> Vec<String> {
+    let mut lines: Vec<String> = rdma
+        .iter()
+        .map(|(dev, l)| {
+            let n = |v: Option<u32>| v.map_or("max".to_string(), |v| v.to_string());
+            format!(
+                "{dev} hca_handle={} hca_object={}",
+                n(l.hca_handles()),
+                n(l.hca_objects())
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Signals each pid, ignoring ones that already exited.
+pub(crate) fn signal_pids(pids: &[i32], sig: Signal) -> Result<()> {
+    for &pid in pids {
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => return Err(e).with_context(|| format!("sending {sig} to pid {pid}")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let st = CgroupState::V1 {
+            paths: [(
+                "memory".to_string(),
+                PathBuf::from("/sys/fs/cgroup/memory/berth/a"),
+            )]
+            .into(),
+            unified: Some(PathBuf::from("/sys/fs/cgroup/unified/berth/a")),
+            common: CommonState {
+                created: vec![PathBuf::from("/sys/fs/cgroup/memory/berth/a")],
+                rootless: false,
+                disabled: false,
+            },
+        };
+        let j = serde_json::to_value(&st).unwrap();
+        assert_eq!(j["version"], "v1");
+        let back: CgroupState = serde_json::from_value(j).unwrap();
+        assert_eq!(back, st);
+        let v2: CgroupState =
+            serde_json::from_str(r#"{"version":"v2","path":"/sys/fs/cgroup/x"}"#).unwrap();
+        assert!(matches!(v2, CgroupState::V2 { .. }));
+    }
+
+    #[test]
+    fn systemd_driver_fails_clearly() {
+        let cfg = CgroupConfig {
+            cgroups_path: Some("system.slice:berth:c1".into()),
+            id: "c1".into(),
+            systemd: true,
+            rootless: false,
+        };
+        let msg = format!("{:#}", new_manager(&cfg).err().unwrap());
+        assert!(msg.starts_with("systemd cgroup driver:"), "{msg}");
+        assert!(msg.contains("system.slice/berth-c1.scope"), "{msg}");
+    }
+
+    #[test]
+    fn rdma_syntax() {
+        let l = oci_spec::runtime::LinuxRdmaBuilder::default()
+            .hca_handles(3u32)
+            .build()
+            .unwrap();
+        let m: HashMap<_, _> = [("mlx5_0".to_string(), l)].into();
+        assert_eq!(rdma_lines(&m), vec!["mlx5_0 hca_handle=3 hca_object=max"]);
+    }
+
+    #[test]
+    fn rootless_permission_errors_disable_the_manager() {
+        let denied = || {
+            anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EACCES))
+                .context("creating cgroup /x")
+        };
+        let t = Tracker::new(CommonState {
+            rootless: true,
+            ..Default::default()
+        });
+        t.creation_failed(denied()).unwrap();
+        assert!(t.disabled());
+        t.check_disabled_set(&LinuxResources::default()).unwrap();
+        let r = oci_spec::runtime::LinuxResourcesBuilder::default()
+            .pids(
+                oci_spec::runtime::LinuxPidsBuilder::default()
+                    .limit(5)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert!(t.check_disabled_set(&r).is_err());
+        // Not rootless, or another errno: the error stands.
+        let t = Tracker::new(CommonState::default());
+        assert!(t.creation_failed(denied()).is_err());
+        let t = Tracker::new(CommonState {
+            rootless: true,
+            ..Default::default()
+        });
+        let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(t.creation_failed(other).is_err());
+        assert!(!t.disabled());
+    }
+
+    #[test]
+    fn empty_resources_are_not_a_request() {
+        assert!(!resources_requested(&LinuxResources::default()));
+        let r = oci_spec::runtime::LinuxResourcesBuilder::default()
+            .pids(
+                oci_spec::runtime::LinuxPidsBuilder::default()
+                    .limit(5)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert!(resources_requested(&r));
+    }
 }

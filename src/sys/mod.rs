@@ -5,3 +5,4 @@ pub mod fdio;
 pub mod mount;
 pub mod process;
 pub mod rlimit;
+pub mod cgroups;

@@ -1,1 +1,257 @@
-//! cgroup v2
+//! cgroup v2: one tree. Controllers are enabled in `cgroup.subtree_control` of every ancestor
+//! on `create()`; devices are an eBPF program; freezing and killing use cgroup.freeze and
+//! cgroup.kill.
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::Signal;
+
+use super::{fs, CgroupState, CommonState, LinuxResources, Manager, Stats, Tracker};
+
+pub mod cpu;
+pub mod cpuset;
+pub mod devices;
+pub mod freezer;
+pub mod hugetlb;
+pub mod io;
+pub mod memory;
+pub mod pids;
+pub mod rdma;
+pub mod unified;
+
+/// The root of the cgroup2 tree holding `dir`: the topmost ancestor with `cgroup.controllers`.
+pub fn tree_root(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .skip(1)
+        .take_while(|a| a.join("cgroup.controllers").exists())
+        .last()
+        .map(Path::to_path_buf)
+}
+
+/// Controllers listed in `dir/cgroup.controllers`.
+pub fn available_controllers(dir: &Path) -> Result<Vec<String>> {
+    Ok(fs::read(dir, "cgroup.controllers")?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Enables `wanted` controllers in `cgroup.subtree_control` of every ancestor of `leaf`, from
+/// the tree root down, so `leaf` gets their files.
+pub fn enable_in_ancestors(leaf: &Path, wanted: &[&str]) -> Result<()> {
+    let Some(root) = tree_root(leaf) else {
+        bail!("{} is not inside a cgroup2 tree", leaf.display());
+    };
+    let rel = leaf.strip_prefix(&root).unwrap_or(leaf);
+    let mut dir = root.clone();
+    for comp in rel.components() {
+        let enabled = fs::read(&dir, "cgroup.subtree_control")?;
+        for c in wanted {
+            if !enabled.split_whitespace().any(|e| e == *c) {
+                fs::write(&dir, "cgroup.subtree_control", &format!("+{c}")).with_context(|| {
+                    format!(
+                        "enabling the {c} controller for children of {}",
+                        dir.display()
+                    )
+                })?;
+            }
+        }
+        dir.push(comp);
+    }
+    Ok(())
+}
+
+/// Manager for a cgroup v2 host.
+pub struct V2Manager {
+    dir: PathBuf,
+    tracker: Tracker,
+}
+
+impl V2Manager {
+    pub fn new(dir: PathBuf, common: CommonState) -> V2Manager {
+        V2Manager {
+            dir,
+            tracker: Tracker::new(common),
+        }
+    }
+
+    /// Enables every controller the tree offers down to our directory. A controller the kernel
+    /// refuses (say, `cpu` while a realtime task sits in an ancestor) is skipped here; `set`
+    /// then reports it by name if a limit needs it.
+    fn enable_all_controllers(&self) -> Result<()> {
+        let Some(root) = tree_root(&self.dir) else {
+            bail!("{} is not inside a cgroup2 tree", self.dir.display());
+        };
+        for c in available_controllers(&root)? {
+            if let Err(e) = enable_in_ancestors(&self.dir, &[&c]) {
+                tracing::debug!("cgroup v2: controller {c} stays disabled: {e:#}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Errors unless `controller` is enabled for our directory.
+    fn need(&self, controller: &str, what: &str) -> Result<()> {
+        if available_controllers(&self.dir)?
+            .iter()
+            .any(|c| c == controller)
+        {
+            return Ok(());
+        }
+        let parent = self.dir.parent().unwrap_or(&self.dir);
+        bail!("{what} needs the {controller} controller, which is not enabled in {}/cgroup.subtree_control", parent.display())
+    }
+
+    fn set_resources(&self, r: &LinuxResources) -> Result<()> {
+        let d = self.dir.as_path();
+        if let Some(m) = r.memory() {
+            self.need("memory", "linux.resources.memory")?;
+            memory::set(d, m)?;
+        }
+        if let Some(c) = r.cpu() {
+            if cpu::requested(c) {
+                self.need("cpu", "linux.resources.cpu")?;
+                cpu::set(d, c)?;
+            }
+            if cpuset::requested(c) {
+                self.need("cpuset", "linux.resources.cpu.cpus/mems")?;
+                cpuset::set(d, c)?;
+            }
+        }
+        if let Some(p) = r.pids() {
+            self.need("pids", "linux.resources.pids")?;
+            pids::set(d, p)?;
+        }
+        if let Some(b) = r.block_io() {
+            self.need("io", "linux.resources.blockIO")?;
+            io::set(d, b)?;
+        }
+        if let Some(h) = r.hugepage_limits().as_deref().filter(|h| !h.is_empty()) {
+            self.need("hugetlb", "linux.resources.hugepageLimits")?;
+            hugetlb::set(d, h)?;
+        }
+        if let Some(n) = r.network() {
+            if n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+                bail!(
+                    "linux.resources.network (classID, priorities) is not supported on cgroup v2"
+                );
+            }
+        }
+        if let Some(rd) = r.rdma().as_ref().filter(|m| !m.is_empty()) {
+            self.need("rdma", "linux.resources.rdma")?;
+            rdma::set(d, rd)?;
+        }
+        let rules = crate::cgroups::devices::effective_rules(r.devices().as_deref())?;
+        devices::set(d, &crate::cgroups::devices::DeviceState::from_rules(&rules))?;
+        if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
+            unified::set(d, u)?;
+        }
+        Ok(())
+    }
+}
+
+impl Manager for V2Manager {
+    fn create(&self) -> Result<()> {
+        match fs::mkdir_all(&self.dir) {
+            Ok(made) => self.tracker.record_created(made),
+            Err(e) => return self.tracker.creation_failed(e),
+        }
+        self.enable_all_controllers()
+    }
+
+    fn apply(&self, pid: i32) -> Result<()> {
+        if self.tracker.disabled() {
+            return Ok(());
+        }
+        fs::write(&self.dir, "cgroup.procs", &pid.to_string())
+            .with_context(|| format!("moving pid {pid} into cgroup {}", self.dir.display()))
+    }
+
+    fn set(&self, r: &LinuxResources) -> Result<()> {
+        if self.tracker.disabled() {
+            return self.tracker.check_disabled_set(r);
+        }
+        self.set_resources(r)
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        if self.tracker.disabled() {
+            return Ok(Vec::new());
+        }
+        fs::procs_recursive(&self.dir)
+    }
+
+    fn freeze(&self) -> Result<()> {
+        freezer::freeze(&self.dir)
+    }
+
+    fn thaw(&self) -> Result<()> {
+        freezer::thaw(&self.dir)
+    }
+
+    fn is_frozen(&self) -> Result<bool> {
+        freezer::is_frozen(&self.dir)
+    }
+
+    fn kill_all(&self, sig: Signal) -> Result<()> {
+        if self.tracker.disabled() {
+            bail!("rootless: the container has no cgroup, so its processes cannot be listed to signal them");
+        }
+        if sig == Signal::SIGKILL && self.dir.join("cgroup.kill").exists() {
+            return fs::write(&self.dir, "cgroup.kill", "1");
+        }
+        let we_froze = !self.is_frozen()?;
+        if we_froze {
+            self.freeze()?;
+        }
+        let res = self.pids().and_then(|p| super::signal_pids(&p, sig));
+        if we_froze {
+            self.thaw()?;
+        }
+        res
+    }
+
+    fn destroy(&self) -> Result<()> {
+        self.tracker.destroy(&[self.dir.as_path()])
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let d = self.dir.as_path();
+        let has = |f: &str| d.join(f).exists();
+        let mut s = Stats {
+            cpu: cpu::stats(d)?,
+            ..Default::default()
+        };
+        if has("memory.current") {
+            s.memory = memory::stats(d)?;
+        }
+        if has("pids.current") {
+            s.pids = pids::stats(d)?;
+        }
+        s.blkio = io::stats(d)?;
+        s.hugetlb = hugetlb::stats(d)?;
+        Ok(s)
+    }
+
+    fn clone_into_fd(&self) -> Option<OwnedFd> {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&self.dir)
+            .ok()
+            .map(OwnedFd::from)
+    }
+
+    fn path(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn state(&self) -> CgroupState {
+        CgroupState::V2 {
+            path: self.dir.clone(),
+            common: self.tracker.get(),
+        }
+    }
+}

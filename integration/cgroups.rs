@@ -1,0 +1,505 @@
+//! Root tests of the cgroup manager on this host (cgroup v1, or hybrid v1 + cgroup2 tree).
+//! Each test works under its own `/berth-test-<pid>-<name>` in every hierarchy, spawns its own
+//! `sleep`/`sh` children, and a Drop guard kills them and removes the directories even when
+//! an assertion fails. The cgroups of the test process itself are never touched.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use berth::cgroups::{
+    self, detect, load_manager, new_manager, paths, CgroupConfig, CgroupState, LinuxResources,
+    Manager, Version,
+};
+use nix::sys::signal::Signal;
+use oci_spec::runtime::{
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
+    LinuxDeviceType, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+};
+
+/// Kills the children and removes `/<name>` from every cgroup hierarchy on drop.
+struct Guard {
+    name: String,
+    children: Vec<Child>,
+}
+
+impl Guard {
+    fn new(test: &str) -> Guard {
+        Guard {
+            name: format!("berth-test-{}-{test}", std::process::id()),
+            children: Vec::new(),
+        }
+    }
+
+    fn config(&self, leaf: &str) -> CgroupConfig {
+        CgroupConfig {
+            cgroups_path: Some(PathBuf::from(format!("/{}/{leaf}", self.name))),
+            id: leaf.to_string(),
+            systemd: false,
+            rootless: false,
+        }
+    }
+
+    /// Every hierarchy's copy of the test root.
+    fn roots(&self) -> Vec<PathBuf> {
+        let m = paths::host_cgroup_mounts().unwrap();
+        m.v1.iter()
+            .map(|h| h.mountpoint.join(&self.name))
+            .chain(m.unified.iter().map(|(mp, _)| mp.join(&self.name)))
+            .collect()
+    }
+
+    fn spawn(&mut self, cmd: &mut Command) -> i32 {
+        let c = cmd.spawn().expect("spawning a test child");
+        let pid = c.id() as i32;
+        self.children.push(c);
+        pid
+    }
+
+    fn sleep(&mut self) -> i32 {
+        self.spawn(Command::new("sleep").arg("1000"))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for r in self.roots() {
+            if let Err(e) = cgroups::fs::remove_cgroup_tree(&r) {
+                eprintln!("cleanup: {e:#}");
+            }
+        }
+    }
+}
+
+fn v1_only() -> bool {
+    if detect().unwrap() != Version::V1 {
+        eprintln!("skipping: this test is for cgroup v1 hosts (the v2 lane runs in the VM)");
+        return false;
+    }
+    true
+}
+
+fn v1_paths(m: &dyn Manager) -> (std::collections::BTreeMap<String, PathBuf>, Option<PathBuf>) {
+    match m.state() {
+        CgroupState::V1 { paths, unified, .. } => (paths, unified),
+        CgroupState::V2 { .. } => panic!("expected a v1 manager"),
+    }
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("reading {}/{file}: {e}", dir.display()))
+        .trim()
+        .to_string()
+}
+
+fn deny_all() -> LinuxDeviceCgroup {
+    LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()
+        .unwrap()
+}
+
+fn allow_kmsg_read() -> LinuxDeviceCgroup {
+    LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .typ(LinuxDeviceType::C)
+        .major(1)
+        .minor(11)
+        .access("r")
+        .build()
+        .unwrap()
+}
+
+fn limits() -> LinuxResources {
+    LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(128i64 << 20)
+                .reservation(32i64 << 20)
+                .swappiness(10u64)
+                .build()
+                .unwrap(),
+        )
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(50_000i64)
+                .period(100_000u64)
+                .cpus("0")
+                .mems("0")
+                .build()
+                .unwrap(),
+        )
+        .pids(LinuxPidsBuilder::default().limit(20).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .build()
+                .unwrap(),
+        )
+        .devices(vec![deny_all()])
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn v1_full_lifecycle() {
+    if !v1_only() {
+        return;
+    }
+    let mut g = Guard::new("life");
+    let m = new_manager(&g.config("c1")).unwrap();
+    let (paths, unified) = v1_paths(m.as_ref());
+    assert!(
+        !paths["memory"].exists(),
+        "new_manager must have no side effect"
+    );
+
+    m.create().unwrap();
+    m.create().unwrap(); // idempotent
+    for d in paths.values().chain(unified.iter()) {
+        assert!(d.is_dir(), "{} not created", d.display());
+    }
+    // cpuset got the parent's cpus/mems so a task can join.
+    assert!(!read(&paths["cpuset"], "cpuset.mems").is_empty());
+
+    let pid = g.sleep();
+    m.apply(pid).unwrap();
+    m.set(&limits()).unwrap();
+
+    let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        proc_cgroup.contains(&format!("memory:/{}/c1", g.name)),
+        "{proc_cgroup}"
+    );
+    if unified.is_some() {
+        assert!(
+            proc_cgroup.contains(&format!("0::/{}/c1", g.name)),
+            "{proc_cgroup}"
+        );
+    }
+    assert_eq!(m.pids().unwrap(), vec![pid]);
+
+    let mem = &paths["memory"];
+    assert_eq!(
+        read(mem, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(mem, "memory.memsw.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(mem, "memory.soft_limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(read(mem, "memory.swappiness"), "10");
+    assert_eq!(read(&paths["pids"], "pids.max"), "20");
+    assert_eq!(read(&paths["cpu"], "cpu.shares"), "512");
+    assert_eq!(read(&paths["cpu"], "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read(&paths["cpuset"], "cpuset.cpus"), "0");
+    let blkio = &paths["blkio"];
+    let weight = ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .find(|f| blkio.join(f).exists())
+        .unwrap();
+    assert!(
+        read(blkio, weight).contains("500"),
+        "{weight}: {}",
+        read(blkio, weight)
+    );
+    let devices = read(&paths["devices"], "devices.list");
+    assert!(devices.contains("c 1:3 rwm"), "{devices}");
+    assert!(devices.contains("c 136:* rwm"), "{devices}");
+    assert!(devices.contains("b *:* m"), "{devices}");
+    assert!(!devices.contains("a *:* rwm"), "{devices}");
+
+    // Lowering the memory limit below memsw, then raising both, works in either order.
+    let lower = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(16i64 << 20)
+                .swap(16i64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    m.set(&lower).unwrap();
+    assert_eq!(
+        read(mem, "memory.memsw.limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    m.set(&limits()).unwrap();
+    assert_eq!(
+        read(mem, "memory.memsw.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+
+    m.freeze().unwrap();
+    assert_eq!(read(&paths["freezer"], "freezer.state"), "FROZEN");
+    assert!(m.is_frozen().unwrap());
+    m.thaw().unwrap();
+    assert_eq!(read(&paths["freezer"], "freezer.state"), "THAWED");
+    assert!(!m.is_frozen().unwrap());
+
+    let stats = m.stats().unwrap();
+    assert_eq!(stats.memory.usage.limit, 64 << 20);
+    assert_eq!(stats.pids.current, 1);
+    assert_eq!(stats.pids.limit, 20);
+    let json = serde_json::to_value(&stats).unwrap();
+    assert!(json["cpu"]["usage"].get("kernel").is_some(), "{json}");
+
+    // A later command rebuilds the manager from state.json.
+    let saved = serde_json::to_string(&m.state()).unwrap();
+    let m2 = load_manager(&serde_json::from_str(&saved).unwrap()).unwrap();
+    assert_eq!(m2.pids().unwrap(), vec![pid]);
+    m2.kill_all(Signal::SIGKILL).unwrap();
+    let status = g.children.pop().unwrap().wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+
+    m2.destroy().unwrap();
+    for d in paths.values().chain(unified.iter()) {
+        assert!(!d.exists(), "{} still exists", d.display());
+    }
+    for r in g.roots() {
+        assert!(!r.exists(), "created parent {} still exists", r.display());
+    }
+}
+
+#[test]
+fn v1_kill_all_with_a_catchable_signal_reaches_every_process() {
+    if !v1_only() {
+        return;
+    }
+    let mut g = Guard::new("term");
+    let m = new_manager(&g.config("c2")).unwrap();
+    m.create().unwrap();
+    let a = g.sleep();
+    let b = g.sleep();
+    m.apply(a).unwrap();
+    m.apply(b).unwrap();
+    assert_eq!(m.pids().unwrap().len(), 2);
+    m.kill_all(Signal::SIGTERM).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    for c in &mut g.children {
+        assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGTERM));
+    }
+    g.children.clear();
+    // The cgroup was thawed again after signalling.
+    assert!(!m.is_frozen().unwrap());
+    m.destroy().unwrap();
+}
+
+/// Starts `sh` waiting for a line on stdin, moves it into the cgroup, then lets it try
+/// `script`; returns the script's stdout+stderr and success.
+fn run_in_cgroup(m: &dyn Manager, script: &str) -> (bool, String) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("read go; {script}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    m.apply(child.id() as i32).unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn v1_device_rules_are_enforced() {
+    if !v1_only() {
+        return;
+    }
+    let g = Guard::new("dev");
+    let m = new_manager(&g.config("c3")).unwrap();
+    m.create().unwrap();
+    let deny = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all()])
+        .build()
+        .unwrap();
+    m.set(&deny).unwrap();
+    // /dev/kmsg (c 1:11) is not in the default allowlist: opening it is refused.
+    let (ok, out) = run_in_cgroup(m.as_ref(), "exec 3</dev/kmsg && echo opened");
+    assert!(!ok && out.contains("not permitted"), "{out}");
+    // The defaults still allow /dev/null and /dev/full.
+    let (ok, out) = run_in_cgroup(m.as_ref(), "head -c1 /dev/full >/dev/null && echo ok");
+    assert!(ok, "{out}");
+
+    // An update adding a read rule: only the difference is written.
+    let allow = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all(), allow_kmsg_read()])
+        .build()
+        .unwrap();
+    m.set(&allow).unwrap();
+    let (paths, _) = v1_paths(m.as_ref());
+    assert!(read(&paths["devices"], "devices.list").contains("c 1:11 r"));
+    let (ok, out) = run_in_cgroup(m.as_ref(), "exec 3</dev/kmsg && echo opened");
+    assert!(ok && out.contains("opened"), "{out}");
+    // Read only: opening for writing stays refused.
+    let (ok, out) = run_in_cgroup(m.as_ref(), "exec 3>/dev/kmsg && echo opened");
+    assert!(!ok && out.contains("not permitted"), "{out}");
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v1_rejects_what_it_cannot_do() {
+    if !v1_only() {
+        return;
+    }
+    let g = Guard::new("rej");
+    let m = new_manager(&g.config("c4")).unwrap();
+    m.create().unwrap();
+    let unified = LinuxResourcesBuilder::default()
+        .unified(
+            [("memory.max".to_string(), "1M".to_string())]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+        .build()
+        .unwrap();
+    let e = format!("{:#}", m.set(&unified).unwrap_err());
+    assert!(e.contains("linux.resources.unified"), "{e}");
+    let bad_swap = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(32i64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let e = format!("{:#}", m.set(&bad_swap).unwrap_err());
+    assert!(e.contains("memory.swap"), "{e}");
+    // A shares value the kernel would clamp is reported, not silently changed.
+    let shares = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().shares(1u64).build().unwrap())
+        .build()
+        .unwrap();
+    let e = format!("{:#}", m.set(&shares).unwrap_err());
+    assert!(e.contains("cpu.shares"), "{e}");
+    // Errors keep the errno at the root of the chain.
+    let bad_cpus = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().cpus("999").build().unwrap())
+        .build()
+        .unwrap();
+    let err = m.set(&bad_cpus).unwrap_err();
+    let io = err
+        .root_cause()
+        .downcast_ref::<std::io::Error>()
+        .expect("io::Error root");
+    assert!(io.raw_os_error().is_some(), "{err:#}");
+    assert!(format!("{err:#}").contains("cpuset.cpus"), "{err:#}");
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v1_destroy_retries_until_tasks_are_gone_and_keeps_shared_parents() {
+    if !v1_only() {
+        return;
+    }
+    let mut g = Guard::new("share");
+    let a = new_manager(&g.config("a")).unwrap();
+    let b = new_manager(&g.config("b")).unwrap();
+    a.create().unwrap();
+    b.create().unwrap();
+    let pid = g.sleep();
+    a.apply(pid).unwrap();
+    a.kill_all(Signal::SIGKILL).unwrap();
+    // The task may still be exiting: destroy retries EBUSY.
+    a.destroy().unwrap();
+    let (pa, _) = v1_paths(a.as_ref());
+    let (pb, _) = v1_paths(b.as_ref());
+    assert!(!pa["memory"].exists());
+    // The parent a made is still used by b, so it stays.
+    assert!(pb["memory"].exists());
+    b.destroy().unwrap();
+    assert!(!pb["memory"].exists());
+    // b did not make the parent, so it leaves it (the guard removes it).
+    assert!(pb["memory"].parent().unwrap().exists());
+}
+
+/// Restores the cgroup2 root's `cgroup.subtree_control` hugetlb bit on drop.
+struct SubtreeRestore(PathBuf, bool);
+
+impl Drop for SubtreeRestore {
+    fn drop(&mut self) {
+        if !self.1 {
+            if let Err(e) = cgroups::fs::write(&self.0, "cgroup.subtree_control", "-hugetlb") {
+                eprintln!("cleanup: {e:#}");
+            }
+        }
+    }
+}
+
+#[test]
+fn hybrid_hugetlb_limits_go_to_the_cgroup2_tree() {
+    if !v1_only() {
+        return;
+    }
+    let mounts = paths::host_cgroup_mounts().unwrap();
+    let Some((uroot, _)) = mounts.unified.clone() else {
+        eprintln!("skipping: no cgroup2 tree beside v1");
+        return;
+    };
+    let has_v1_hugetlb = mounts
+        .v1
+        .iter()
+        .any(|h| h.controllers.iter().any(|c| c == "hugetlb"));
+    let offered = read(&uroot, "cgroup.controllers");
+    if has_v1_hugetlb || !offered.split_whitespace().any(|c| c == "hugetlb") {
+        eprintln!("skipping: hugetlb is not (only) in the cgroup2 tree here");
+        return;
+    }
+    let was_on = read(&uroot, "cgroup.subtree_control")
+        .split_whitespace()
+        .any(|c| c == "hugetlb");
+    let _restore = SubtreeRestore(uroot.clone(), was_on);
+    let g = Guard::new("huge");
+    let m = new_manager(&g.config("c5")).unwrap();
+    m.create().unwrap();
+    let r = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![oci_spec::runtime::LinuxHugepageLimitBuilder::default(
+        )
+        .page_size("2MB")
+        .limit(4i64 << 20)
+        .build()
+        .unwrap()])
+        .build()
+        .unwrap();
+    m.set(&r).unwrap();
+    let (_, unified) = v1_paths(m.as_ref());
+    let u = unified.unwrap();
+    assert_eq!(read(&u, "hugetlb.2MB.max"), (4u64 << 20).to_string());
+    let stats = m.stats().unwrap();
+    assert_eq!(stats.hugetlb["2MB"].max, 4 << 20);
+    // A page size the kernel does not have is an error naming it.
+    let bad = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![oci_spec::runtime::LinuxHugepageLimitBuilder::default(
+        )
+        .page_size("3MB")
+        .limit(1)
+        .build()
+        .unwrap()])
+        .build()
+        .unwrap();
+    let e = format!("{:#}", m.set(&bad).unwrap_err());
+    assert!(e.contains("3MB"), "{e}");
+    m.destroy().unwrap();
+    assert!(!u.exists());
+}
