@@ -71,6 +71,8 @@ pub struct Applier {
     root: Rc<OwnedFd>,
     opts: ApplyOptions,
     cached: Option<(PathBuf, Rc<OwnedFd>)>,
+    /// Overlay mode: the lower layers' directories, top first (for resolving names).
+    lowers: Vec<OwnedFd>,
     dirs: HashMap<PathBuf, DirMeta>,
     buf: Vec<u8>,
     warned: HashSet<String>,
@@ -147,11 +149,18 @@ impl Applier {
             root: Rc::new(root),
             opts,
             cached: None,
+            lowers: Vec::new(),
             dirs: HashMap::new(),
             buf: vec![0; COPY_BUF],
             warned: HashSet::new(),
             stats: ApplyStats::default(),
         }
+    }
+
+    /// Overlay mode: the layers below this one, top first.
+    pub fn with_lowers(mut self, lowers: Vec<OwnedFd>) -> Self {
+        self.lowers = lowers;
+        self
     }
 
     /// Apply one layer tar stream.
@@ -268,8 +277,8 @@ impl Applier {
         let fd = match self.open_dir(rel) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => {
-                self.mkdir_all(rel)?;
-                self.open_dir(rel)
+                let real = self.mkdir_all(rel)?;
+                self.open_dir(&real)
                     .with_context(|| format!("opening directory {rel:?}"))?
             }
             Err(Errno::NOTDIR) => bail!("{rel:?} is not a directory"),
@@ -283,30 +292,137 @@ impl Applier {
     }
 
     fn open_dir(&self, rel: &Path) -> rustix::io::Result<OwnedFd> {
-        rfs::openat2(
-            &*self.root,
-            rel,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            in_root(),
-        )
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        rfs::openat2(&*self.root, rel, flags, Mode::empty(), in_root())
     }
 
-    fn mkdir_all(&mut self, rel: &Path) -> Result<()> {
+    /// Create the missing directories of `rel` the way the kernel would resolve it under the
+    /// root: symlinks met on the way (also dangling or absolute ones, and in overlay mode those
+    /// of lower layers) are followed inside the root, and a directory missing here but present
+    /// in a lower layer is created with that directory's mode and owner.
+    fn mkdir_all(&mut self, rel: &Path) -> Result<PathBuf> {
+        let mut todo: Vec<OsString> = rel
+            .components()
+            .rev()
+            .map(|c| c.as_os_str().to_os_string())
+            .collect();
         let mut cur = PathBuf::new();
-        let mut fd = self.root.clone();
-        for c in rel.components() {
-            cur.push(c);
-            match rfs::mkdirat(&*fd, c.as_os_str(), Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(Errno::EXIST) => {}
-                Err(e) => return Err(e).with_context(|| format!("creating directory {cur:?}")),
+        let mut links = 0;
+        while let Some(c) = todo.pop() {
+            if c == ".." {
+                cur.pop();
+                continue;
             }
-            fd = Rc::new(
-                self.open_dir(&cur)
-                    .with_context(|| format!("opening directory {cur:?}"))?,
-            );
+            if c == "." || c == "/" {
+                continue;
+            }
+            let next = cur.join(&c);
+            let st = match self.stat_strict(&self.root, &next) {
+                Some(st) => Some(st),
+                None => self
+                    .lowers
+                    .iter()
+                    .find_map(|l| self.stat_strict(l, &next))
+                    .filter(|st| {
+                        // An overlay whiteout in a lower layer hides the name.
+                        !(FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+                            && st.st_rdev == 0)
+                    }),
+            };
+            match st.map(|st| (FileType::from_raw_mode(st.st_mode), st)) {
+                Some((FileType::Directory, st)) => {
+                    if self.stat_strict(&self.root, &next).is_none() {
+                        // Present below only: mirror it here so the merged view keeps its attributes.
+                        let pfd = self
+                            .open_dir(&cur)
+                            .with_context(|| format!("opening directory {cur:?}"))?;
+                        rfs::mkdirat(
+                            &pfd,
+                            c.as_os_str(),
+                            Mode::from_raw_mode(st.st_mode & 0o7777 | 0o700),
+                        )
+                        .with_context(|| format!("creating directory {next:?}"))?;
+                        rfs::chownat(
+                            &pfd,
+                            c.as_os_str(),
+                            Some(Uid::from_raw(st.st_uid)),
+                            Some(Gid::from_raw(st.st_gid)),
+                            AtFlags::SYMLINK_NOFOLLOW,
+                        )
+                        .with_context(|| format!("chown {next:?}"))?;
+                        self.dirs.insert(
+                            next.clone(),
+                            DirMeta {
+                                mode: st.st_mode & 0o7777,
+                                mtime: st.st_mtime,
+                            },
+                        );
+                    }
+                    cur = next;
+                }
+                Some((FileType::Symlink, _)) => {
+                    links += 1;
+                    if links > 40 {
+                        bail!("too many symlinks resolving {rel:?}");
+                    }
+                    let target = self.readlink_any(&next)?;
+                    if target.is_absolute() {
+                        cur = PathBuf::new();
+                    }
+                    todo.extend(
+                        target
+                            .components()
+                            .rev()
+                            .map(|c| c.as_os_str().to_os_string()),
+                    );
+                }
+                Some(_) => bail!("{next:?} is not a directory (resolving {rel:?})"),
+                None => {
+                    let pfd = self
+                        .open_dir(&cur)
+                        .with_context(|| format!("opening directory {cur:?}"))?;
+                    match rfs::mkdirat(&pfd, c.as_os_str(), Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("creating directory {next:?}"))
+                        }
+                    }
+                    cur = next;
+                }
+            }
         }
-        Ok(())
+        Ok(cur)
+    }
+
+    /// lstat `rel` under `root` where no component may be a symlink (`rel` is already resolved).
+    fn stat_strict(&self, root: &OwnedFd, rel: &Path) -> Option<rfs::Stat> {
+        let fd = rfs::openat2(
+            root,
+            rel,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        );
+        match fd {
+            Ok(fd) => rfs::fstat(&fd).ok(),
+            // ELOOP: the last component is a symlink; report it as one.
+            Err(Errno::LOOP) => rfs::statat(root, rel, AtFlags::SYMLINK_NOFOLLOW).ok(),
+            Err(_) => None,
+        }
+    }
+
+    fn readlink_any(&self, rel: &Path) -> Result<PathBuf> {
+        for r in std::iter::once(&*self.root).chain(self.lowers.iter()) {
+            if let Ok(t) = rfs::readlinkat(r, rel, Vec::new()) {
+                return Ok(PathBuf::from(OsStr::from_bytes(t.as_bytes())));
+            }
+        }
+        bail!("reading symlink {rel:?}")
     }
 
     /// Run `make`; when the name exists, remove what is there (unless `replace_dirs` is false
@@ -361,7 +477,8 @@ impl Applier {
         e: &mut tar::Entry<R>,
         meta: &Meta,
     ) -> Result<()> {
-        let fix_mode = !self.opts.rootless && meta.mode & 0o6000 != 0;
+        // chown (as root) and write (without CAP_FSETID) clear setuid/setgid: set them last.
+        let fix_mode = meta.mode & 0o6000 != 0;
         let create_mode = Mode::from_raw_mode(if fix_mode { 0o600 } else { meta.mode });
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;

@@ -75,38 +75,46 @@ impl Cache {
                     .join(format!("{}.{}", l.diff_id.hex(), std::process::id()))
             })
             .collect();
-        let mut roots = Vec::new();
         for t in &tmps {
             if t.exists() {
                 std::fs::remove_dir_all(t)
                     .with_context(|| format!("removing stale {}", t.display()))?;
             }
             mkdir(t, 0o755)?;
-            roots.push(open_dir(t)?);
         }
-        let opts = apply::ApplyOptions {
-            rootless: false,
-            overlay: true,
+        // Each image layer's directory (cached, or being extracted now), to resolve names
+        // through the layers below the one being extracted.
+        let dir_of = |l: &Layer| match missing.iter().position(|m| m.diff_id == l.diff_id) {
+            Some(k) => tmps[k].clone(),
+            None => self.layer_dir(&l.diff_id),
         };
-        let result = super::apply_layers_then(
-            image,
-            missing.clone(),
-            roots,
-            opts,
-            max,
-            bar,
-            summary,
-            |i| {
-                let dst = self.layer_dir(&missing[i].diff_id);
-                match std::fs::rename(&tmps[i], &dst) {
-                    Ok(()) => Ok(()),
-                    // Another unpack stored it first: theirs is as good as ours.
-                    Err(_) if dst.is_dir() => std::fs::remove_dir_all(&tmps[i])
-                        .with_context(|| format!("removing {}", tmps[i].display())),
-                    Err(e) => Err(e).with_context(|| format!("storing layer in {}", dst.display())),
-                }
-            },
-        );
+        let mut targets = Vec::new();
+        for (k, m) in missing.iter().enumerate() {
+            let pos = image
+                .layers
+                .iter()
+                .position(|l| l.diff_id == m.diff_id)
+                .unwrap_or(0);
+            let mut lowers = Vec::new();
+            for l in image.layers[..pos].iter().rev() {
+                lowers.push(open_dir(&dir_of(l))?);
+            }
+            let opts = apply::ApplyOptions {
+                rootless: false,
+                overlay: true,
+            };
+            targets.push(apply::Applier::new(open_dir(&tmps[k])?, opts).with_lowers(lowers));
+        }
+        let result = super::apply_layers(image, missing.clone(), targets, max, bar, summary, |i| {
+            let dst = self.layer_dir(&missing[i].diff_id);
+            match std::fs::rename(&tmps[i], &dst) {
+                Ok(()) => Ok(()),
+                // Another unpack stored it first: theirs is as good as ours.
+                Err(_) if dst.is_dir() => std::fs::remove_dir_all(&tmps[i])
+                    .with_context(|| format!("removing {}", tmps[i].display())),
+                Err(e) => Err(e).with_context(|| format!("storing layer in {}", dst.display())),
+            }
+        });
         if result.is_err() {
             for t in &tmps {
                 let _ = std::fs::remove_dir_all(t);

@@ -65,6 +65,27 @@ pub struct Summary {
 
 /// Unpack an image into a bundle. On failure, what this call created is removed.
 pub fn unpack(o: &UnpackOptions) -> Result<Summary> {
+    // Modes come from the layers, so the umask is cleared while we work and restored after.
+    let old = rustix::process::umask(Mode::empty());
+    let r = unpack_inner(o);
+    rustix::process::umask(old);
+    r
+}
+
+fn write_config(path: &Path, spec: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all((serde_json::to_string_pretty(spec)? + "\n").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn unpack_inner(o: &UnpackOptions) -> Result<Summary> {
     let start = Instant::now();
     let (path, reference) = source::parse_source(&o.source)?;
     let (platform, given) = match &o.platform {
@@ -113,14 +134,16 @@ pub fn unpack(o: &UnpackOptions) -> Result<Summary> {
             rootless: o.rootless,
             overlay: false,
         };
+        let target = apply::Applier::new(fd2, opts);
+        let bar = progress_bar(o, &image);
         apply_layers(
             &image,
             image.layers.clone(),
-            vec![fd2],
-            opts,
+            vec![target],
             o.max_layer_bytes,
-            progress_bar(o, &image),
+            bar,
             &mut summary,
+            |_| Ok(()),
         )?;
         fd
     };
@@ -130,9 +153,7 @@ pub fn unpack(o: &UnpackOptions) -> Result<Summary> {
         &root_fd,
         o.rootless,
     )?;
-    let cfg = o.bundle.join("config.json");
-    std::fs::write(&cfg, serde_json::to_string_pretty(&spec)? + "\n")
-        .with_context(|| format!("writing {}", cfg.display()))?;
+    write_config(&o.bundle.join("config.json"), &spec)?;
     guard.keep();
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
@@ -161,26 +182,13 @@ pub(crate) fn open_dir(p: &Path) -> Result<OwnedFd> {
     .with_context(|| format!("opening {}", p.display()))
 }
 
-/// Stream `layers` (in order) through the decompressor thread; layer `i` is applied to
-/// `roots[i]`, or to the single root when one is given. `after` runs when a layer is verified.
+/// Stream `layers` (in order) through the decompressor thread; layer `i` is applied by
+/// `targets[i]`, or all by the single target when one is given. `after(i)` runs once layer `i`
+/// was verified.
 pub(crate) fn apply_layers(
     image: &source::Image,
     layers: Vec<source::Layer>,
-    roots: Vec<OwnedFd>,
-    opts: apply::ApplyOptions,
-    max: u64,
-    bar: Option<indicatif::ProgressBar>,
-    summary: &mut Summary,
-) -> Result<()> {
-    apply_layers_then(image, layers, roots, opts, max, bar, summary, |_| Ok(()))
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn apply_layers_then(
-    image: &source::Image,
-    layers: Vec<source::Layer>,
-    roots: Vec<OwnedFd>,
-    opts: apply::ApplyOptions,
+    targets: Vec<apply::Applier>,
     max: u64,
     bar: Option<indicatif::ProgressBar>,
     summary: &mut Summary,
@@ -188,21 +196,22 @@ pub(crate) fn apply_layers_then(
 ) -> Result<()> {
     let n = layers.len();
     let (mut stream, handle) = layer::spawn(image.store.clone(), layers.clone(), max, bar.clone());
-    let single = roots.len() == 1;
-    let mut roots = roots.into_iter();
+    let single = targets.len() == 1;
+    let mut targets = targets.into_iter();
     let mut applier = None;
     let result = (|| -> Result<()> {
         for (i, l) in layers.iter().enumerate() {
             if applier.is_none() || !single {
-                applier = Some(apply::Applier::new(
-                    roots.next().context("no root for a layer")?,
-                    opts,
-                ));
+                applier = Some(targets.next().context("no target for a layer")?);
             }
             let a = applier.as_mut().unwrap();
             let what = format!("layer {}/{n} ({})", i + 1, l.diff_id);
             if let Err(e) = a.apply_layer(&mut stream) {
+                // A corrupt blob shows up first as a tar error: report the digest instead.
                 stream.take_failure()?;
+                stream
+                    .finish_layer()
+                    .with_context(|| format!("verifying {what}"))?;
                 return Err(e).with_context(|| format!("applying {what}"));
             }
             let st = stream
@@ -211,17 +220,13 @@ pub(crate) fn apply_layers_then(
             summary.compressed_bytes += st.compressed;
             summary.uncompressed_bytes += st.uncompressed;
             if !single {
-                a.finish().with_context(|| format!("finishing {what}"))?;
-                summary.entries += a.stats.entries;
-                summary.skipped += a.stats.skipped;
+                finish(a, summary).with_context(|| format!("finishing {what}"))?;
             }
             after(i)?;
         }
         if single {
             if let Some(a) = applier.as_mut() {
-                a.finish().context("setting directory modes and times")?;
-                summary.entries += a.stats.entries;
-                summary.skipped += a.stats.skipped;
+                finish(a, summary)?;
             }
         }
         Ok(())
@@ -232,6 +237,13 @@ pub(crate) fn apply_layers_then(
         b.finish_and_clear();
     }
     result
+}
+
+fn finish(a: &mut apply::Applier, summary: &mut Summary) -> Result<()> {
+    a.finish().context("setting directory modes and times")?;
+    summary.entries += a.stats.entries;
+    summary.skipped += a.stats.skipped;
+    Ok(())
 }
 
 /// Creates the bundle directory (0700) and removes what it made unless `keep` is called.
