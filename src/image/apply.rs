@@ -659,9 +659,9 @@ impl Applier {
     }
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr) -> Result<()> {
-        let pfd = self.parent(parent)?;
         let path = parent.join(target);
         if self.opts.overlay {
+            let pfd = self.parent(parent)?;
             return self
                 .create(&pfd, target, &path, true, |p, n| {
                     rfs::mknodat(
@@ -674,7 +674,13 @@ impl Applier {
                 })
                 .with_context(|| format!("creating the overlay whiteout for {path:?}"));
         }
-        match rfs::statat(&*pfd, target, AtFlags::SYMLINK_NOFOLLOW) {
+        // Nothing to delete when the parent is missing (and it must not be created).
+        let pfd = match self.open_dir(parent) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("whiteout: opening {parent:?}")),
+        };
+        match rfs::statat(&pfd, target, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(e).with_context(|| format!("whiteout: stat {path:?}")),
             Ok(st) => {
@@ -937,6 +943,75 @@ mod tests {
         assert_eq!(clean_path(Path::new("./")).unwrap(), PathBuf::new());
         assert!(clean_path(Path::new("../etc")).is_err());
         assert!(clean_path(Path::new("a/../../etc")).is_err());
+    }
+
+    fn layer(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o755);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            match data {
+                Some(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    b.append_data(&mut h, name, d.as_bytes()).unwrap();
+                }
+                None => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, name, &[][..]).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_flattened() {
+        let t = tempfile::tempdir().unwrap();
+        let root = rfs::open(t.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let mut a = Applier::new(
+            root,
+            ApplyOptions {
+                rootless: !rustix::process::geteuid().is_root(),
+                overlay: false,
+            },
+        );
+        a.apply_layer(
+            &layer(&[
+                ("d/", None),
+                ("d/old", Some("1")),
+                ("d/sub/x", Some("2")),
+                ("f", Some("3")),
+            ])[..],
+        )
+        .unwrap();
+        // Same-layer children survive the opaque marker, wherever it sits; a whiteout under a
+        // missing parent creates nothing.
+        a.apply_layer(
+            &layer(&[
+                ("d/new", Some("4")),
+                ("d/.wh..wh..opq", Some("")),
+                (".wh.f", Some("")),
+                ("nope/.wh.x", Some("")),
+            ])[..],
+        )
+        .unwrap();
+        a.finish().unwrap();
+        let names = |p: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(t.path().join(p))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("d"), vec!["new"]);
+        assert_eq!(names(""), vec!["d"]);
+        assert_eq!(a.stats.entries, 8);
     }
 
     #[test]

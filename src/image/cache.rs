@@ -8,7 +8,7 @@
 //! `BUNDLE/overlay/{upper,work}` per bundle, so bundles of one image share the disk and never
 //! see each other's writes. Run `umount BUNDLE/rootfs` before removing such a bundle.
 use std::collections::HashSet;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -146,6 +146,15 @@ impl Cache {
             mkdir(d, 0o755)?;
         }
         mkdir(&rootfs, 0o755)?;
+        // The merged root shows the upper dir's attributes: give it the top layer's.
+        if let Some(top) = image.layers.last() {
+            let st =
+                std::fs::metadata(self.layer_dir(&top.diff_id)).context("stat the top layer")?;
+            std::os::unix::fs::chown(&upper, Some(st.uid()), Some(st.gid()))
+                .with_context(|| format!("chown {}", upper.display()))?;
+            std::fs::set_permissions(&upper, st.permissions())
+                .with_context(|| format!("chmod {}", upper.display()))?;
+        }
         let lower: Vec<String> = image
             .layers
             .iter()
