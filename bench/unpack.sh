@@ -34,17 +34,19 @@ build_debian() {
     rm -rf "$img.tmp" "$b"
     umoci init --layout "$img.tmp"
     umoci new --image "$img.tmp:minbase"
+    # Each step unpacks the current image afresh, changes it and repacks: one layer per step.
+    step() {
+        rm -rf "$b"
+        umoci unpack --image "$img.tmp:minbase" "$b" >/dev/null
+        "$@"
+        umoci repack --image "$img.tmp:minbase" "$b"
+    }
     # layer 1: everything but /usr/share
-    umoci unpack --image "$img.tmp:minbase" "$b" >/dev/null
-    tar -C "$CACHE/minbase" --exclude=./usr/share -cf - . | tar -C "$b/rootfs" -xpf -
-    umoci repack --image "$img.tmp:minbase" "$b"
+    step sh -c "tar -C '$CACHE/minbase' --exclude=./usr/share -cf - . | tar -C '$b/rootfs' -xpf -"
     # layer 2: /usr/share
-    tar -C "$CACHE/minbase" -cf - ./usr/share | tar -C "$b/rootfs" -xpf -
-    umoci repack --image "$img.tmp:minbase" "$b"
-    # layer 3: deletions (docs, man pages, most locales) and a small change
-    rm -rf "$b/rootfs/usr/share/doc" "$b/rootfs/usr/share/man" "$b/rootfs/var/cache/apt"
-    echo bench > "$b/rootfs/etc/hostname"
-    umoci repack --image "$img.tmp:minbase" "$b"
+    step sh -c "tar -C '$CACHE/minbase' -cf - ./usr/share | tar -C '$b/rootfs' -xpf -"
+    # layer 3: deletions (docs, man pages, apt caches) and a small change
+    step sh -c "rm -rf '$b/rootfs/usr/share/doc' '$b/rootfs/usr/share/man' '$b/rootfs/var/cache/apt'; echo bench > '$b/rootfs/etc/hostname'"
     umoci config --image "$img.tmp:minbase" --config.cmd /bin/bash
     rm -rf "$b"
     mv "$img.tmp" "$img"
@@ -72,19 +74,37 @@ build_debian
 build_busybox
 
 # ---- measuring ----
-# best wall time and the peak RSS of that run, over $RUNS runs; $1 = label, rest = command.
-# The command may use $OUT (a fresh directory path) as its target.
+# Outputs go to $OUTDIR (default: a tmpfs) so the numbers measure the unpackers, not the disk's
+# writeback and discard; OUTDIR=/var/tmp/x measures on disk.
+OUTDIR=${OUTDIR:-/dev/shm/berth-bench-out}
+mkdir -p "$OUTDIR"
+trap 'rm -rf "$WORK" "$OUTDIR"' EXIT
+
+# Best wall time (ms resolution) and the peak RSS of that run, over $RUNS runs;
+# args: the command, which gets a fresh target path as $0 when it uses one.
 measure() {
     local best="" rss=""
     for _ in $(seq "$RUNS"); do
-        OUT=$WORK/out; rm -rf "$OUT"
-        sync
-        /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
-        read -r secs kb < "$WORK/t"
+        rm -rf "$OUTDIR/out"
+        local t0 t1
+        t0=$(date +%s%N)
+        /usr/bin/time -f "%M" -o "$WORK/t" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+        t1=$(date +%s%N)
+        local secs kb
+        secs=$(awk "BEGIN{printf \"%.3f\", ($t1-$t0)/1e9}")
+        kb=$(tail -1 "$WORK/t")
         if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; rss=$kb; fi
-        rm -rf "$OUT"
     done
+    rm -rf "$OUTDIR/out"
     echo "$best $rss"
+}
+
+# Total syscalls of a command (all threads and children), from strace -c.
+syscalls() {
+    rm -rf "$OUTDIR/out"
+    strace -f -c -o "$WORK/strace" "$@" >/dev/null 2>&1
+    rm -rf "$OUTDIR/out"
+    awk '/total/ {print $4}' "$WORK/strace"
 }
 
 layers_of() {  # blob paths of the image's layers, in order
@@ -100,23 +120,32 @@ for spec in "debian:minbase" "busybox:latest"; do
     name=${spec%%:*}; tag=${spec#*:}; img=$CACHE/$name
     blobs=$(layers_of "$img" "$tag" | tr '\n' ' ')
     gz=$(du -cb $blobs | tail -1 | cut -f1)
-    read -r u_s u_k < <(measure sh -c "umoci unpack --image $img:$tag \$0" "$WORK/out")
-    read -r b_s b_k < <(measure sh -c "$BERTH unpack $img:$tag \$0" "$WORK/out")
-    read -r f_s f_k < <(measure sh -c "mkdir -p \$0/rootfs && for l in $blobs; do gunzip -c \$l | tar -C \$0/rootfs -xpf - --numeric-owner --xattrs --xattrs-include='*'; done" "$WORK/out")
+    read -r u_s u_k < <(measure sh -c "umoci unpack --image $img:$tag \$0" "$OUTDIR/out")
+    read -r b_s b_k < <(measure sh -c "$BERTH unpack $img:$tag \$0" "$OUTDIR/out")
+    read -r f_s f_k < <(measure sh -c "mkdir -p \$0/rootfs && for l in $blobs; do gunzip -c \$l | tar -C \$0/rootfs -xpf - --numeric-owner --xattrs --xattrs-include='*'; done" "$OUTDIR/out")
     read -r g_s g_k < <(measure sh -c "for l in $blobs; do gunzip -c \$l >/dev/null; done")
     # overlay: fill the cache once, then time a second bundle (in a private mount namespace).
-    ocache=$WORK/ocache
-    unshare -m --propagation private "$BERTH" unpack --cache "$ocache" --overlay "$img:$tag" "$WORK/warm" >/dev/null 2>&1
-    read -r o_s o_k < <(measure unshare -m --propagation private sh -c "$BERTH unpack --cache $ocache --overlay $img:$tag \$0" "$WORK/out")
-    rm -rf "$WORK/warm" "$ocache"
+    ocache=$OUTDIR/ocache
+    unshare -m --propagation private "$BERTH" unpack --cache "$ocache" --overlay "$img:$tag" "$OUTDIR/warm" >/dev/null 2>&1
+    read -r o_s o_k < <(measure unshare -m --propagation private sh -c "$BERTH unpack --cache $ocache --overlay $img:$tag \$0" "$OUTDIR/out")
+    rm -rf "$OUTDIR/warm" "$ocache"
     row() { printf '%-9s %-22s %8s %9s %9s %8s MB\n' "$name" "$1" "$2" \
         "$(awk "BEGIN{printf \"%.2fx\", $u_s/$2}")" "$(awk "BEGIN{printf \"%.2fx\", $2/$f_s}")" "$(awk "BEGIN{printf \"%.1f\", $3/1024}")"; }
-    echo "# $name: $(echo $blobs | wc -w) layers, $((gz / 1000000)) MB compressed"
+    entries=0
+    for l in $blobs; do entries=$((entries + $(gunzip -c "$l" | tar -tf - | wc -l))); done
+    echo "# $name: $(echo $blobs | wc -w) layers, $((gz / 1000000)) MB compressed, $entries tar entries"
     row "umoci unpack" "$u_s" "$u_k"
     row "berth unpack" "$b_s" "$b_k"
     row "gunzip|tar (floor)" "$f_s" "$f_k"
     row "gunzip only" "$g_s" "$g_k"
     row "berth --overlay (warm)" "$o_s" "$o_k"
+    if command -v strace >/dev/null; then
+        su=$(syscalls umoci unpack --image "$img:$tag" "$OUTDIR/out")
+        sb=$(syscalls "$BERTH" unpack "$img:$tag" "$OUTDIR/out")
+        sf=$(syscalls sh -c "mkdir -p \$0/rootfs && for l in $blobs; do gunzip -c \$l | tar -C \$0/rootfs -xpf - --numeric-owner --xattrs --xattrs-include='*'; done" "$OUTDIR/out")
+        printf '%-9s syscalls per tar entry: umoci %s, berth %s, gunzip|tar %s\n' "$name" \
+            "$(awk "BEGIN{printf \"%.1f\", $su/$entries}")" "$(awk "BEGIN{printf \"%.1f\", $sb/$entries}")" "$(awk "BEGIN{printf \"%.1f\", $sf/$entries}")"
+    fi
 done
 echo
 echo "vs_umoci = umoci time / this time (higher is faster); vs_floor = this time / floor time."

@@ -487,6 +487,77 @@ fn layered_image_matches_umoci() {
     );
 }
 
+fn run(cmd: &str) {
+    let out = Command::new("sh").arg("-ec").arg(cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn umoci_built_image_matches_umoci() {
+    if !have("umoci") {
+        eprintln!("SKIP: umoci not installed (apt-get install umoci)");
+        return;
+    }
+    let t = tmp();
+    let (img, b) = (t.path().join("img"), t.path().join("build"));
+    let (i, bd) = (img.display(), b.display());
+    run(&format!("umoci init --layout {i} && umoci new --image {i}:v1 && umoci unpack --image {i}:v1 {bd} >/dev/null"));
+    // layer 1: busybox, owners, modes, links, devices, a fifo, xattrs
+    run(&format!(
+        "r={bd}/rootfs; mkdir -p $r/bin $r/etc $r/home/u $r/dev $r/gone/sub $r/opq/a $r/swap
+         cp /bin/busybox $r/bin/busybox; ln -s busybox $r/bin/sh; ln $r/bin/busybox $r/bin/ls
+         echo x > $r/gone/sub/f; echo y > $r/opq/a/f; echo z > $r/swap/file; mkdir $r/swap/dir
+         echo p > $r/home/u/p; chown -R 1000:100 $r/home/u; chmod 4755 $r/bin/busybox; chmod 1777 $r/home
+         mknod $r/dev/null c 1 3; mknod $r/dev/loop0 b 7 0; mkfifo $r/dev/fifo"
+    ));
+    xattr::set(b.join("rootfs/home/u/p"), "user.test", b"1").unwrap();
+    xattr::set(
+        b.join("rootfs/bin/busybox"),
+        "security.capability",
+        &cap_net_raw(),
+    )
+    .unwrap();
+    run(&format!("umoci repack --image {i}:v1 {bd} && rm -rf {bd}"));
+    // layer 2: deletions (whiteouts), a replaced dir (opaque), type changes, a new xattr
+    run(&format!(
+        "umoci unpack --image {i}:v1 {bd} >/dev/null; r={bd}/rootfs
+         rm -rf $r/gone $r/opq; mkdir -p $r/opq/b; echo n > $r/opq/b/new
+         rm $r/swap/file; mkdir $r/swap/file; rmdir $r/swap/dir; ln -s /etc $r/swap/dir
+"
+    ));
+    xattr::set(b.join("rootfs/opq/b/new"), "user.hello", b"world").unwrap();
+    run(&format!("umoci repack --image {i}:v1 {bd} && rm -rf {bd} && umoci config --image {i}:v1 --config.cmd sh"));
+    let ours = t.path().join("berth");
+    let sum = unpack_ok(&[&format!("{i}:v1"), ours.to_str().unwrap()]);
+    assert_eq!(sum["layers"], 2);
+    let u = t.path().join("umoci");
+    run(&format!(
+        "umoci unpack --image {i}:v1 {} >/dev/null",
+        u.display()
+    ));
+    let tree_ours = tree(&ours.join("rootfs"));
+    assert_same(
+        &tree_ours,
+        &tree(&u.join("rootfs")),
+        "umoci-built image, berth vs umoci",
+    );
+    assert!(!tree_ours.contains_key("/gone") && !tree_ours.contains_key("/opq/a"));
+    assert!(tree_ours["/swap/dir"].starts_with("link->/etc"));
+    assert!(
+        tree_ours["/opq/b/new"].contains("user.hello"),
+        "{}",
+        tree_ours["/opq/b/new"]
+    );
+    assert!(
+        tree_ours["/bin/busybox"].contains("security.capability")
+            && tree_ours["/bin/busybox"].contains(" 4755 ")
+    );
+}
+
 #[test]
 fn config_json_from_image_config() {
     let t = tmp();
