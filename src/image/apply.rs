@@ -1,0 +1,1023 @@
+//! Applying layer tarballs to a root directory, safely and with few syscalls.
+//!
+//! Every path is resolved through fds under the root: the parent directory of an entry is
+//! opened with `openat2(RESOLVE_IN_ROOT)`, so symlinks met on the way (absolute or with `..`)
+//! stay inside the root, and the final component is created with an `*at` call that never
+//! follows it (`O_NOFOLLOW|O_EXCL`, `mkdirat`, `symlinkat`, `mknodat`, `linkat` without
+//! `AT_SYMLINK_FOLLOW`). Ownership and modes are set on the fd we created or with
+//! `AT_SYMLINK_NOFOLLOW`, never through a path that could be a link. Names that climb out with
+//! `..` are refused before any resolution. The last parent fd is cached, so an entry usually
+//! costs create + write + fchown + futimens + close.
+//!
+//! Two targets: a flattened rootfs (whiteouts delete from lower layers) or one overlayfs layer
+//! directory (whiteouts become 0:0 char devices, opaque markers `trusted.overlay.opaque=y`).
+//! Directory modes and mtimes are applied at the end (children first), so later entries and
+//! layers can still write into read-only directories and don't bump the recorded mtimes.
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+
+use anyhow::{bail, Context, Result};
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid,
+    XattrFlags,
+};
+use rustix::io::Errno;
+
+const WHITEOUT: &str = ".wh.";
+const OPAQUE: &str = ".wh..wh..opq";
+const ROOTLESS_XATTR: &str = "user.rootlesscontainers";
+const OVERLAY_OPAQUE: &str = "trusted.overlay.opaque";
+const COPY_BUF: usize = 256 << 10;
+
+/// How entries are written.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyOptions {
+    /// Unprivileged: ownership goes to `user.rootlesscontainers`, devices are skipped and
+    /// privileged xattrs are dropped (with a warning), as umoci does.
+    pub rootless: bool,
+    /// Write an overlayfs layer directory instead of a flattened tree.
+    pub overlay: bool,
+}
+
+/// Counters for the summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyStats {
+    pub entries: u64,
+    pub bytes: u64,
+    pub skipped: u64,
+}
+
+struct DirMeta {
+    mode: u32,
+    mtime: i64,
+}
+
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: i64,
+    xattrs: Vec<(OsString, Vec<u8>)>,
+}
+
+/// Applies layers to one root directory.
+pub struct Applier {
+    root: Rc<OwnedFd>,
+    opts: ApplyOptions,
+    cached: Option<(PathBuf, Rc<OwnedFd>)>,
+    /// Overlay mode: the lower layers' directories, top first (for resolving names).
+    lowers: Vec<OwnedFd>,
+    dirs: HashMap<PathBuf, DirMeta>,
+    buf: Vec<u8>,
+    warned: HashSet<String>,
+    pub stats: ApplyStats,
+}
+
+/// Lexically clean a tar name: drop `/`, `.` and empty parts, fold `..`, and refuse a name
+/// that climbs above the root.
+pub fn clean_path(raw: &Path) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    bail!("tar entry {raw:?} climbs out of the rootfs with '..'; refused");
+                }
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Ok(out)
+}
+
+fn split(path: &Path) -> (&Path, &OsStr) {
+    (
+        path.parent().unwrap_or(Path::new("")),
+        path.file_name().unwrap_or(OsStr::new("")),
+    )
+}
+
+fn ts(secs: i64) -> Timestamps {
+    let t = Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+/// The `user.rootlesscontainers` payload (a protobuf `Resource{uint32 uid=1; uint32 gid=2}`).
+pub fn rootless_payload(uid: u32, gid: u32) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u32) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = Vec::new();
+    if uid != 0 {
+        out.push(0x08);
+        varint(&mut out, uid);
+    }
+    if gid != 0 {
+        out.push(0x10);
+        varint(&mut out, gid);
+    }
+    out
+}
+
+fn in_root() -> ResolveFlags {
+    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
+}
+
+impl Applier {
+    /// `root` is an fd on the (existing) target directory.
+    pub fn new(root: OwnedFd, opts: ApplyOptions) -> Self {
+        // Modes come from the layers; the umask must not trim them.
+        rustix::process::umask(Mode::empty());
+        Applier {
+            root: Rc::new(root),
+            opts,
+            cached: None,
+            lowers: Vec::new(),
+            dirs: HashMap::new(),
+            buf: vec![0; COPY_BUF],
+            warned: HashSet::new(),
+            stats: ApplyStats::default(),
+        }
+    }
+
+    /// Overlay mode: the layers below this one, top first.
+    pub fn with_lowers(mut self, lowers: Vec<OwnedFd>) -> Self {
+        self.lowers = lowers;
+        self
+    }
+
+    /// Apply one layer tar stream.
+    pub fn apply_layer<R: Read>(&mut self, r: R) -> Result<()> {
+        let mut ar = tar::Archive::new(r);
+        let mut created: HashSet<PathBuf> = HashSet::new();
+        for entry in ar.entries().context("reading the layer tar")? {
+            let mut e = entry.context("reading a tar entry header")?;
+            let raw = e.path().context("reading a tar entry name")?.into_owned();
+            self.apply_entry(&mut e, &raw, &mut created)
+                .with_context(|| format!("tar entry {raw:?}"))?;
+            self.stats.entries += 1;
+        }
+        Ok(())
+    }
+
+    fn warn_once(&mut self, key: &str, msg: String) {
+        if self.warned.insert(key.to_string()) {
+            tracing::warn!("{msg}");
+            eprintln!("berth: warning: {msg}");
+        }
+    }
+
+    fn apply_entry<R: Read>(
+        &mut self,
+        e: &mut tar::Entry<R>,
+        raw: &Path,
+        created: &mut HashSet<PathBuf>,
+    ) -> Result<()> {
+        let kind = e.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
+            return Ok(());
+        }
+        let path = clean_path(raw)?;
+        let (parent, name) = split(&path);
+        let name_bytes = name.as_bytes();
+        if name_bytes == OPAQUE.as_bytes() {
+            return self.opaque(parent, created);
+        }
+        if let Some(target) = name_bytes.strip_prefix(WHITEOUT.as_bytes()) {
+            if target.is_empty() {
+                bail!("a bare whiteout '.wh.' names nothing; refused");
+            }
+            if target == b"." || target == b".." || target.starts_with(WHITEOUT.as_bytes()) {
+                bail!(
+                    "whiteout for {:?} is not allowed",
+                    OsStr::from_bytes(target)
+                );
+            }
+            return self.whiteout(parent, OsStr::from_bytes(target));
+        }
+        let meta = read_meta(e)?;
+        if path.as_os_str().is_empty() {
+            if kind != tar::EntryType::Directory {
+                bail!("the root of the layer must be a directory, not {kind:?}");
+            }
+            let root = self.root.clone();
+            self.own_fd(&root, &meta)?;
+            self.dirs.insert(
+                PathBuf::new(),
+                DirMeta {
+                    mode: meta.mode,
+                    mtime: meta.mtime,
+                },
+            );
+            return Ok(());
+        }
+        created.insert(path.clone());
+        let pfd = self.parent(parent)?;
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                self.file(&pfd, name, &path, e, &meta)
+            }
+            tar::EntryType::Directory => self.dir(&pfd, name, &path, &meta),
+            tar::EntryType::Symlink => {
+                let target = e
+                    .link_name_bytes()
+                    .context("symlink without a target")?
+                    .into_owned();
+                self.create(&pfd, name, &path, true, |p, n| {
+                    rfs::symlinkat(OsStr::from_bytes(&target), p, n)
+                })
+                .with_context(|| format!("creating symlink {path:?}"))?;
+                self.finish_node(&pfd, name, &path, &meta)
+            }
+            tar::EntryType::Link => {
+                let target = e
+                    .link_name()
+                    .context("hardlink without a target")?
+                    .context("hardlink without a target")?;
+                self.hardlink(&pfd, name, &path, &target)
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                self.node(&pfd, name, &path, kind, e, &meta)
+            }
+            other => bail!("unsupported tar entry type {other:?}"),
+        }
+    }
+
+    /// An fd on directory `rel` under the root (created, 0755 root-owned, when missing, as
+    /// tar does for archives without directory entries).
+    fn parent(&mut self, rel: &Path) -> Result<Rc<OwnedFd>> {
+        if rel.as_os_str().is_empty() {
+            return Ok(self.root.clone());
+        }
+        if let Some((p, fd)) = &self.cached {
+            if p == rel {
+                return Ok(fd.clone());
+            }
+        }
+        let fd = match self.open_dir(rel) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                let real = self.mkdir_all(rel)?;
+                self.open_dir(&real)
+                    .with_context(|| format!("opening directory {rel:?}"))?
+            }
+            Err(Errno::NOTDIR) => bail!("{rel:?} is not a directory"),
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening directory {rel:?} in the rootfs"))
+            }
+        };
+        let fd = Rc::new(fd);
+        self.cached = Some((rel.to_path_buf(), fd.clone()));
+        Ok(fd)
+    }
+
+    fn open_dir(&self, rel: &Path) -> rustix::io::Result<OwnedFd> {
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        rfs::openat2(&*self.root, rel, flags, Mode::empty(), in_root())
+    }
+
+    /// Create the missing directories of `rel` the way the kernel would resolve it under the
+    /// root: symlinks met on the way (also dangling or absolute ones, and in overlay mode those
+    /// of lower layers) are followed inside the root, and a directory missing here but present
+    /// in a lower layer is created with that directory's mode and owner.
+    fn mkdir_all(&mut self, rel: &Path) -> Result<PathBuf> {
+        let mut todo: Vec<OsString> = rel
+            .components()
+            .rev()
+            .map(|c| c.as_os_str().to_os_string())
+            .collect();
+        let mut cur = PathBuf::new();
+        let mut links = 0;
+        while let Some(c) = todo.pop() {
+            if c == ".." {
+                cur.pop();
+                continue;
+            }
+            if c == "." || c == "/" {
+                continue;
+            }
+            let next = cur.join(&c);
+            let st = match self.stat_strict(&self.root, &next) {
+                Some(st) => Some(st),
+                None => self
+                    .lowers
+                    .iter()
+                    .find_map(|l| self.stat_strict(l, &next))
+                    .filter(|st| {
+                        // An overlay whiteout in a lower layer hides the name.
+                        !(FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+                            && st.st_rdev == 0)
+                    }),
+            };
+            match st.map(|st| (FileType::from_raw_mode(st.st_mode), st)) {
+                Some((FileType::Directory, st)) => {
+                    if self.stat_strict(&self.root, &next).is_none() {
+                        // Present below only: mirror it here so the merged view keeps its attributes.
+                        let pfd = self
+                            .open_dir(&cur)
+                            .with_context(|| format!("opening directory {cur:?}"))?;
+                        rfs::mkdirat(
+                            &pfd,
+                            c.as_os_str(),
+                            Mode::from_raw_mode(st.st_mode & 0o7777 | 0o700),
+                        )
+                        .with_context(|| format!("creating directory {next:?}"))?;
+                        rfs::chownat(
+                            &pfd,
+                            c.as_os_str(),
+                            Some(Uid::from_raw(st.st_uid)),
+                            Some(Gid::from_raw(st.st_gid)),
+                            AtFlags::SYMLINK_NOFOLLOW,
+                        )
+                        .with_context(|| format!("chown {next:?}"))?;
+                        self.dirs.insert(
+                            next.clone(),
+                            DirMeta {
+                                mode: st.st_mode & 0o7777,
+                                mtime: st.st_mtime,
+                            },
+                        );
+                    }
+                    cur = next;
+                }
+                Some((FileType::Symlink, _)) => {
+                    links += 1;
+                    if links > 40 {
+                        bail!("too many symlinks resolving {rel:?}");
+                    }
+                    let target = self.readlink_any(&next)?;
+                    if target.is_absolute() {
+                        cur = PathBuf::new();
+                    }
+                    todo.extend(
+                        target
+                            .components()
+                            .rev()
+                            .map(|c| c.as_os_str().to_os_string()),
+                    );
+                }
+                Some(_) => bail!("{next:?} is not a directory (resolving {rel:?})"),
+                None => {
+                    let pfd = self
+                        .open_dir(&cur)
+                        .with_context(|| format!("opening directory {cur:?}"))?;
+                    match rfs::mkdirat(&pfd, c.as_os_str(), Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("creating directory {next:?}"))
+                        }
+                    }
+                    cur = next;
+                }
+            }
+        }
+        Ok(cur)
+    }
+
+    /// lstat `rel` under `root` where no component may be a symlink (`rel` is already resolved).
+    fn stat_strict(&self, root: &OwnedFd, rel: &Path) -> Option<rfs::Stat> {
+        let fd = rfs::openat2(
+            root,
+            rel,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        );
+        match fd {
+            Ok(fd) => rfs::fstat(&fd).ok(),
+            // ELOOP: the last component is a symlink; report it as one.
+            Err(Errno::LOOP) => rfs::statat(root, rel, AtFlags::SYMLINK_NOFOLLOW).ok(),
+            Err(_) => None,
+        }
+    }
+
+    fn readlink_any(&self, rel: &Path) -> Result<PathBuf> {
+        for r in std::iter::once(&*self.root).chain(self.lowers.iter()) {
+            if let Ok(t) = rfs::readlinkat(r, rel, Vec::new()) {
+                return Ok(PathBuf::from(OsStr::from_bytes(t.as_bytes())));
+            }
+        }
+        bail!("reading symlink {rel:?}")
+    }
+
+    /// Run `make`; when the name exists, remove what is there (unless `replace_dirs` is false
+    /// and it is a directory) and try once more.
+    fn create(
+        &mut self,
+        pfd: &OwnedFd,
+        name: &OsStr,
+        path: &Path,
+        replace_dirs: bool,
+        make: impl Fn(&OwnedFd, &OsStr) -> rustix::io::Result<()>,
+    ) -> Result<()> {
+        match make(pfd, name) {
+            Err(Errno::EXIST) => {
+                let st = rfs::statat(pfd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .with_context(|| format!("stat {path:?}"))?;
+                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                if is_dir && !replace_dirs {
+                    return Err(Errno::EXIST).with_context(|| format!("creating {path:?}"));
+                }
+                self.remove(pfd, name, path, is_dir)?;
+                Ok(make(pfd, name)?)
+            }
+            r => Ok(r?),
+        }
+    }
+
+    /// Remove `name` (recursively if a directory) and forget cached state below it.
+    fn remove(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, is_dir: bool) -> Result<()> {
+        if is_dir {
+            remove_tree(pfd, name).with_context(|| format!("removing directory {path:?}"))?;
+            self.dirs.retain(|p, _| !p.starts_with(path));
+        } else {
+            rfs::unlinkat(pfd, name, AtFlags::empty())
+                .with_context(|| format!("removing {path:?}"))?;
+        }
+        if self
+            .cached
+            .as_ref()
+            .is_some_and(|(p, _)| p.starts_with(path))
+        {
+            self.cached = None;
+        }
+        Ok(())
+    }
+
+    fn file<R: Read>(
+        &mut self,
+        pfd: &OwnedFd,
+        name: &OsStr,
+        path: &Path,
+        e: &mut tar::Entry<R>,
+        meta: &Meta,
+    ) -> Result<()> {
+        // chown (as root) and write (without CAP_FSETID) clear setuid/setgid: set them last.
+        let fix_mode = meta.mode & 0o6000 != 0;
+        let create_mode = Mode::from_raw_mode(if fix_mode { 0o600 } else { meta.mode });
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rfs::openat(pfd, name, flags, create_mode) {
+            Err(Errno::EXIST) => {
+                let st = rfs::statat(pfd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .with_context(|| format!("stat {path:?}"))?;
+                self.remove(
+                    pfd,
+                    name,
+                    path,
+                    FileType::from_raw_mode(st.st_mode) == FileType::Directory,
+                )?;
+                rfs::openat(pfd, name, flags, create_mode)
+            }
+            r => r,
+        }
+        .with_context(|| format!("creating file {path:?}"))?;
+        let mut f = File::from(fd);
+        let mut left = e.size();
+        while left > 0 {
+            let want = self
+                .buf
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let mut filled = 0;
+            while filled < want {
+                let n = e
+                    .read(&mut self.buf[filled..want])
+                    .with_context(|| format!("reading data of {path:?}"))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                bail!("{path:?}: tar data ends {left} bytes early");
+            }
+            f.write_all(&self.buf[..filled])
+                .with_context(|| format!("writing {path:?}"))?;
+            left -= filled as u64;
+            self.stats.bytes += filled as u64;
+        }
+        self.own_fd(f.as_fd(), meta)
+            .with_context(|| format!("{path:?}"))?;
+        if fix_mode {
+            rfs::fchmod(&f, Mode::from_raw_mode(meta.mode))
+                .with_context(|| format!("chmod {path:?}"))?;
+        }
+        self.xattrs_fd(f.as_fd(), path, &meta.xattrs)?;
+        rfs::futimens(&f, &ts(meta.mtime)).with_context(|| format!("setting times of {path:?}"))?;
+        Ok(())
+    }
+
+    fn dir(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, meta: &Meta) -> Result<()> {
+        // Owner-writable until the end so later entries can be written below it.
+        let mode = Mode::from_raw_mode((meta.mode | 0o700) & 0o1777);
+        match rfs::mkdirat(pfd, name, mode) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                let st = rfs::statat(pfd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .with_context(|| format!("stat {path:?}"))?;
+                if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                    self.remove(pfd, name, path, false)?;
+                    rfs::mkdirat(pfd, name, mode)
+                        .with_context(|| format!("creating directory {path:?}"))?;
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating directory {path:?}")),
+        }
+        if self.opts.rootless || !meta.xattrs.is_empty() {
+            let fd = rfs::openat(
+                pfd,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .with_context(|| format!("opening directory {path:?}"))?;
+            self.own_fd(fd.as_fd(), meta)?;
+            self.xattrs_fd(fd.as_fd(), path, &meta.xattrs)?;
+        } else {
+            self.own_at(pfd, name, path, meta)?;
+        }
+        self.dirs.insert(
+            path.to_path_buf(),
+            DirMeta {
+                mode: meta.mode,
+                mtime: meta.mtime,
+            },
+        );
+        Ok(())
+    }
+
+    fn node<R: Read>(
+        &mut self,
+        pfd: &OwnedFd,
+        name: &OsStr,
+        path: &Path,
+        kind: tar::EntryType,
+        e: &tar::Entry<R>,
+        meta: &Meta,
+    ) -> Result<()> {
+        let (ft, dev) = match kind {
+            tar::EntryType::Fifo => (FileType::Fifo, 0),
+            k => {
+                if self.opts.rootless {
+                    self.stats.skipped += 1;
+                    self.warn_once("dev", format!("rootless: device nodes cannot be created; skipping {path:?} and any others"));
+                    return Ok(());
+                }
+                let h = e.header();
+                let major = h.device_major().ok().flatten().unwrap_or(0);
+                let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                let ft = if k == tar::EntryType::Char {
+                    FileType::CharacterDevice
+                } else {
+                    FileType::BlockDevice
+                };
+                (ft, rfs::makedev(major, minor))
+            }
+        };
+        let mode = Mode::from_raw_mode(meta.mode & 0o777);
+        self.create(pfd, name, path, true, |p, n| {
+            rfs::mknodat(p, n, ft, mode, dev)
+        })
+        .with_context(|| format!("creating {kind:?} {path:?}"))?;
+        if meta.mode & 0o7000 != 0 && !self.opts.rootless {
+            // mknod ignores the special bits; set them through a path-free fd.
+            let fd = rfs::openat(
+                pfd,
+                name,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            rfs::chmod(proc.as_str(), Mode::from_raw_mode(meta.mode))
+                .with_context(|| format!("chmod {path:?}"))?;
+        }
+        self.finish_node(pfd, name, path, meta)
+    }
+
+    /// Owner, xattrs and mtime for an entry we must not open (symlink, device, fifo).
+    fn finish_node(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, meta: &Meta) -> Result<()> {
+        self.own_at(pfd, name, path, meta)?;
+        if !meta.xattrs.is_empty() {
+            let at = proc_path(pfd, name);
+            for (k, v) in &meta.xattrs {
+                self.set_xattr(path, k, v, |k, v| {
+                    rfs::lsetxattr(at.as_os_str(), k, v, XattrFlags::empty())
+                })?;
+            }
+        }
+        rfs::utimensat(pfd, name, &ts(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
+            .with_context(|| format!("setting times of {path:?}"))?;
+        Ok(())
+    }
+
+    fn hardlink(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, target: &Path) -> Result<()> {
+        let target = clean_path(target).context("hardlink target")?;
+        let (tparent, tname) = split(&target);
+        if tname.is_empty() {
+            bail!("hardlink to the rootfs root; refused");
+        }
+        let tfd = match self.open_dir(tparent) {
+            Ok(fd) => fd,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("hardlink target {target:?} is not present in the rootfs")
+                })
+            }
+        };
+        self.create(pfd, name, path, true, |p, n| {
+            rfs::linkat(&tfd, tname, p, n, AtFlags::empty())
+        })
+        .with_context(|| {
+            format!("hardlinking {path:?} to {target:?} (the target must already be in the rootfs)")
+        })
+    }
+
+    fn whiteout(&mut self, parent: &Path, target: &OsStr) -> Result<()> {
+        let path = parent.join(target);
+        if self.opts.overlay {
+            let pfd = self.parent(parent)?;
+            return self
+                .create(&pfd, target, &path, true, |p, n| {
+                    rfs::mknodat(
+                        p,
+                        n,
+                        FileType::CharacterDevice,
+                        Mode::empty(),
+                        rfs::makedev(0, 0),
+                    )
+                })
+                .with_context(|| format!("creating the overlay whiteout for {path:?}"));
+        }
+        // Nothing to delete when the parent is missing (and it must not be created).
+        let pfd = match self.open_dir(parent) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("whiteout: opening {parent:?}")),
+        };
+        match rfs::statat(&pfd, target, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("whiteout: stat {path:?}")),
+            Ok(st) => {
+                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                self.remove(&pfd, target, &path, is_dir)
+            }
+        }
+    }
+
+    fn opaque(&mut self, dir: &Path, created: &HashSet<PathBuf>) -> Result<()> {
+        if self.opts.overlay {
+            let (p, n) = split(dir);
+            let fd = if n.is_empty() {
+                rfs::openat(
+                    &*self.root,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+            } else {
+                let pfd = self.parent(p)?;
+                match rfs::mkdirat(&*pfd, n, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e).with_context(|| format!("creating directory {dir:?}")),
+                }
+                rfs::openat(
+                    &*pfd,
+                    n,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+            }
+            .with_context(|| format!("opening opaque directory {dir:?}"))?;
+            return rfs::fsetxattr(&fd, OVERLAY_OPAQUE, b"y", XattrFlags::empty())
+                .with_context(|| format!("marking {dir:?} opaque ({OVERLAY_OPAQUE})"));
+        }
+        let dfd = match rfs::openat2(
+            &*self.root,
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            in_root(),
+        ) {
+            Err(Errno::NOENT) => return Ok(()),
+            r => r.with_context(|| format!("opening opaque directory {dir:?}"))?,
+        };
+        let mut names = Vec::new();
+        for ent in rfs::Dir::read_from(&dfd).with_context(|| format!("listing {dir:?}"))? {
+            let ent = ent.with_context(|| format!("listing {dir:?}"))?;
+            let n = OsStr::from_bytes(ent.file_name().to_bytes()).to_os_string();
+            if n == "." || n == ".." || created.contains(&dir.join(&n)) {
+                continue;
+            }
+            names.push((n, ent.file_type() == FileType::Directory));
+        }
+        for (n, is_dir) in names {
+            self.remove(&dfd, &n, &dir.join(&n), is_dir)?;
+        }
+        Ok(())
+    }
+
+    fn own_fd(&mut self, fd: impl AsFd, meta: &Meta) -> Result<()> {
+        if self.opts.rootless {
+            if meta.uid != 0 || meta.gid != 0 {
+                rfs::fsetxattr(
+                    &fd,
+                    ROOTLESS_XATTR,
+                    &rootless_payload(meta.uid, meta.gid),
+                    XattrFlags::empty(),
+                )
+                .context("recording ownership in user.rootlesscontainers")?;
+            }
+            return Ok(());
+        }
+        rfs::fchown(
+            &fd,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .context("chown")?;
+        Ok(())
+    }
+
+    fn own_at(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, meta: &Meta) -> Result<()> {
+        if self.opts.rootless {
+            if meta.uid != 0 || meta.gid != 0 {
+                let at = proc_path(pfd, name);
+                match rfs::lsetxattr(
+                    at.as_os_str(),
+                    ROOTLESS_XATTR,
+                    &rootless_payload(meta.uid, meta.gid),
+                    XattrFlags::empty(),
+                ) {
+                    // Symlinks cannot carry user.* xattrs; their owner does not matter.
+                    Ok(()) | Err(Errno::PERM) => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("recording ownership of {path:?}"))
+                    }
+                }
+            }
+            return Ok(());
+        }
+        rfs::chownat(
+            pfd,
+            name,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .with_context(|| format!("chown {path:?}"))
+    }
+
+    fn xattrs_fd(
+        &mut self,
+        fd: impl AsFd,
+        path: &Path,
+        xattrs: &[(OsString, Vec<u8>)],
+    ) -> Result<()> {
+        for (k, v) in xattrs {
+            self.set_xattr(path, k, v, |k, v| {
+                rfs::fsetxattr(&fd, k, v, XattrFlags::empty())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn set_xattr(
+        &mut self,
+        path: &Path,
+        k: &OsStr,
+        v: &[u8],
+        set: impl Fn(&OsStr, &[u8]) -> rustix::io::Result<()>,
+    ) -> Result<()> {
+        match set(k, v) {
+            Ok(()) => Ok(()),
+            Err(Errno::PERM) if self.opts.rootless => {
+                self.stats.skipped += 1;
+                self.warn_once(
+                    &k.to_string_lossy(),
+                    format!("rootless: ignoring EPERM setting xattr {k:?} on {path:?} (and on later entries)"),
+                );
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("setting xattr {k:?} on {path:?}")),
+        }
+    }
+
+    /// Apply the recorded directory modes and mtimes, deepest first.
+    pub fn finish(&mut self) -> Result<()> {
+        let mut dirs: Vec<(PathBuf, DirMeta)> = self.dirs.drain().collect();
+        dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+        for (p, m) in dirs {
+            let rel = if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p.as_path()
+            };
+            let fd = rfs::openat2(
+                &*self.root,
+                rel,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                in_root(),
+            )
+            .with_context(|| format!("opening directory {p:?}"))?;
+            rfs::fchmod(&fd, Mode::from_raw_mode(m.mode))
+                .with_context(|| format!("chmod {p:?}"))?;
+            rfs::futimens(&fd, &ts(m.mtime)).with_context(|| format!("setting times of {p:?}"))?;
+        }
+        self.cached = None;
+        Ok(())
+    }
+}
+
+fn proc_path(pfd: &OwnedFd, name: &OsStr) -> PathBuf {
+    Path::new(&format!("/proc/self/fd/{}", pfd.as_raw_fd())).join(name)
+}
+
+/// Remove directory `name` under `pfd` and everything in it, without following links.
+pub fn remove_tree(pfd: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
+    let fd = rfs::openat(
+        pfd,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut subdirs = Vec::new();
+    for ent in rfs::Dir::read_from(&fd)? {
+        let ent = ent?;
+        let n = OsStr::from_bytes(ent.file_name().to_bytes());
+        if n == "." || n == ".." {
+            continue;
+        }
+        let mut ft = ent.file_type();
+        if ft == FileType::Unknown {
+            ft = FileType::from_raw_mode(rfs::statat(&fd, n, AtFlags::SYMLINK_NOFOLLOW)?.st_mode);
+        }
+        if ft == FileType::Directory {
+            subdirs.push(n.to_os_string());
+        } else {
+            rfs::unlinkat(&fd, n, AtFlags::empty())?;
+        }
+    }
+    for d in subdirs {
+        remove_tree(&fd, &d)?;
+    }
+    rfs::unlinkat(pfd, name, AtFlags::REMOVEDIR)
+}
+
+fn read_meta<R: Read>(e: &mut tar::Entry<R>) -> Result<Meta> {
+    let h = e.header();
+    let mut meta = Meta {
+        mode: h.mode().context("entry mode")? & 0o7777,
+        uid: u32::try_from(h.uid().context("entry uid")?).context("entry uid")?,
+        gid: u32::try_from(h.gid().context("entry gid")?).context("entry gid")?,
+        mtime: i64::try_from(h.mtime().unwrap_or(0)).unwrap_or(0),
+        xattrs: Vec::new(),
+    };
+    if let Some(exts) = e.pax_extensions().context("reading PAX headers")? {
+        for ext in exts {
+            let ext = ext.context("reading a PAX record")?;
+            let key = ext.key_bytes();
+            if let Some(x) = key.strip_prefix(b"SCHILY.xattr.") {
+                meta.xattrs.push((
+                    OsStr::from_bytes(x).to_os_string(),
+                    ext.value_bytes().to_vec(),
+                ));
+                continue;
+            }
+            let num = || {
+                std::str::from_utf8(ext.value_bytes())
+                    .ok()
+                    .map(|s| s.split('.').next().unwrap_or("").to_string())
+            };
+            match key {
+                b"uid" => meta.uid = num().and_then(|s| s.parse().ok()).context("PAX uid")?,
+                b"gid" => meta.gid = num().and_then(|s| s.parse().ok()).context("PAX gid")?,
+                b"mtime" => meta.mtime = num().and_then(|s| s.parse().ok()).context("PAX mtime")?,
+                _ => {}
+            }
+        }
+    }
+    Ok(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_paths() {
+        assert_eq!(
+            clean_path(Path::new("./a/b/../c")).unwrap(),
+            PathBuf::from("a/c")
+        );
+        assert_eq!(
+            clean_path(Path::new("/etc/passwd")).unwrap(),
+            PathBuf::from("etc/passwd")
+        );
+        assert_eq!(clean_path(Path::new("./")).unwrap(), PathBuf::new());
+        assert!(clean_path(Path::new("../etc")).is_err());
+        assert!(clean_path(Path::new("a/../../etc")).is_err());
+    }
+
+    fn layer(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o755);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            match data {
+                Some(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    b.append_data(&mut h, name, d.as_bytes()).unwrap();
+                }
+                None => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, name, &[][..]).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_flattened() {
+        let t = tempfile::tempdir().unwrap();
+        let root = rfs::open(t.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let mut a = Applier::new(
+            root,
+            ApplyOptions {
+                rootless: !rustix::process::geteuid().is_root(),
+                overlay: false,
+            },
+        );
+        a.apply_layer(
+            &layer(&[
+                ("d/", None),
+                ("d/old", Some("1")),
+                ("d/sub/x", Some("2")),
+                ("f", Some("3")),
+            ])[..],
+        )
+        .unwrap();
+        // Same-layer children survive the opaque marker, wherever it sits; a whiteout under a
+        // missing parent creates nothing.
+        a.apply_layer(
+            &layer(&[
+                ("d/new", Some("4")),
+                ("d/.wh..wh..opq", Some("")),
+                (".wh.f", Some("")),
+                ("nope/.wh.x", Some("")),
+            ])[..],
+        )
+        .unwrap();
+        a.finish().unwrap();
+        let names = |p: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(t.path().join(p))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("d"), vec!["new"]);
+        assert_eq!(names(""), vec!["d"]);
+        assert_eq!(a.stats.entries, 8);
+    }
+
+    #[test]
+    fn rootless_protobuf() {
+        assert_eq!(rootless_payload(0, 0), Vec::<u8>::new());
+        assert_eq!(rootless_payload(1000, 0), vec![0x08, 0xe8, 0x07]);
+        assert_eq!(rootless_payload(0, 5), vec![0x10, 0x05]);
+    }
+}
