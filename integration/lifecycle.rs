@@ -34,12 +34,26 @@ fn run_prints_output_and_returns_exit_code() {
 fn lifecycle_states_field_by_field() {
     let root = Root::new();
     let id = unique("life");
-    let b = Bundle::with(&["sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"], |s| {
-        s["annotations"] = json!({"org.example.k": "v"});
-    });
+    let b = Bundle::with(
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+        ],
+        |s| {
+            s["annotations"] = json!({"org.example.k": "v"});
+        },
+    );
     let bundle = b.path().to_str().unwrap();
     let pidfile = b.path().join("pid");
-    root.ok(&["create", "-b", bundle, "--pid-file", pidfile.to_str().unwrap(), &id]);
+    root.ok(&[
+        "create",
+        "-b",
+        bundle,
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+    ]);
     let st = root.state(&id);
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], id.as_str());
@@ -79,7 +93,11 @@ fn lifecycle_states_field_by_field() {
 fn foreground_run_forwards_sigterm() {
     let root = Root::new();
     let id = unique("fwd");
-    let b = Bundle::new(&["sh", "-c", "trap 'exit 7' TERM; echo ready > /tmp/ready; while :; do sleep 0.1; done"]);
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; echo ready > /tmp/ready; while :; do sleep 0.1; done",
+    ]);
     let mut child = root
         .cmd()
         .args(["run", "-b", b.path().to_str().unwrap(), &id])
@@ -88,7 +106,11 @@ fn foreground_run_forwards_sigterm() {
         .unwrap();
     let ready = b.path().join("rootfs/tmp/ready");
     wait_for(|| ready.exists(), "the container to start");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(7));
 }
@@ -103,19 +125,41 @@ fn created(b: &Bundle) -> (Root, String, i32) {
 }
 
 fn ns_link(pid: &str, ns: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap().display().to_string()
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 #[test]
 fn namespaces_are_new_and_joinable_by_path() {
     let b = Bundle::with(&["sleep", "100"], |s| {
-        s["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
     });
     let (_root, _id, pid) = created(&b);
-    for ns in ["pid_for_children", "net", "ipc", "uts", "mnt", "cgroup", "time_for_children"] {
-        assert_ne!(ns_link(&pid.to_string(), ns), ns_link("self", ns), "{ns} is new");
+    for ns in [
+        "pid_for_children",
+        "net",
+        "ipc",
+        "uts",
+        "mnt",
+        "cgroup",
+        "time_for_children",
+    ] {
+        assert_ne!(
+            ns_link(&pid.to_string(), ns),
+            ns_link("self", ns),
+            "{ns} is new"
+        );
     }
-    assert_eq!(ns_link(&pid.to_string(), "user"), ns_link("self", "user"), "no user ns asked");
+    assert_eq!(
+        ns_link(&pid.to_string(), "user"),
+        ns_link("self", "user"),
+        "no user ns asked"
+    );
 
     // A second container joins the first one's network and uts namespaces by path.
     let b2 = Bundle::with(&["sleep", "100"], |s| {
@@ -129,30 +173,59 @@ fn namespaces_are_new_and_joinable_by_path() {
         s.as_object_mut().unwrap().remove("hostname");
     });
     let (_root2, _id2, pid2) = created(&b2);
-    assert_eq!(ns_link(&pid2.to_string(), "net"), ns_link(&pid.to_string(), "net"));
-    assert_eq!(ns_link(&pid2.to_string(), "uts"), ns_link(&pid.to_string(), "uts"));
-    assert_ne!(ns_link(&pid2.to_string(), "ipc"), ns_link(&pid.to_string(), "ipc"));
+    assert_eq!(
+        ns_link(&pid2.to_string(), "net"),
+        ns_link(&pid.to_string(), "net")
+    );
+    assert_eq!(
+        ns_link(&pid2.to_string(), "uts"),
+        ns_link(&pid.to_string(), "uts")
+    );
+    assert_ne!(
+        ns_link(&pid2.to_string(), "ipc"),
+        ns_link(&pid.to_string(), "ipc")
+    );
 }
 
 #[test]
 fn user_namespace_maps_and_time_offsets_seen_inside() {
     let root = Root::new();
-    let b = Bundle::with(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map /proc/self/timens_offsets"], |s| {
-        let nss = s["linux"]["namespaces"].as_array_mut().unwrap();
-        nss.push(json!({"type": "user"}));
-        nss.push(json!({"type": "time"}));
-        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        s["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 172800, "nanosecs": 5}});
-        // A fresh sysfs needs a network namespace owned by the user namespace: keep it; the
-        // cgroup mount is not allowed in a new user namespace without a cgroup namespace.
-        s["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/sys/fs/cgroup");
-    });
-    std::process::Command::new("chown").args(["-R", "100000:200000"]).arg(b.path().join("rootfs")).status().unwrap();
+    let b = Bundle::with(
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map /proc/self/timens_offsets",
+        ],
+        |s| {
+            let nss = s["linux"]["namespaces"].as_array_mut().unwrap();
+            nss.push(json!({"type": "user"}));
+            nss.push(json!({"type": "time"}));
+            s["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            s["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            s["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 172800, "nanosecs": 5}});
+            // A fresh sysfs needs a network namespace owned by the user namespace: keep it; the
+            // cgroup mount is not allowed in a new user namespace without a cgroup namespace.
+            s["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/sys/fs/cgroup");
+        },
+    );
+    std::process::Command::new("chown")
+        .args(["-R", "100000:200000"])
+        .arg(b.path().join("rootfs"))
+        .status()
+        .unwrap();
     let (code, out, err) = root.run_bundle(&b, &unique("userns"));
     assert_eq!(code, 0, "{err}");
     let words: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(&words[..6], ["0", "100000", "65536", "0", "200000", "65536"], "{out}");
+    assert_eq!(
+        &words[..6],
+        ["0", "100000", "65536", "0", "200000", "65536"],
+        "{out}"
+    );
     assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
     assert!(out.contains("boottime") && out.contains("172800"), "{out}");
 }
@@ -166,7 +239,8 @@ fn process_attributes_seen_inside() {
         s["domainname"] = json!("example.org");
         s["process"]["env"] = json!(["PATH=/bin", "FOO=bar"]);
         s["process"]["cwd"] = json!("/work/dir");
-        s["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63});
+        s["process"]["user"] =
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63});
         s["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
         s["process"]["oomScoreAdj"] = json!(100);
         s["process"]["noNewPrivileges"] = json!(true);
@@ -180,7 +254,15 @@ fn process_attributes_seen_inside() {
     assert_eq!(l[1], "env=bar");
     assert_eq!(l[2], "/work/dir");
     assert_eq!((l[3], l[4]), ("1000", "1000"));
-    let field = |k: &str| l.iter().find(|x| x.starts_with(k)).unwrap().split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
+    let field = |k: &str| {
+        l.iter()
+            .find(|x| x.starts_with(k))
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     assert_eq!(field("Groups:"), "10 20");
     // CAP_KILL (5) and CAP_NET_BIND_SERVICE (10): bits 0x420.
     for set in ["CapBnd:", "CapEff:", "CapPrm:", "CapInh:", "CapAmb:"] {
@@ -205,7 +287,14 @@ fn terminal_through_console_socket() {
         let (conn, _) = listener.accept().unwrap();
         recv_fd(conn.as_raw_fd())
     });
-    root.ok(&["create", "-b", b.path().to_str().unwrap(), "--console-socket", sock_path.to_str().unwrap(), &id]);
+    root.ok(&[
+        "create",
+        "-b",
+        b.path().to_str().unwrap(),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        &id,
+    ]);
     let master = receiver.join().unwrap();
     root.ok(&["start", &id]);
     let mut f = std::fs::File::from(master);
@@ -244,7 +333,14 @@ fn preserve_fds_passes_fd_3() {
     let f = std::fs::File::create(&out_file).unwrap();
     let raw = f.as_raw_fd();
     let mut cmd = root.cmd();
-    cmd.args(["run", "--preserve-fds", "1", "-b", b.path().to_str().unwrap(), &unique("fds")]);
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "-b",
+        b.path().to_str().unwrap(),
+        &unique("fds"),
+    ]);
     // SAFETY: dup2 between fork and exec is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
@@ -256,10 +352,17 @@ fn preserve_fds_passes_fd_3() {
         });
     }
     let out = cmd.stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "via-fd-3\n");
     // Only stdio, fd 3 and the fd `ls` itself opens: nothing of the runtime leaks.
-    let fds: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
+    let fds: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     assert_eq!(fds, ["0", "1", "2", "3", "4"], "open fds inside: {fds:?}");
 }
 
@@ -269,9 +372,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
     let id = unique("hooks");
     let log_dir = TempDir::new("berth-hooklog");
     let log = log_dir.path().join("log");
-    let hook = |name: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read -r s; echo \"{name} $s\" >> {}", log.display())]})
-    };
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read -r s; echo \"{name} $s\" >> {}", log.display())]});
     let b = Bundle::with(&["true"], |s| {
         s["root"]["readonly"] = json!(false);
         s["hooks"] = json!({
@@ -289,12 +390,24 @@ fn hooks_run_in_order_with_state_on_stdin() {
     root.ok(&["delete", &id]);
     let text = std::fs::read_to_string(&log).unwrap();
     let names: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(names, ["prestart", "createRuntime", "createContainer", "poststart", "poststop"]);
+    assert_eq!(
+        names,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
     for line in text.lines() {
         let (_, state) = line.split_once(' ').unwrap();
         let v: serde_json::Value = serde_json::from_str(state).unwrap();
         assert_eq!(v["id"], id.as_str(), "{line}");
-        assert!(v["pid"].as_i64().unwrap() > 0 || line.starts_with("poststop"), "{line}");
+        assert!(
+            v["pid"].as_i64().unwrap() > 0 || line.starts_with("poststop"),
+            "{line}"
+        );
     }
     // startContainer ran inside the container (its /tmp is the rootfs' /tmp).
     let inside = std::fs::read_to_string(b.path().join("rootfs/tmp/hooklog")).unwrap();
@@ -309,7 +422,10 @@ fn failing_prestart_fails_create_and_leaves_nothing() {
         s["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
     });
     let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
-    assert!(err.contains("prestart hook #0 (/bin/false): failed"), "{err}");
+    assert!(
+        err.contains("prestart hook #0 (/bin/false): failed"),
+        "{err}"
+    );
     assert_nothing_left(&root, &id, &b);
 }
 
@@ -321,13 +437,19 @@ fn bad_input_is_refused_cleanly() {
     let bundle = b.path().to_str().unwrap().to_string();
     let check = |args: &[&str], want: &str| {
         let err = root.fails(args);
-        assert!(err.contains(want), "berth {args:?}: want {want:?} in {err:?}");
+        assert!(
+            err.contains(want),
+            "berth {args:?}: want {want:?} in {err:?}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "one error line: {err:?}");
         assert_nothing_left(&root, &id, &b);
     };
     // Missing config.json.
     let empty = TempDir::new("berth-empty");
-    check(&["create", "-b", empty.path().to_str().unwrap(), &id], "config.json");
+    check(
+        &["create", "-b", empty.path().to_str().unwrap(), &id],
+        "config.json",
+    );
     // Invalid JSON.
     std::fs::write(b.path().join("config.json"), "{not json").unwrap();
     check(&["create", "-b", &bundle, &id], "invalid JSON");
@@ -337,7 +459,10 @@ fn bad_input_is_refused_cleanly() {
     spec["process"]["terminal"] = json!(false);
     spec["linux"]["resources"]["memory"] = json!({"limit": "lots"});
     b.set_config(&spec);
-    check(&["create", "-b", &bundle, &id], "linux.resources.memory.limit");
+    check(
+        &["create", "-b", &bundle, &id],
+        "linux.resources.memory.limit",
+    );
     // A missing rootfs.
     spec["linux"]["resources"]["memory"] = json!({});
     spec["root"]["path"] = json!("no-such-rootfs");
@@ -364,7 +489,16 @@ fn json_log_names_the_cause() {
     let b = Bundle::new(&["/no/such/program"]);
     let out = root
         .cmd()
-        .args(["--log", log.to_str().unwrap(), "--log-format", "json", "create", "-b", b.path().to_str().unwrap(), "logid"])
+        .args([
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "create",
+            "-b",
+            b.path().to_str().unwrap(),
+            "logid",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -372,7 +506,10 @@ fn json_log_names_the_cause() {
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["level"], "error");
     let msg = last["msg"].as_str().unwrap();
-    assert!(msg.starts_with("create logid: container init: exec:"), "{msg}");
+    assert!(
+        msg.starts_with("create logid: container init: exec:"),
+        "{msg}"
+    );
     assert!(msg.contains("executable file not found"), "{msg}");
     assert!(last["time"].as_str().is_some());
 }
@@ -387,8 +524,16 @@ fn version_and_features() {
     assert_eq!(lines[2], "spec: 1.2.1");
     let f: serde_json::Value = serde_json::from_str(&root.ok(&["features"])).unwrap();
     assert_eq!(f["ociVersionMin"], "1.0.0");
-    assert!(f["hooks"].as_array().unwrap().iter().any(|h| h == "createRuntime"));
-    assert!(f["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n == "time"));
+    assert!(f["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h == "createRuntime"));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "time"));
     assert_eq!(f["linux"]["seccomp"]["enabled"], false);
 }
 
@@ -396,10 +541,15 @@ fn version_and_features() {
 /// namespaces (as a set of kinds that differ from the host) and mount points.
 #[test]
 fn differential_with_runc() {
-    if std::process::Command::new("runc").arg("--version").output().is_err() {
+    if std::process::Command::new("runc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         panic!("runc is needed for the differential test: apt-get install -y runc");
     }
-    let script = "grep -E '^Cap' /proc/self/status; mount | awk '{print $3, $5}' | sort; hostname; id";
+    let script =
+        "grep -E '^Cap' /proc/self/status; mount | awk '{print $3, $5}' | sort; hostname; id";
     let b = Bundle::new(&["sh", "-c", script]);
     let root = Root::new();
     let (code, ours, err) = root.run_bundle(&b, &unique("diff"));
@@ -408,11 +558,20 @@ fn differential_with_runc() {
     let out = std::process::Command::new("runc")
         .arg("--root")
         .arg(runc_root.path())
-        .args(["run", "-b", b.path().to_str().unwrap(), &unique("diff-runc")])
+        .args([
+            "run",
+            "-b",
+            b.path().to_str().unwrap(),
+            &unique("diff-runc"),
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "runc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
     let norm = |s: &str| s.replace("runc", "berth");
     assert_eq!(norm(&theirs), ours, "runc vs berth, seen from inside");

@@ -29,13 +29,18 @@ pub fn run_all_warn(kind: &str, hooks: Option<&Vec<Hook>>, state: &serde_json::V
 }
 
 fn run_one(h: &Hook, state: &serde_json::Value) -> Result<()> {
-    let args = h.args().clone().unwrap_or_else(|| vec![h.path().display().to_string()]);
+    let args = h
+        .args()
+        .clone()
+        .unwrap_or_else(|| vec![h.path().display().to_string()]);
     let mut cmd = Command::new(h.path());
     if let Some(a0) = args.first() {
         use std::os::unix::process::CommandExt;
         cmd.arg0(a0);
     }
-    cmd.args(args.iter().skip(1)).env_clear().stdin(Stdio::piped());
+    cmd.args(args.iter().skip(1))
+        .env_clear()
+        .stdin(Stdio::piped());
     for kv in h.env().iter().flatten() {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);
@@ -107,8 +112,12 @@ mod tests {
     fn failure_and_timeout() {
         let f = hook(serde_json::json!({"path": "/bin/false"}));
         let e = run_all("prestart", Some(&vec![f]), &serde_json::json!({})).unwrap_err();
-        assert!(format!("{e:#}").contains("prestart hook #0 (/bin/false): failed"), "{e:#}");
-        let t = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
+        assert!(
+            format!("{e:#}").contains("prestart hook #0 (/bin/false): failed"),
+            "{e:#}"
+        );
+        let t =
+            hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
         let e = run_all("poststop", Some(&vec![t]), &serde_json::json!({})).unwrap_err();
         assert!(format!("{e:#}").contains("timed out after 1s"), "{e:#}");
     }

@@ -15,7 +15,11 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A unique name for this test process and call.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A temporary directory removed on drop.
@@ -55,7 +59,11 @@ pub fn busybox_rootfs(dir: &Path) {
         }
     }
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nuser:x:1000:1000:user:/home/user:/bin/sh\n").unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n").unwrap();
+    std::fs::write(
+        dir.join("etc/group"),
+        "root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n",
+    )
+    .unwrap();
 }
 
 /// A bundle (rootfs + config.json from the template, edited by `edit`).
@@ -77,8 +85,11 @@ impl Bundle {
         // Tests write marker files into the rootfs; tests of root.readonly set it back.
         spec["root"]["readonly"] = json!(false);
         edit(&mut spec);
-        std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(&spec).unwrap())
-            .unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&spec).unwrap(),
+        )
+        .unwrap();
         Bundle { dir }
     }
 
@@ -91,16 +102,27 @@ impl Bundle {
     }
 
     pub fn set_config(&self, v: &Value) {
-        std::fs::write(self.path().join("config.json"), serde_json::to_vec_pretty(v).unwrap())
-            .unwrap();
+        std::fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(v).unwrap(),
+        )
+        .unwrap();
     }
 }
 
 /// The template `berth spec` writes.
 pub fn template() -> Value {
     let d = TempDir::new("berth-spec");
-    let out = Command::new(BERTH).args(["spec", "-b"]).arg(d.path()).output().unwrap();
-    assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BERTH)
+        .args(["spec", "-b"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "berth spec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&std::fs::read(d.path().join("config.json")).unwrap()).unwrap()
 }
 
@@ -111,7 +133,9 @@ pub struct Root {
 
 impl Root {
     pub fn new() -> Root {
-        Root { dir: TempDir::new("berth-root") }
+        Root {
+            dir: TempDir::new("berth-root"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -137,7 +161,11 @@ impl Root {
             .stderr(std::fs::File::create(&e).unwrap())
             .status()
             .unwrap();
-        Output { status, stdout: std::fs::read(&o).unwrap(), stderr: std::fs::read(&e).unwrap() }
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap(),
+            stderr: std::fs::read(&e).unwrap(),
+        }
     }
 
     /// Run and require success; returns stdout.
@@ -166,7 +194,9 @@ impl Root {
 
     /// Whether the state root holds nothing (no container dir).
     pub fn is_empty(&self) -> bool {
-        std::fs::read_dir(self.path()).map(|mut d| d.next().is_none()).unwrap_or(true)
+        std::fs::read_dir(self.path())
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true)
     }
 
     /// `run` the bundle in the foreground; returns (exit code, stdout, stderr).
@@ -203,15 +233,36 @@ pub fn mounts_mentioning(s: &str) -> usize {
 /// cgroup directories named after the id, anywhere in the cgroup trees.
 pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
     let out = Command::new("find")
-        .args(["/sys/fs/cgroup", "-mindepth", "2", "-maxdepth", "5", "-type", "d", "-name", id])
+        .args([
+            "/sys/fs/cgroup",
+            "-mindepth",
+            "2",
+            "-maxdepth",
+            "5",
+            "-type",
+            "d",
+            "-name",
+            id,
+        ])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// Assert that a failed create left nothing: no state, no mounts, no cgroups.
 pub fn assert_nothing_left(root: &Root, id: &str, bundle: &Bundle) {
     assert!(root.is_empty(), "state left in {}", root.path().display());
-    assert_eq!(mounts_mentioning(bundle.path().to_str().unwrap()), 0, "mounts left");
-    assert!(cgroups_named(id).is_empty(), "cgroups left: {:?}", cgroups_named(id));
+    assert_eq!(
+        mounts_mentioning(bundle.path().to_str().unwrap()),
+        0,
+        "mounts left"
+    );
+    assert!(
+        cgroups_named(id).is_empty(),
+        "cgroups left: {:?}",
+        cgroups_named(id)
+    );
 }

@@ -8,6 +8,9 @@ use super::Global;
 pub struct FeaturesArgs {}
 
 pub fn run(_g: &Global, _a: FeaturesArgs) -> Result<i32> {
-    println!("{}", serde_json::to_string_pretty(&crate::spec::features::features())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::spec::features::features())?
+    );
     Ok(0)
 }

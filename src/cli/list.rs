@@ -53,11 +53,22 @@ fn table(states: &[serde_json::Value]) -> String {
             str_of("status"),
             str_of("bundle"),
             str_of("created"),
-            if str_of("owner").is_empty() { "root".into() } else { str_of("owner") },
+            if str_of("owner").is_empty() {
+                "root".into()
+            } else {
+                str_of("owner")
+            },
         ]);
     }
     let widths: Vec<usize> = (0..head.len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0).saturating_add(3).max(12))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .max()
+                .unwrap_or(0)
+                .saturating_add(3)
+                .max(12)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {

@@ -30,8 +30,17 @@ pub struct RunArgs {
 /// Signals a foreground run handles itself instead of dying from them.
 fn handled_signals() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL,
-              Signal::SIGFPE, Signal::SIGTRAP, Signal::SIGABRT, Signal::SIGSYS] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTRAP,
+        Signal::SIGABRT,
+        Signal::SIGSYS,
+    ] {
         set.remove(s);
     }
     set
@@ -47,7 +56,13 @@ pub fn run(g: &Global, a: RunArgs) -> Result<i32> {
     if a.detach && a.opts.console_socket.is_none() {
         // The init's terminal would be nobody's once we return.
         let bundle = crate::spec::load_bundle(&a.opts.bundle).with_context(ctx)?;
-        if bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        if bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+        {
             bail!("run {id}: process.terminal with --detach needs --console-socket");
         }
     }
@@ -114,7 +129,11 @@ fn forward_and_wait(pid: Pid, console: Option<OwnedFd>, sigs: &SigSet) -> Result
             Err(nix::errno::Errno::EINTR) => continue,
             r => r.context("poll")?,
         };
-        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
         let (sig_ready, master_ready, stdin_ready) = (ready(0), ready(1), ready(2));
         drop(fds);
         if sig_ready {
@@ -168,7 +187,9 @@ fn copy(from: i32, to: i32, buf: &mut [u8]) -> bool {
 fn drain(m: &OwnedFd, buf: &mut [u8]) {
     loop {
         let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) || !copy(m.as_raw_fd(), 1, buf) {
+        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            || !copy(m.as_raw_fd(), 1, buf)
+        {
             return;
         }
     }

@@ -15,7 +15,10 @@ use crate::cgroups;
 pub fn start(c: &Container) -> Result<()> {
     match c.status() {
         Status::Created => {}
-        s => bail!("cannot start container {:?}: it is {s}, not created", c.record.id),
+        s => bail!(
+            "cannot start container {:?}: it is {s}, not created",
+            c.record.id
+        ),
     }
     let path = c.fifo_path();
     let mut fifo = std::fs::OpenOptions::new()
@@ -44,7 +47,11 @@ pub fn start(c: &Container) -> Result<()> {
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     let state = c.oci_state();
     let hooks = c.record.hooks.as_ref();
-    crate::hooks::run_all_warn("poststart", hooks.and_then(|h| h.poststart().as_ref()), &state);
+    crate::hooks::run_all_warn(
+        "poststart",
+        hooks.and_then(|h| h.poststart().as_ref()),
+        &state,
+    );
     Ok(())
 }
 
@@ -54,8 +61,13 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow::anyhow!("invalid signal number {n}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
 }
 
 /// Signal the init, or with `all` every process in the container's cgroup.
@@ -86,7 +98,10 @@ fn signal_init(c: &Container, sig: Signal) -> Result<()> {
 pub fn delete(c: Container, force: bool) -> Result<()> {
     let status = c.status();
     if status == Status::Running && !force {
-        bail!("cannot delete container {:?}: it is running (stop it first, or use --force)", c.record.id);
+        bail!(
+            "cannot delete container {:?}: it is running (stop it first, or use --force)",
+            c.record.id
+        );
     }
     let cg = cgroups::load_manager(&c.record.cgroup)?;
     if status != Status::Stopped {
@@ -100,7 +115,11 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
     let mut state = c.oci_state();
     state["status"] = "stopped".into();
     let hooks = c.record.hooks.as_ref();
-    crate::hooks::run_all_warn("poststop", hooks.and_then(|h| h.poststop().as_ref()), &state);
+    crate::hooks::run_all_warn(
+        "poststop",
+        hooks.and_then(|h| h.poststop().as_ref()),
+        &state,
+    );
     c.remove_dir()
 }
 
@@ -119,7 +138,9 @@ fn stop_init(c: &Container) -> Result<()> {
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(100u8)) {
             Ok(n) if n > 0 => return Ok(()),
-            _ if Instant::now() > deadline => bail!("the init (pid {}) did not exit after SIGKILL", c.record.pid),
+            _ if Instant::now() > deadline => {
+                bail!("the init (pid {}) did not exit after SIGKILL", c.record.pid)
+            }
             _ => {}
         }
     }

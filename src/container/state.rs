@@ -114,7 +114,11 @@ pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
 impl Container {
     /// Wrap a freshly created (and locked) directory.
     pub fn new(dir: PathBuf, lock: Lock, record: Record) -> Self {
-        Container { dir, record, _lock: lock }
+        Container {
+            dir,
+            record,
+            _lock: lock,
+        }
     }
 
     /// Open and lock an existing container.
@@ -134,9 +138,13 @@ impl Container {
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let record = serde_json::from_slice(&text)
-            .with_context(|| format!("parsing {}", path.display()))?;
-        Ok(Container { dir, record, _lock: lock })
+        let record =
+            serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+        Ok(Container {
+            dir,
+            record,
+            _lock: lock,
+        })
     }
 
     /// Write state.json atomically.

@@ -38,12 +38,17 @@ impl ChildError {
         let errno = e
             .chain()
             .find_map(|c| {
-                c.downcast_ref::<Errno>()
-                    .map(|e| *e as i32)
-                    .or_else(|| c.downcast_ref::<std::io::Error>().and_then(|e| e.raw_os_error()))
+                c.downcast_ref::<Errno>().map(|e| *e as i32).or_else(|| {
+                    c.downcast_ref::<std::io::Error>()
+                        .and_then(|e| e.raw_os_error())
+                })
             })
             .unwrap_or(0);
-        ChildError { step: step.to_string(), errno, message: format!("{e:#}") }
+        ChildError {
+            step: step.to_string(),
+            errno,
+            message: format!("{e:#}"),
+        }
     }
 }
 
@@ -169,8 +174,12 @@ mod tests {
         let (m, fd) = b.recv().unwrap().unwrap();
         assert!(matches!(m, Msg::Console));
         assert!(fd.is_some());
-        a.send(&Msg::Failed(ChildError { step: "x".into(), errno: 1, message: "m".into() }))
-            .unwrap();
+        a.send(&Msg::Failed(ChildError {
+            step: "x".into(),
+            errno: 1,
+            message: "m".into(),
+        }))
+        .unwrap();
         let e = b.expect("Ready", |m| matches!(m, Msg::Ready)).unwrap_err();
         assert!(e.to_string().contains("container init: x: m"));
         drop(a);

@@ -101,7 +101,10 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     state::check_id(req.id)?;
     let bundle = crate::spec::load_bundle(req.bundle)?;
     let spec = &bundle.spec;
-    let process = spec.process().as_ref().context("config.json: process: missing")?;
+    let process = spec
+        .process()
+        .as_ref()
+        .context("config.json: process: missing")?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && req.console_socket.is_none() && !req.keep_console {
         bail!("process.terminal is true: pass --console-socket (or use `run` in the foreground)");
@@ -121,7 +124,11 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
 
     // 2. The state directory, locked: a duplicate id stops here.
     let (dir, lock) = state::create_dir(req.root, req.id)?;
-    let mut cleanup = Cleanup { dir: Some(dir.clone()), cgroup: None, child: None };
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        child: None,
+    };
     let fifo_path = dir.join("exec.fifo");
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
         .with_context(|| format!("creating the exec fifo {}", fifo_path.display()))?;
@@ -135,9 +142,9 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         .with_context(|| format!("opening {}", fifo_path.display()))?
         .into();
     let console_socket = match req.console_socket {
-        Some(p) => Some(OwnedFd::from(
-            UnixStream::connect(p).with_context(|| format!("connecting to --console-socket {}", p.display()))?,
-        )),
+        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(
+            || format!("connecting to --console-socket {}", p.display()),
+        )?)),
         None => None,
     };
 
@@ -148,10 +155,17 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     // 4. The clone.
     let (parent_end, child_end) = Channel::pair()?;
     let state_doc = hook_state(req.id, &bundle, "creating", 0);
-    let pidns = plan.join_pid.as_deref().map(PidNsGuard::enter).transpose()?;
+    let pidns = plan
+        .join_pid
+        .as_deref()
+        .map(PidNsGuard::enter)
+        .transpose()?;
     let into = cgroup.clone_into_fd();
-    let forked = crate::sys::process::fork_with_flags(plan.clone_flags, into.as_ref().map(|f| f.as_raw_fd()))
-        .context("clone of the container init");
+    let forked = crate::sys::process::fork_with_flags(
+        plan.clone_flags,
+        into.as_ref().map(|f| f.as_raw_fd()),
+    )
+    .context("clone of the container init");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
         super::init::run(InitContext {
@@ -175,7 +189,9 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     }
     let pid = match forked? {
         crate::sys::process::Forked::Parent(pid) => pid,
-        crate::sys::process::Forked::Child => unreachable!("the child never returns from init::run"),
+        crate::sys::process::Forked::Child => {
+            unreachable!("the child never returns from init::run")
+        }
     };
     cleanup.child = Some(pid);
     drop(child_end);
@@ -194,14 +210,24 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     if into.is_none() {
         cgroup.apply(pid.as_raw())?;
     }
-    parent_end.send(&Msg::Go { host_pid: pid.as_raw() })?;
+    parent_end.send(&Msg::Go {
+        host_pid: pid.as_raw(),
+    })?;
 
     // 6. Hooks in the runtime namespace once the mounts exist.
     parent_end.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
     let state_doc = hook_state(req.id, &bundle, "creating", pid.as_raw());
     let hooks = spec.hooks().as_ref();
-    crate::hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_ref()), &state_doc)?;
-    crate::hooks::run_all("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &state_doc)?;
+    crate::hooks::run_all(
+        "prestart",
+        hooks.and_then(|h| h.prestart().as_ref()),
+        &state_doc,
+    )?;
+    crate::hooks::run_all(
+        "createRuntime",
+        hooks.and_then(|h| h.create_runtime().as_ref()),
+        &state_doc,
+    )?;
     parent_end.send(&Msg::HooksDone)?;
 
     // 7. The console (foreground run), then Ready.
@@ -229,7 +255,8 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        init_start_time: state::start_time(pid.as_raw()).context("the container init died during create")?,
+        init_start_time: state::start_time(pid.as_raw())
+            .context("the container init died during create")?,
         cgroup: cgroup.state(),
         hooks: spec.hooks().clone(),
         rootless: req.rootless,
@@ -244,7 +271,11 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     cleanup.cgroup = None;
     cleanup.child = None;
     drop(parent_end);
-    Ok(Created { container, pid, console })
+    Ok(Created {
+        container,
+        pid,
+        console,
+    })
 }
 
 /// The state document given to hooks (and printed by `berth state`).
@@ -265,7 +296,10 @@ pub fn hook_state(id: &str, b: &Bundle, status: &str, pid: i32) -> serde_json::V
 /// Socket-activation fds passed through (LISTEN_FDS), as runc does: they sit at 3.. and the
 /// program sees LISTEN_FDS=N and LISTEN_PID=1.
 fn listen_fds() -> (Vec<String>, u32) {
-    match std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+    match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
         Some(n) if n > 0 => (vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()], n),
         _ => (Vec::new(), 0),
     }
@@ -274,10 +308,12 @@ fn listen_fds() -> (Vec<String>, u32) {
 /// Write the pid file atomically (temp + rename), as engines poll for it.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
     std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing --pid-file {}", path.display()))
 }
-
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

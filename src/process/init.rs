@@ -65,7 +65,11 @@ impl<T> Step<T> for Result<T> {
 
 fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     let spec = ctx.spec;
-    let process = spec.process().as_ref().context("process: missing").step("config")?;
+    let process = spec
+        .process()
+        .as_ref()
+        .context("process: missing")
+        .step("config")?;
     let linux = spec.linux().as_ref();
 
     // The parent may have signals blocked (foreground run); the program must not inherit that.
@@ -76,14 +80,18 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     // 1. Wait until the parent mapped our ids and put us in our cgroup.
     let host_pid = match ctx.channel.recv().step("sync")? {
         Some((Msg::Go { host_pid }, _)) => host_pid,
-        other => return Err(ChildError {
-            step: "sync".into(),
-            errno: 0,
-            message: format!("expected Go from the parent, got {other:?}"),
-        }),
+        other => {
+            return Err(ChildError {
+                step: "sync".into(),
+                errno: 0,
+                message: format!("expected Go from the parent, got {other:?}"),
+            })
+        }
     };
     // Other processes must not get at us through /proc while we run runtime code.
-    nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE").step("dumpable")?;
+    nix::sys::prctl::set_dumpable(false)
+        .context("PR_SET_DUMPABLE")
+        .step("dumpable")?;
 
     // 2. Namespaces joined by path and the late ones. In a user namespace we become its
     // root (our host ids map to nothing there until we take the mapped ones).
@@ -111,7 +119,13 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         new_userns: ctx.plan.new_user,
         new_cgroupns: ctx.plan.new_cgroup,
     };
-    if ctx.plan.new_mount || ctx.plan.join.iter().any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Mount) {
+    if ctx.plan.new_mount
+        || ctx
+            .plan
+            .join
+            .iter()
+            .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Mount)
+    {
         crate::rootfs::prepare(&rcfg).step("rootfs")?;
     } else {
         return Err(ChildError {
@@ -121,30 +135,42 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         });
     }
     ctx.channel.send(&Msg::RunHooks).step("sync")?;
-    ctx.channel.expect("HooksDone", |m| matches!(m, Msg::HooksDone)).step("sync")?;
+    ctx.channel
+        .expect("HooksDone", |m| matches!(m, Msg::HooksDone))
+        .step("sync")?;
     let mut state = ctx.state.clone();
     state["pid"] = host_pid.into();
     state["status"] = "created".into();
     let hooks = spec.hooks().as_ref();
-    crate::hooks::run_all("createContainer", hooks.and_then(|h| h.create_container().as_ref()), &state)
-        .step("createContainer hooks")?;
+    crate::hooks::run_all(
+        "createContainer",
+        hooks.and_then(|h| h.create_container().as_ref()),
+        &state,
+    )
+    .step("createContainer hooks")?;
     crate::rootfs::pivot(&rcfg).step("pivot_root")?;
     make_cwd(process.cwd()).step("cwd")?;
 
     // 4. Session, terminal, the rest of the rootfs, names.
     nix::unistd::setsid().context("setsid").step("session")?;
     if process.terminal().unwrap_or(false) {
-        let size = process.console_size().map(|b| (b.height() as u32, b.width() as u32));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u32, b.width() as u32));
         let master = super::tty::open_container_pty(size).step("terminal")?;
         match &ctx.console_socket {
             Some(sock) => super::tty::send_to_console_socket(sock.as_raw_fd(), &master),
-            None => ctx.channel.send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
+            None => ctx
+                .channel
+                .send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
         }
         .step("terminal")?;
     }
     crate::rootfs::finish(&rcfg).step("rootfs")?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).with_context(|| format!("sethostname {h:?}")).step("hostname")?;
+        nix::unistd::sethostname(h)
+            .with_context(|| format!("sethostname {h:?}"))
+            .step("hostname")?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         set_domainname(d).step("domainname")?;
@@ -159,7 +185,9 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     prepare_fds(ctx.extra_fds, uid, gid, process.terminal().unwrap_or(false)).step("fds")?;
     let caps = CapSets::from_spec(process.capabilities().as_ref());
     caps.apply_bounding().step("capabilities")?;
-    nix::sys::prctl::set_keepcaps(true).context("PR_SET_KEEPCAPS").step("user")?;
+    nix::sys::prctl::set_keepcaps(true)
+        .context("PR_SET_KEEPCAPS")
+        .step("user")?;
     set_user(user.additional_gids().as_deref().unwrap_or(&[]), uid, gid).step("user")?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022) as libc::mode_t,
@@ -168,16 +196,24 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         .with_context(|| format!("chdir to process.cwd {}", process.cwd().display()))
         .step("cwd")?;
     caps.apply_process_sets().step("capabilities")?;
-    nix::sys::prctl::set_keepcaps(false).context("PR_SET_KEEPCAPS").step("user")?;
+    nix::sys::prctl::set_keepcaps(false)
+        .context("PR_SET_KEEPCAPS")
+        .step("user")?;
     if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().context("PR_SET_NO_NEW_PRIVS").step("noNewPrivileges")?;
+        nix::sys::prctl::set_no_new_privs()
+            .context("PR_SET_NO_NEW_PRIVS")
+            .step("noNewPrivileges")?;
     }
 
     // 6. Ready: wait for `start` on the exec fifo, run startContainer hooks, exec.
     ctx.channel.send(&Msg::Ready).step("sync")?;
     wait_for_start(&ctx.fifo).step("exec fifo")?;
-    crate::hooks::run_all("startContainer", hooks.and_then(|h| h.start_container().as_ref()), &state)
-        .step("startContainer hooks")?;
+    crate::hooks::run_all(
+        "startContainer",
+        hooks.and_then(|h| h.start_container().as_ref()),
+        &state,
+    )
+    .step("startContainer hooks")?;
     let args: Vec<CString> = process
         .args()
         .iter()
@@ -211,8 +247,7 @@ fn session_keyring(id: &str) -> Result<()> {
 }
 
 fn set_domainname(name: &str) -> Result<()> {
-    crate::sys::process::setdomainname(name)
-        .with_context(|| format!("setdomainname {name:?}"))
+    crate::sys::process::setdomainname(name).with_context(|| format!("setdomainname {name:?}"))
 }
 
 /// Create process.cwd if missing (as runc does), as root, before the uid change.
@@ -248,8 +283,14 @@ fn set_rlimits(process: &Process) -> Result<()> {
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         let res = rlimit_resource(r.typ())
             .with_context(|| format!("process.rlimits[{i}]: {:?} is not supported", r.typ()))?;
-        crate::sys::rlimit::set(res, r.soft(), r.hard())
-            .with_context(|| format!("process.rlimits[{i}]: setting {:?} to {}/{}", r.typ(), r.soft(), r.hard()))?;
+        crate::sys::rlimit::set(res, r.soft(), r.hard()).with_context(|| {
+            format!(
+                "process.rlimits[{i}]: setting {:?} to {}/{}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            )
+        })?;
     }
     Ok(())
 }
@@ -275,7 +316,11 @@ fn home_of(uid: u32) -> Option<String> {
 
 /// Resolve args[0] with the container's PATH, as execvp would, before `start`.
 fn find_program(process: &Process, env: &[String]) -> Result<CString> {
-    let arg0 = process.args().as_ref().and_then(|a| a.first()).context("process.args is empty")?;
+    let arg0 = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .context("process.args is empty")?;
     let candidates: Vec<PathBuf> = if arg0.contains('/') {
         vec![PathBuf::from(arg0)]
     } else {
@@ -283,10 +328,17 @@ fn find_program(process: &Process, env: &[String]) -> Result<CString> {
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(arg0)).collect()
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(arg0))
+            .collect()
     };
     for c in &candidates {
-        let p = if c.is_relative() { Path::new(process.cwd()).join(c) } else { c.clone() };
+        let p = if c.is_relative() {
+            Path::new(process.cwd()).join(c)
+        } else {
+            c.clone()
+        };
         if let Ok(m) = std::fs::metadata(&p) {
             use std::os::unix::fs::PermissionsExt;
             if m.is_file() && m.permissions().mode() & 0o111 != 0 {

@@ -67,7 +67,12 @@ impl Plan {
     }
 
     /// In the init, after the parent said go: join by path, then the late unshares.
-    pub fn enter(&self, time_offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>) -> Result<()> {
+    pub fn enter(
+        &self,
+        time_offsets: Option<
+            &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+        >,
+    ) -> Result<()> {
         for (t, path) in &self.join {
             join(*t, path)?;
         }
@@ -128,8 +133,7 @@ pub fn write_id_maps(
     }
     for (file, text) in [("uid_map", fmt(uids)), ("gid_map", fmt(gids))] {
         let p = format!("/proc/{pid}/{file}");
-        std::fs::write(&p, &text)
-            .with_context(|| format!("writing {:?} to {p}", text.trim()))?;
+        std::fs::write(&p, &text).with_context(|| format!("writing {:?} to {p}", text.trim()))?;
     }
     Ok(())
 }

@@ -32,7 +32,12 @@ pub fn open_container_pty(size: Option<(u32, u32)>) -> Result<OwnedFd> {
         .into();
     crate::rootfs::mount_console(&PathBuf::from(&name))?;
     if let Some((h, w)) = size {
-        let ws = Winsize { ws_row: h as u16, ws_col: w as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = Winsize {
+            ws_row: h as u16,
+            ws_col: w as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         set_winsize_fd(master.as_fd(), &ws)?;
     }
     become_controlling(slave.as_raw_fd())?;
@@ -60,7 +65,12 @@ fn set_winsize_fd(fd: BorrowedFd, ws: &Winsize) -> Result<()> {
 
 /// Copy the caller's window size to the pty master.
 pub fn sync_winsize(from: RawFd, to: BorrowedFd) {
-    let mut ws = Winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one Winsize into a valid pointer.
     if unsafe { get_winsize(from, &mut ws) }.is_ok() {
         let _ = set_winsize_fd(to, &ws);

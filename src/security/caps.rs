@@ -13,7 +13,9 @@ use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 fn convert(set: Option<&Capabilities>) -> CapsHashSet {
     let mut out = HashSet::new();
     for c in set.into_iter().flatten() {
-        let name = serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string));
+        let name = serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
         match name.as_deref().map(str::parse::<Cap>) {
             Some(Ok(cap)) => {
                 out.insert(cap);
@@ -46,8 +48,7 @@ impl CapSets {
 
     /// Drop every capability not listed from the bounding set.
     pub fn apply_bounding(&self) -> Result<()> {
-        let supported = caps::runtime::procfs_all_supported(None)
-            .unwrap_or_else(|_| caps::all());
+        let supported = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
         for cap in supported {
             if !self.bounding.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap)

@@ -8,14 +8,29 @@ use serde_json::{json, Value};
 use super::validate::ns_name;
 
 /// The hooks berth runs (hooks.rs), in lifecycle order.
-pub const HOOKS: [&str; 6] =
-    ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+pub const HOOKS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 pub fn features() -> Value {
-    let namespaces: Vec<&str> = [T::Cgroup, T::Ipc, T::Mount, T::Network, T::Pid, T::User, T::Uts, T::Time]
-        .into_iter()
-        .map(ns_name)
-        .collect();
+    let namespaces: Vec<&str> = [
+        T::Cgroup,
+        T::Ipc,
+        T::Mount,
+        T::Network,
+        T::Pid,
+        T::User,
+        T::Uts,
+        T::Time,
+    ]
+    .into_iter()
+    .map(ns_name)
+    .collect();
     let mut caps: Vec<caps::Capability> = caps::all().into_iter().collect();
     caps.sort_by_key(|c| c.index());
     let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();

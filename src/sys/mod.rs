@@ -1,8 +1,8 @@
 //! Small syscall wrappers: the only place `unsafe` lives. One file per area.
+pub mod cgroups;
 pub mod fd;
 pub mod fdflags;
 pub mod fdio;
 pub mod mount;
 pub mod process;
 pub mod rlimit;
-pub mod cgroups;
