@@ -590,6 +590,18 @@ fn v2_full_lifecycle() {
                 .unwrap(),
         )
         .pids(LinuxPidsBuilder::default().limit(20).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .build()
+                .unwrap(),
+        )
+        .hugepage_limits(vec![oci_spec::runtime::LinuxHugepageLimitBuilder::default(
+        )
+        .page_size("2MB")
+        .limit(4i64 << 20)
+        .build()
+        .unwrap()])
         .devices(vec![deny_all()])
         .unified(unified)
         .build()
@@ -604,6 +616,27 @@ fn v2_full_lifecycle() {
     assert_eq!(read(&dir, "pids.max"), "20");
     assert_eq!(read(&dir, "cpu.weight"), "100");
     assert_eq!(read(&dir, "cpu.max"), "50000 100000");
+    // blkio weight 500 is io.weight 4950 (or 500 on io.bfq.weight with BFQ).
+    if dir.join("io.bfq.weight").exists() {
+        assert!(read(&dir, "io.bfq.weight").contains("500"));
+    } else {
+        assert_eq!(read(&dir, "io.weight"), "default 4950");
+    }
+    assert_eq!(read(&dir, "hugetlb.2MB.max"), (4u64 << 20).to_string());
+    // Only the cpu part of an update is written: a cpuset change leaves the rest alone.
+    let cpus = LinuxResourcesBuilder::default()
+        .cpu(
+            LinuxCpuBuilder::default()
+                .cpus("0")
+                .mems("0")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    m.set(&cpus).unwrap();
+    assert_eq!(read(&dir, "cpuset.cpus"), "0");
+    assert_eq!(read(&dir, "cpu.max"), "50000 100000");
     assert_eq!(m.pids().unwrap(), vec![pid]);
 
     m.freeze().unwrap();
@@ -616,6 +649,8 @@ fn v2_full_lifecycle() {
     assert_eq!(stats.memory.usage.limit, 64 << 20);
     assert_eq!(stats.pids.current, 1);
     assert_eq!(stats.pids.limit, 20);
+    assert_eq!(stats.hugetlb["2MB"].max, 4 << 20);
+    assert!(stats.cpu.usage.total > 0);
 
     let saved = serde_json::to_string(&m.state()).unwrap();
     let m2 = load_manager(&serde_json::from_str(&saved).unwrap()).unwrap();
