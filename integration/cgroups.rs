@@ -1,4 +1,6 @@
-//! Root tests of the cgroup manager on this host (cgroup v1, or hybrid v1 + cgroup2 tree).
+//! Root tests of the cgroup manager. `v1_*`/`hybrid_*` tests run on a cgroup v1 (or hybrid)
+//! host; `v2_*` tests run on a cgroup v2 host (the VM lane, integration/vm/run.sh, runs this
+//! binary with the `v2_` filter). A test for the other version prints "skipping" and passes.
 //! Each test works under its own `/berth-test-<pid>-<name>` in every hierarchy, spawns its own
 //! `sleep`/`sh` children, and a Drop guard kills them and removes the directories even when
 //! an assertion fails. The cgroups of the test process itself are never touched.
@@ -60,8 +62,33 @@ impl Guard {
     }
 }
 
+/// Thaws every cgroup under `dir` (v1 freezer or v2 cgroup.freeze), so killed tasks can exit.
+fn thaw_tree(dir: &Path) {
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            thaw_tree(&e.path());
+        }
+    }
+}
+
+/// Waits for a child, failing the test (instead of hanging) after 10 s.
+fn wait_killed(c: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..1000 {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("child {} did not exit within 10 s", c.id());
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
+        for r in self.roots() {
+            thaw_tree(&r);
+        }
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
@@ -77,6 +104,14 @@ impl Drop for Guard {
 fn v1_only() -> bool {
     if detect().unwrap() != Version::V1 {
         eprintln!("skipping: this test is for cgroup v1 hosts (the v2 lane runs in the VM)");
+        return false;
+    }
+    true
+}
+
+fn v2_only() -> bool {
+    if detect().unwrap() != Version::V2 {
+        eprintln!("skipping: this test needs a cgroup v2 host (run integration/vm/run.sh)");
         return false;
     }
     true
@@ -261,7 +296,7 @@ fn v1_full_lifecycle() {
     let m2 = load_manager(&serde_json::from_str(&saved).unwrap()).unwrap();
     assert_eq!(m2.pids().unwrap(), vec![pid]);
     m2.kill_all(Signal::SIGKILL).unwrap();
-    let status = g.children.pop().unwrap().wait().unwrap();
+    let status = wait_killed(g.children.last_mut().unwrap());
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGKILL));
 
@@ -290,7 +325,7 @@ fn v1_kill_all_with_a_catchable_signal_reaches_every_process() {
     m.kill_all(Signal::SIGTERM).unwrap();
     use std::os::unix::process::ExitStatusExt;
     for c in &mut g.children {
-        assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGTERM));
+        assert_eq!(wait_killed(c).signal(), Some(libc::SIGTERM));
     }
     g.children.clear();
     // The cgroup was thawed again after signalling.
@@ -502,4 +537,287 @@ fn hybrid_hugetlb_limits_go_to_the_cgroup2_tree() {
     assert!(e.contains("3MB"), "{e}");
     m.destroy().unwrap();
     assert!(!u.exists());
+}
+
+fn v2_dir(m: &dyn Manager) -> PathBuf {
+    match m.state() {
+        CgroupState::V2 { path, .. } => path,
+        CgroupState::V1 { .. } => panic!("expected a v2 manager"),
+    }
+}
+
+#[test]
+fn v2_full_lifecycle() {
+    if !v2_only() {
+        return;
+    }
+    let mut g = Guard::new("life2");
+    let m = new_manager(&g.config("c1")).unwrap();
+    let dir = v2_dir(m.as_ref());
+    assert!(!dir.exists(), "new_manager must have no side effect");
+    m.create().unwrap();
+    m.create().unwrap();
+    let controllers = read(&dir, "cgroup.controllers");
+    for c in ["memory", "pids", "cpu"] {
+        assert!(
+            controllers.split_whitespace().any(|x| x == c),
+            "{c} not enabled: {controllers}"
+        );
+    }
+    assert!(m.clone_into_fd().is_some());
+
+    let pid = g.sleep();
+    m.apply(pid).unwrap();
+    let unified: std::collections::HashMap<String, String> =
+        [("memory.high".to_string(), "100000000".to_string())]
+            .into_iter()
+            .collect();
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(96i64 << 20)
+                .reservation(16i64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(1024u64)
+                .quota(50_000i64)
+                .period(100_000u64)
+                .build()
+                .unwrap(),
+        )
+        .pids(LinuxPidsBuilder::default().limit(20).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .build()
+                .unwrap(),
+        )
+        .hugepage_limits(vec![oci_spec::runtime::LinuxHugepageLimitBuilder::default(
+        )
+        .page_size("2MB")
+        .limit(4i64 << 20)
+        .build()
+        .unwrap()])
+        .devices(vec![deny_all()])
+        .unified(unified)
+        .build()
+        .unwrap();
+    m.set(&r).unwrap();
+    assert_eq!(read(&dir, "memory.max"), (64u64 << 20).to_string());
+    if dir.join("memory.swap.max").exists() {
+        assert_eq!(read(&dir, "memory.swap.max"), (32u64 << 20).to_string());
+    }
+    assert_eq!(read(&dir, "memory.low"), (16u64 << 20).to_string());
+    assert_eq!(read(&dir, "memory.high"), "99999744"); // rounded down to pages by the kernel
+    assert_eq!(read(&dir, "pids.max"), "20");
+    assert_eq!(read(&dir, "cpu.weight"), "100");
+    assert_eq!(read(&dir, "cpu.max"), "50000 100000");
+    // blkio weight 500 is io.weight 4950 (or 500 on io.bfq.weight with BFQ).
+    if dir.join("io.bfq.weight").exists() {
+        assert!(read(&dir, "io.bfq.weight").contains("500"));
+    } else {
+        assert_eq!(read(&dir, "io.weight"), "default 4950");
+    }
+    assert_eq!(read(&dir, "hugetlb.2MB.max"), (4u64 << 20).to_string());
+    // Only the cpu part of an update is written: a cpuset change leaves the rest alone.
+    let cpus = LinuxResourcesBuilder::default()
+        .cpu(
+            LinuxCpuBuilder::default()
+                .cpus("0")
+                .mems("0")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    m.set(&cpus).unwrap();
+    assert_eq!(read(&dir, "cpuset.cpus"), "0");
+    assert_eq!(read(&dir, "cpu.max"), "50000 100000");
+    assert_eq!(m.pids().unwrap(), vec![pid]);
+
+    m.freeze().unwrap();
+    assert!(read(&dir, "cgroup.events").contains("frozen 1"));
+    assert!(m.is_frozen().unwrap());
+    m.thaw().unwrap();
+    assert!(read(&dir, "cgroup.events").contains("frozen 0"));
+
+    let stats = m.stats().unwrap();
+    assert_eq!(stats.memory.usage.limit, 64 << 20);
+    assert_eq!(stats.pids.current, 1);
+    assert_eq!(stats.pids.limit, 20);
+    assert_eq!(stats.hugetlb["2MB"].max, 4 << 20);
+    assert!(stats.cpu.usage.total > 0);
+
+    let saved = serde_json::to_string(&m.state()).unwrap();
+    let m2 = load_manager(&serde_json::from_str(&saved).unwrap()).unwrap();
+    m2.kill_all(Signal::SIGKILL).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let status = wait_killed(g.children.last_mut().unwrap());
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    m2.destroy().unwrap();
+    assert!(!dir.exists());
+    for r in g.roots() {
+        assert!(!r.exists(), "created parent {} still exists", r.display());
+    }
+}
+
+#[test]
+fn v2_kill_all_with_a_catchable_signal() {
+    if !v2_only() {
+        return;
+    }
+    let mut g = Guard::new("term2");
+    let m = new_manager(&g.config("c2")).unwrap();
+    m.create().unwrap();
+    let a = g.sleep();
+    let b = g.sleep();
+    m.apply(a).unwrap();
+    m.apply(b).unwrap();
+    m.kill_all(Signal::SIGTERM).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    for c in &mut g.children {
+        assert_eq!(wait_killed(c).signal(), Some(libc::SIGTERM));
+    }
+    g.children.clear();
+    assert!(!m.is_frozen().unwrap());
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v2_device_filter_is_enforced() {
+    if !v2_only() {
+        return;
+    }
+    let g = Guard::new("dev2");
+    let m = new_manager(&g.config("c3")).unwrap();
+    m.create().unwrap();
+    let dir = v2_dir(m.as_ref());
+    let deny = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all()])
+        .build()
+        .unwrap();
+    m.set(&deny).unwrap();
+    let (ok, out) = run_in_cgroup(m.as_ref(), "exec 3</dev/kmsg && echo opened");
+    assert!(
+        !ok && out.contains("not permitted"),
+        "kmsg must be denied: {out}"
+    );
+    let (ok, out) = run_in_cgroup(m.as_ref(), "head -c1 /dev/full >/dev/null && echo ok");
+    assert!(ok && out.contains("ok"), "default allowlist: {out}");
+
+    // Default allow with one read deny: the program is replaced, not stacked.
+    let allow_all = LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .access("rwm")
+        .build()
+        .unwrap();
+    let deny_kmsg_read = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .typ(LinuxDeviceType::C)
+        .major(1)
+        .minor(11)
+        .access("r")
+        .build()
+        .unwrap();
+    let r = LinuxResourcesBuilder::default()
+        .devices(vec![allow_all, deny_kmsg_read])
+        .build()
+        .unwrap();
+    m.set(&r).unwrap();
+    let cg = std::fs::File::open(&dir).unwrap();
+    use std::os::fd::AsFd;
+    let progs = berth::sys::cgroups::query_device_programs(cg.as_fd()).unwrap();
+    assert_eq!(progs.len(), 1, "old filter not detached: {progs:?}");
+    let (ok, out) = run_in_cgroup(m.as_ref(), "exec 3</dev/kmsg && echo opened");
+    assert!(
+        !ok && out.contains("not permitted"),
+        "kmsg read must be denied: {out}"
+    );
+    let (ok, out) = run_in_cgroup(m.as_ref(), "exec 3>/dev/kmsg && echo opened");
+    assert!(ok && out.contains("opened"), "kmsg write is allowed: {out}");
+    m.kill_all(Signal::SIGKILL).unwrap();
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v2_rejects_what_it_cannot_do() {
+    if !v2_only() {
+        return;
+    }
+    let g = Guard::new("rej2");
+    let m = new_manager(&g.config("c4")).unwrap();
+    m.create().unwrap();
+    let net = LinuxResourcesBuilder::default()
+        .network(
+            oci_spec::runtime::LinuxNetworkBuilder::default()
+                .class_id(5u32)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let e = format!("{:#}", m.set(&net).unwrap_err());
+    assert!(e.contains("network"), "{e}");
+    let rt = LinuxResourcesBuilder::default()
+        .cpu(
+            LinuxCpuBuilder::default()
+                .realtime_runtime(1000i64)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let e = format!("{:#}", m.set(&rt).unwrap_err());
+    assert!(e.contains("realtime"), "{e}");
+    let bad: std::collections::HashMap<String, String> =
+        [("../memory.max".to_string(), "1".to_string())]
+            .into_iter()
+            .collect();
+    let r = LinuxResourcesBuilder::default()
+        .unified(bad)
+        .build()
+        .unwrap();
+    assert!(m.set(&r).is_err());
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v1_kill_all_sigkill_reaches_a_paused_container() {
+    if !v1_only() {
+        return;
+    }
+    let mut g = Guard::new("paused");
+    let m = new_manager(&g.config("c6")).unwrap();
+    m.create().unwrap();
+    let pid = g.sleep();
+    m.apply(pid).unwrap();
+    m.freeze().unwrap();
+    m.kill_all(Signal::SIGKILL).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let status = wait_killed(g.children.last_mut().unwrap());
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v2_kill_all_sigkill_reaches_a_paused_container() {
+    if !v2_only() {
+        return;
+    }
+    let mut g = Guard::new("paused2");
+    let m = new_manager(&g.config("c6")).unwrap();
+    m.create().unwrap();
+    let pid = g.sleep();
+    m.apply(pid).unwrap();
+    m.freeze().unwrap();
+    m.kill_all(Signal::SIGKILL).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    let status = wait_killed(g.children.last_mut().unwrap());
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    m.thaw().unwrap();
+    m.destroy().unwrap();
 }

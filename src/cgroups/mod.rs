@@ -58,6 +58,8 @@ pub trait Manager {
     /// Moves `pid` into the cgroup (every hierarchy on v1).
     fn apply(&self, pid: i32) -> Result<()>;
     /// Writes every limit in `r`, devices included (spec rules, then the default allowlist).
+    /// The device list is always applied as a whole, so for `update` pass the container's
+    /// resources merged with the update (as runc does), not the update alone.
     fn set(&self, r: &LinuxResources) -> Result<()>;
     /// Every pid in the cgroup and its child cgroups, sorted.
     fn pids(&self) -> Result<Vec<i32>>;

@@ -232,21 +232,28 @@ impl Manager for V1Manager {
         if self.tracker.disabled() {
             bail!("rootless: the container has no cgroup, so its processes cannot be listed to signal them");
         }
+        let freezer = self.freezer_dir().is_ok();
         if sig == Signal::SIGKILL {
             if let Some(u) = self
                 .unified
                 .as_deref()
                 .filter(|u| u.join("cgroup.kill").exists())
             {
-                return fs::write(u, "cgroup.kill", "1");
+                fs::write(u, "cgroup.kill", "1")?;
+                // Tasks frozen by the v1 freezer die only once thawed.
+                if freezer && self.is_frozen()? {
+                    self.thaw()?;
+                }
+                return Ok(());
             }
         }
-        let we_froze = self.freezer_dir().is_ok() && !self.is_frozen()?;
-        if we_froze {
+        let was_frozen = freezer && self.is_frozen()?;
+        if freezer && !was_frozen {
             self.freeze()?;
         }
         let res = self.pids().and_then(|p| super::signal_pids(&p, sig));
-        if we_froze {
+        // Thaw what we froze; after SIGKILL thaw a paused container too, so it can exit.
+        if freezer && (!was_frozen || sig == Signal::SIGKILL) {
             self.thaw()?;
         }
         res

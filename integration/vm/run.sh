@@ -1,0 +1,95 @@
+#!/bin/bash
+# cgroup v2 lane: boots a Debian cloud kernel under qemu (TCG, no KVM needed) with an
+# initramfs holding busybox-static, ./init and a static build of integration/cgroups.rs, runs
+# the `v2_*` tests inside, and exits with their status. Everything is built under
+# target/vm (or $BERTH_VM_DIR). Needs root only for apt-get when packages are missing.
+#
+#   integration/vm/run.sh            # build + boot + test
+#   BERTH_VM_KEEP=1 integration/vm/run.sh   # keep the serial log on success too
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+work=${BERTH_VM_DIR:-$repo/target/vm}
+mkdir -p "$work"
+
+log() { echo "vm: $*" >&2; }
+
+ensure_packages() {
+    local missing=()
+    command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+    command -v cpio >/dev/null || missing+=(cpio)
+    [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || missing+=(busybox-static)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt-get install -y --no-install-recommends "${missing[@]}" >"$work/apt.log" 2>&1
+    fi
+}
+
+# The kernel the linux-image-cloud-amd64 meta package points at, unpacked once.
+ensure_kernel() {
+    if [ -f "$work/vmlinuz" ]; then return; fi
+    local pkg
+    pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    [ -n "$pkg" ] || { log "cannot find the kernel package behind linux-image-cloud-amd64"; exit 1; }
+    log "downloading $pkg"
+    rm -rf "$work/kernel" && mkdir -p "$work/kernel"
+    (cd "$work/kernel" && apt-get download "$pkg" >/dev/null 2>&1)
+    dpkg-deb -x "$work"/kernel/*.deb "$work/kernel/root"
+    cp "$work"/kernel/root/boot/vmlinuz-* "$work/vmlinuz"
+}
+
+# A static build of the cgroup test binary (glibc, +crt-static: no musl target needed).
+build_tests() {
+    local exe
+    exe=$(cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo test --no-run --test cgroups --target x86_64-unknown-linux-gnu \
+        --message-format=json 2>"$work/build.log" |
+        jq -r 'select(.reason == "compiler-artifact" and .target.name == "cgroups" and .executable != null) | .executable' | tail -1)
+    [ -n "$exe" ] && [ -x "$exe" ] || { log "building the tests failed:"; tail -30 "$work/build.log" >&2; exit 1; }
+    if ! file "$exe" | grep -qE "static(-pie)? linked|statically linked"; then
+        log "$exe is not static"; exit 1
+    fi
+    echo "$exe"
+}
+
+build_initramfs() {
+    local exe=$1 root="$work/initramfs"
+    rm -rf "$root" && mkdir -p "$root"/{bin,proc,sys,dev,tmp}
+    cp /bin/busybox "$root/bin/busybox"
+    cp "$here/init" "$root/init"
+    cp "$exe" "$root/cgroups-tests"
+    (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.cpio.gz"
+}
+
+boot() {
+    local serial="$work/serial.log"
+    rm -f "$serial"
+    log "booting (TCG); serial console in $serial"
+    timeout "${BERTH_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 768 -smp 1 \
+        -kernel "$work/vmlinuz" -initrd "$work/initramfs.cpio.gz" \
+        -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" \
+        -display none -serial "file:$serial" -no-reboot -nodefaults >/dev/null 2>&1 || true
+    local rc
+    rc=$(grep -a -o 'BERTH_VM_RC=[0-9]*' "$serial" | tail -1 | cut -d= -f2)
+    grep -a -E '^(test |running |test result|berth-vm|thread |  left|  right|assertion)|panicked' "$serial" >&2 || true
+    if [ -z "$rc" ]; then
+        log "no result line from the VM (boot failure or timeout); last lines:"
+        tail -40 "$serial" >&2
+        exit 1
+    fi
+    if [ "$rc" != 0 ] || [ -n "${BERTH_VM_KEEP:-}" ]; then
+        log "full serial log: $serial"
+    fi
+    # A run where every v2 test skipped (not a v2 kernel) is a failure of the lane.
+    if grep -a -q 'skipping: this test needs a cgroup v2 host' "$serial"; then
+        log "tests did not see cgroup v2"; exit 1
+    fi
+    exit "$rc"
+}
+
+ensure_packages
+ensure_kernel
+exe=$(build_tests)
+build_initramfs "$exe"
+boot
