@@ -5,6 +5,7 @@ pub mod container;
 pub mod hooks;
 pub mod image;
 pub mod log;
+pub mod mountinfo;
 pub mod process;
 pub mod rootfs;
 pub mod security;

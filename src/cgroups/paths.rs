@@ -6,6 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::mountinfo::{self, MountInfo};
+
 /// cgroup v1 controllers the kernel may mount as (part of) a hierarchy.
 const V1_CONTROLLERS: &[&str] = &[
     "cpu",
@@ -23,16 +25,6 @@ const V1_CONTROLLERS: &[&str] = &[
     "rdma",
     "misc",
 ];
-
-/// One line of /proc/self/mountinfo, reduced to what we use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    /// The root of the mount inside its filesystem (a cgroup path for cgroup mounts).
-    pub root: PathBuf,
-    pub mountpoint: PathBuf,
-    pub fstype: String,
-    pub super_opts: String,
-}
 
 /// A mounted cgroup v1 hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,57 +45,18 @@ pub struct CgroupMounts {
     pub unified: Option<(PathBuf, PathBuf)>,
 }
 
-/// Decodes the octal escapes (`\040` for a space) the kernel uses in mountinfo.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parses /proc/self/mountinfo text.
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let post: Vec<&str> = post.split(' ').collect();
-            if pre.len() < 5 || post.len() < 3 {
-                return None;
-            }
-            Some(MountEntry {
-                root: PathBuf::from(unescape(pre[3])),
-                mountpoint: PathBuf::from(unescape(pre[4])),
-                fstype: post[0].to_string(),
-                super_opts: post[2].to_string(),
-            })
-        })
-        .collect()
-}
-
-/// Picks the cgroup mounts out of a mount table; the first mount of a hierarchy wins.
-pub fn cgroup_mounts(entries: &[MountEntry]) -> CgroupMounts {
+/// Picks the cgroup mounts out of a mount table; the first visible mount of a hierarchy wins
+/// (one hidden under a later mount at the same place does not count).
+pub fn cgroup_mounts(entries: &[MountInfo]) -> CgroupMounts {
     let mut out = CgroupMounts::default();
-    for m in entries {
+    for m in mountinfo::visible(entries) {
         match m.fstype.as_str() {
             "cgroup" => {
                 let controllers: Vec<String> = m
-                    .super_opts
-                    .split(',')
-                    .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
-                    .map(str::to_string)
+                    .super_options
+                    .iter()
+                    .filter(|o| V1_CONTROLLERS.contains(&o.as_str()) || o.starts_with("name="))
+                    .cloned()
                     .collect();
                 let seen = out
                     .v1
@@ -112,13 +65,13 @@ pub fn cgroup_mounts(entries: &[MountEntry]) -> CgroupMounts {
                 if !controllers.is_empty() && !seen {
                     out.v1.push(V1Hierarchy {
                         controllers,
-                        mountpoint: m.mountpoint.clone(),
+                        mountpoint: m.mount_point.clone(),
                         root: m.root.clone(),
                     });
                 }
             }
             "cgroup2" if out.unified.is_none() => {
-                out.unified = Some((m.mountpoint.clone(), m.root.clone()));
+                out.unified = Some((m.mount_point.clone(), m.root.clone()));
             }
             _ => {}
         }
@@ -128,9 +81,7 @@ pub fn cgroup_mounts(entries: &[MountEntry]) -> CgroupMounts {
 
 /// Reads the cgroup mounts of this process's mount namespace.
 pub fn host_cgroup_mounts() -> Result<CgroupMounts> {
-    let text =
-        std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-    Ok(cgroup_mounts(&parse_mountinfo(&text)))
+    Ok(cgroup_mounts(&mountinfo::read()?))
 }
 
 /// This process's cgroups, from /proc/self/cgroup text: controller (or `name=X`) → path; the
@@ -288,7 +239,7 @@ mod tests {
 
     #[test]
     fn finds_hierarchies_in_mountinfo() {
-        let m = cgroup_mounts(&parse_mountinfo(HYBRID));
+        let m = cgroup_mounts(&mountinfo::parse(HYBRID));
         let names: Vec<_> = m.v1.iter().map(|h| h.controllers.join(",")).collect();
         assert_eq!(names, vec!["cpu", "memory", "cpuacct", "name=systemd"]);
         assert_eq!(m.v1[2].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu acct"));

@@ -18,11 +18,11 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
-use super::mountinfo::{self, MountInfo};
 use super::mounts::{apply_propagation, bind, mount_fd};
 use super::options::MountOptions;
 use super::path::{self, Kind};
 use super::Ctx;
+use crate::mountinfo::{self, MountInfo};
 use crate::sys::mount::{self as sys, MountAttr};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -160,8 +160,8 @@ fn comount_links(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> Result<()> {
 
 /// The host's v1 hierarchies, mounted directly under /sys/fs/cgroup.
 fn hierarchies(mounts: &[MountInfo]) -> Vec<&MountInfo> {
-    mounts
-        .iter()
+    mountinfo::visible(mounts)
+        .into_iter()
         .filter(|m| m.fstype == "cgroup" && m.mount_point.parent() == Some(Path::new(CGROUP_ROOT)))
         .collect()
 }

@@ -24,10 +24,11 @@ use anyhow::{Context, Result};
 use nix::mount::{mount as mount2, MsFlags};
 use oci_spec::runtime::Spec;
 
+use crate::mountinfo;
+
 mod cgroupfs;
 mod copyup;
 pub mod dev;
-pub mod mountinfo;
 mod mounts;
 pub mod options;
 pub mod path;

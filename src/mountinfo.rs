@@ -1,11 +1,14 @@
-//! A minimal `/proc/self/mountinfo` reader: mount point, propagation tags, fstype and
-//! super options; enough for the cgroup v1 layout and the rootfs parent's propagation.
+//! A minimal `/proc/self/mountinfo` reader: root, mount point, propagation tags, fstype and
+//! super options. Used for the cgroup hierarchies (cgroups/ and the rootfs `cgroup` mount) and
+//! the rootfs parent's propagation.
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountInfo {
+    /// The root of the mount inside its filesystem (a cgroup path for cgroup mounts).
+    pub root: PathBuf,
     pub mount_point: PathBuf,
     /// Optional fields (`shared:N`, `master:N`, ...).
     pub tags: Vec<String>,
@@ -26,6 +29,21 @@ pub fn read() -> Result<Vec<MountInfo>> {
     Ok(parse(&text))
 }
 
+/// The mounts that can be seen: an entry over-mounted later at the same mount point (say an
+/// empty tmpfs hiding /sys/fs/cgroup/unified) is dropped.
+pub fn visible(mounts: &[MountInfo]) -> Vec<&MountInfo> {
+    mounts
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| {
+            !mounts[i + 1..]
+                .iter()
+                .any(|l| l.mount_point == m.mount_point)
+        })
+        .map(|(_, m)| m)
+        .collect()
+}
+
 /// Parse mountinfo text; malformed lines are skipped.
 pub fn parse(text: &str) -> Vec<MountInfo> {
     text.lines().filter_map(parse_line).collect()
@@ -34,6 +52,7 @@ pub fn parse(text: &str) -> Vec<MountInfo> {
 fn parse_line(line: &str) -> Option<MountInfo> {
     let (left, right) = line.split_once(" - ")?;
     let fields: Vec<&str> = left.split(' ').collect();
+    let root = PathBuf::from(unescape(fields.get(3)?));
     let mount_point = PathBuf::from(unescape(fields.get(4)?));
     let tags = fields
         .get(6..)
@@ -51,6 +70,7 @@ fn parse_line(line: &str) -> Option<MountInfo> {
         .map(str::to_string)
         .collect();
     Some(MountInfo {
+        root,
         mount_point,
         tags,
         fstype,
