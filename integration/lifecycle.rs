@@ -90,6 +90,22 @@ fn lifecycle_states_field_by_field() {
 }
 
 #[test]
+fn cgroup_limits_seen_inside_and_removed_after() {
+    let root = Root::new();
+    let id = unique("cg");
+    let script = "if [ -f /sys/fs/cgroup/memory.max ]; then cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; \
+                  else cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; fi";
+    let b = Bundle::with(&["sh", "-c", script], |s| {
+        s["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+        s["linux"]["resources"]["pids"] = json!({"limit": 50});
+    });
+    let (code, out, err) = root.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "67108864\n50\n");
+    assert!(cgroups_named(&id).is_empty(), "cgroup removed: {:?}", cgroups_named(&id));
+}
+
+#[test]
 fn foreground_run_forwards_sigterm() {
     let root = Root::new();
     let id = unique("fwd");

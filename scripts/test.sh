@@ -21,3 +21,6 @@ cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # Integration tests start real containers; two at a time fits this 2-core machine.
 cargo test --all-targets -- --test-threads=2
+
+# cgroup v2 with every controller: a Debian kernel under qemu (integration/vm/).
+bash integration/vm/run.sh

@@ -39,26 +39,33 @@ ensure_kernel() {
     cp "$work"/kernel/root/boot/vmlinuz-* "$work/vmlinuz"
 }
 
-# A static build of the cgroup test binary (glibc, +crt-static: no musl target needed).
+# Static builds (glibc, +crt-static: no musl target needed) of the cgroup tests, the lifecycle
+# tests and the berth binary they drive. Prints "cgroups-exe lifecycle-exe berth-exe".
 build_tests() {
-    local exe
-    exe=$(cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo test --no-run --test cgroups --target x86_64-unknown-linux-gnu \
-        --message-format=json 2>"$work/build.log" |
-        jq -r 'select(.reason == "compiler-artifact" and .target.name == "cgroups" and .executable != null) | .executable' | tail -1)
-    [ -n "$exe" ] && [ -x "$exe" ] || { log "building the tests failed:"; tail -30 "$work/build.log" >&2; exit 1; }
-    if ! file "$exe" | grep -qE "static(-pie)? linked|statically linked"; then
-        log "$exe is not static"; exit 1
-    fi
-    echo "$exe"
+    local json
+    json=$(cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo test --no-run --test cgroups --test lifecycle --target x86_64-unknown-linux-gnu \
+        --message-format=json 2>"$work/build.log") || { log "building the tests failed:"; tail -30 "$work/build.log" >&2; exit 1; }
+    local out=() name exe
+    for name in cgroups lifecycle berth; do
+        exe=$(echo "$json" | jq -r --arg n "$name" 'select(.reason == "compiler-artifact" and .target.name == $n and .executable != null) | .executable' | tail -1)
+        [ -n "$exe" ] && [ -x "$exe" ] || { log "no executable for $name"; exit 1; }
+        file "$exe" | grep -qE "static(-pie)? linked|statically linked" || { log "$exe is not static"; exit 1; }
+        out+=("$exe")
+    done
+    echo "${out[@]}"
 }
 
 build_initramfs() {
-    local exe=$1 root="$work/initramfs"
+    local root="$work/initramfs"
     rm -rf "$root" && mkdir -p "$root"/{bin,proc,sys,dev,tmp}
     cp /bin/busybox "$root/bin/busybox"
     cp "$here/init" "$root/init"
-    cp "$exe" "$root/cgroups-tests"
+    cp "$1" "$root/cgroups-tests"
+    cp "$2" "$root/lifecycle-tests"
+    # The lifecycle tests run berth from the absolute path cargo baked into them.
+    mkdir -p "$root$(dirname "$3")"
+    cp "$3" "$root$3"
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.cpio.gz"
 }
 
@@ -90,6 +97,7 @@ boot() {
 
 ensure_packages
 ensure_kernel
-exe=$(build_tests)
-build_initramfs "$exe"
+exes=$(build_tests)
+read -r cg_exe life_exe berth_exe <<<"$exes"
+build_initramfs "$cg_exe" "$life_exe" "$berth_exe"
 boot
