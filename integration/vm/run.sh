@@ -73,7 +73,7 @@ boot() {
     local serial="$work/serial.log"
     rm -f "$serial"
     log "booting (TCG); serial console in $serial"
-    timeout "${BERTH_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 768 -smp 1 \
+    timeout "${BERTH_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 1 \
         -kernel "$work/vmlinuz" -initrd "$work/initramfs.cpio.gz" \
         -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" \
         -display none -serial "file:$serial" -no-reboot -nodefaults >/dev/null 2>&1 || true
