@@ -50,7 +50,36 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
 pub fn parse_config(text: &[u8]) -> Result<Spec> {
     let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
     lenient_prepass(&mut raw)?;
-    from_value_with_path(raw)
+    let spec: Spec = from_value_with_path(raw.clone())?;
+    if let Ok(typed) = serde_json::to_value(&spec) {
+        for path in unknown_fields(&raw, &typed, String::new()) {
+            tracing::warn!("config.json: ignoring unknown field {path}");
+        }
+    }
+    Ok(spec)
+}
+
+/// JSON paths present (and not null) in `raw` but absent after a typed round trip: the
+/// fields berth does not know. runc ignores them silently; we say so.
+fn unknown_fields(raw: &Value, typed: &Value, path: String) -> Vec<String> {
+    let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    match (raw, typed) {
+        (Value::Object(r), Value::Object(t)) => r
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .flat_map(|(k, v)| match t.get(k) {
+                Some(tv) => unknown_fields(v, tv, join(k)),
+                None => vec![join(k)],
+            })
+            .collect(),
+        (Value::Array(r), Value::Array(t)) => r
+            .iter()
+            .zip(t)
+            .enumerate()
+            .flat_map(|(i, (a, b))| unknown_fields(a, b, format!("{path}[{i}]")))
+            .collect(),
+        _ => vec![],
+    }
 }
 
 /// Deserialize with errors that name the JSON path of the bad value.
@@ -112,6 +141,36 @@ mod tests {
         let cfg = br#"{"ociVersion":"1.0.2","linux":{"resources":{"memory":{"limit":"x"}}}}"#;
         let err = format!("{:#}", parse_config(cfg).unwrap_err());
         assert!(err.contains("linux.resources.memory.limit"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_found() {
+        let cfg = br#"{"ociVersion":"1.0.2","bogus":1,"process":{"cwd":"/","user":{"uid":0,"gid":0},"nope":true},
+            "linux":{"namespaces":[{"type":"pid","extra":1}]}}"#;
+        let mut raw: Value = serde_json::from_slice(cfg).unwrap();
+        lenient_prepass(&mut raw).unwrap();
+        let spec: Spec = from_value_with_path(raw.clone()).unwrap();
+        let typed = serde_json::to_value(&spec).unwrap();
+        let mut got = unknown_fields(&raw, &typed, String::new());
+        got.sort();
+        assert_eq!(got, ["bogus", "linux.namespaces[0].extra", "process.nope"]);
+    }
+
+    #[test]
+    fn engine_configs_have_no_unknown_fields() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/engine-configs");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".config.json") {
+                continue;
+            }
+            let mut raw: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            lenient_prepass(&mut raw).unwrap();
+            let spec: Spec = from_value_with_path(raw.clone()).unwrap();
+            let typed = serde_json::to_value(&spec).unwrap();
+            assert_eq!(unknown_fields(&raw, &typed, String::new()), Vec::<String>::new(), "{name}");
+        }
     }
 
     #[test]

@@ -25,11 +25,12 @@ pub fn throttle_line(t: &LinuxThrottleDevice) -> String {
 }
 
 pub fn set(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if let Some(w) = b.weight() {
+    // 0 means unset (docker writes it).
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         let f = pick(dir, &["blkio.weight", "blkio.bfq.weight"], "weight")?;
         fs::write(dir, f, &w.to_string())?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         let f = pick(dir, &["blkio.leaf_weight"], "leafWeight")?;
         fs::write(dir, f, &w.to_string())?;
     }
