@@ -838,14 +838,13 @@ impl Applier {
             } else {
                 p.as_path()
             };
-            let fd = rfs::openat2(
-                &*self.root,
-                rel,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-                in_root(),
-            )
-            .with_context(|| format!("opening directory {p:?}"))?;
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rfs::openat2(&*self.root, rel, flags, Mode::empty(), in_root()) {
+                Ok(fd) => fd,
+                // Removed or replaced by a later entry (possibly reached through a symlink).
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                Err(e) => return Err(e).with_context(|| format!("opening directory {p:?}")),
+            };
             rfs::fchmod(&fd, Mode::from_raw_mode(m.mode))
                 .with_context(|| format!("chmod {p:?}"))?;
             rfs::futimens(&fd, &ts(m.mtime)).with_context(|| format!("setting times of {p:?}"))?;

@@ -166,7 +166,7 @@ fn progress_bar(o: &UnpackOptions, image: &source::Image) -> Option<indicatif::P
     let total = image.layers.iter().map(|l| l.size).sum();
     let bar = indicatif::ProgressBar::new(total);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} unpacking [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        "{spinner} unpacking [{wide_bar}] {bytes}/{total_bytes} {eta}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
