@@ -1088,6 +1088,23 @@ fn overlay_bundles_share_layers_and_stay_isolated() {
     assert!(String::from_utf8_lossy(&n.stdout).contains("0:0"));
 }
 
+#[test]
+fn flattened_from_the_cache_matches_direct() {
+    let t = tmp();
+    let img = layered_image(t.path());
+    let i = format!("{}:latest", img.display());
+    let direct = t.path().join("direct");
+    unpack_ok(&[&i, direct.to_str().unwrap()]);
+    let want = tree(&direct.join("rootfs"));
+    let cache = t.path().join("cache");
+    for (n, cached) in [("c1", 0), ("c2", 3)] {
+        let b = t.path().join(n);
+        let sum = unpack_ok(&["--cache", cache.to_str().unwrap(), &i, b.to_str().unwrap()]);
+        assert_eq!(sum["cached_layers"], cached, "{n}");
+        assert_same(&want, &tree(&b.join("rootfs")), n);
+    }
+}
+
 // ---------- unpack, then run ----------
 
 #[test]

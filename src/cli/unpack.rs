@@ -16,7 +16,8 @@ pub struct UnpackArgs {
     /// Pick this platform from a multi-platform image (os/arch[/variant]); default linux/<host arch>.
     #[arg(long)]
     pub platform: Option<String>,
-    /// Layer store keyed by diff_id (used with --overlay).
+    /// Layer store keyed by diff_id: each layer is extracted once; the rootfs is copied from it
+    /// (or composed with --overlay).
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Compose BUNDLE/rootfs from the cached layers with an overlayfs mount (`umount BUNDLE/rootfs`

@@ -49,7 +49,7 @@ impl Cache {
     }
 
     /// Extract the layers the store lacks (verified, then renamed into place).
-    fn fill(
+    pub fn fill(
         &self,
         image: &Image,
         max: u64,
