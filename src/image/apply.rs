@@ -178,7 +178,18 @@ impl Applier {
         let mut ar = tar::Archive::new(r);
         let mut created: HashSet<PathBuf> = HashSet::new();
         for entry in ar.entries().context("reading the layer tar")? {
-            let mut e = entry.context("reading a tar entry header")?;
+            let mut e = entry.map_err(|e| {
+                let truncated = e.kind() == std::io::ErrorKind::UnexpectedEof
+                    || e.to_string().contains("unexpected EOF");
+                let err = anyhow::Error::new(e).context("reading a tar entry header");
+                if truncated {
+                    err.context(
+                        "the layer tar ends in the middle of an entry (a truncated archive)",
+                    )
+                } else {
+                    err
+                }
+            })?;
             let raw = e.path().context("reading a tar entry name")?.into_owned();
             self.apply_entry(&mut e, &raw, &mut created)
                 .with_context(|| format!("tar entry {raw:?}"))?;
