@@ -32,7 +32,7 @@ pub struct UnpackOptions {
     /// `SOURCE[:TAG|@DIGEST]`.
     pub source: String,
     pub bundle: PathBuf,
-    /// `os/arch[/variant]`; default linux/<host arch>.
+    /// `os/arch[/variant]`; default linux/HOST_ARCH.
     pub platform: Option<String>,
     pub rootless: bool,
     /// Layer store (content-addressed by diff_id): layers are extracted into it once, and the

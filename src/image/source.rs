@@ -34,7 +34,7 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// linux/<host arch> in Go's spelling.
+    /// linux/HOST_ARCH in Go's spelling.
     pub fn host() -> Platform {
         let arch = match std::env::consts::ARCH {
             "x86_64" => "amd64",
