@@ -244,6 +244,12 @@ fn unpack_ok(args: &[&str]) -> Value {
         "berth {a:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // No progress bar (nor anything else) on a pipe.
+    assert!(
+        out.stderr.is_empty(),
+        "unexpected stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("unpack --json output")
 }
 
