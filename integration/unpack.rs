@@ -406,6 +406,8 @@ fn layered_layers() -> Vec<(Vec<u8>, Comp)> {
         dir("type/f2d"),
         file("type/f2d/child", "c"),
         ent("type/d2l", Kind::Symlink("/etc")),
+        // A hardlink to a file of a lower layer (overlay layers copy it up).
+        ent("etc/hosts-link", Kind::Hardlink("etc/hosts")),
         // A write through the merged-/usr style symlink lands in usr/bin.
         file("bin/through-link", "via bin -> usr/bin"),
     ]);

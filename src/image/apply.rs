@@ -793,20 +793,61 @@ impl Applier {
         if tname.is_empty() {
             bail!("hardlink to the rootfs root; refused");
         }
-        let tfd = match self.open_dir(tparent) {
-            Ok(fd) => fd,
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("hardlink target {target:?} is not present in the rootfs")
-                })
-            }
+        let linked = match self.open_dir(tparent) {
+            Ok(tfd) => self.create(pfd, name, path, true, |p, n| {
+                rfs::linkat(&tfd, tname, p, n, AtFlags::empty())
+            }),
+            Err(e) => Err(e.into()),
         };
-        self.create(pfd, name, path, true, |p, n| {
-            rfs::linkat(&tfd, tname, p, n, AtFlags::empty())
-        })
-        .with_context(|| {
-            format!("hardlinking {path:?} to {target:?} (the target must already be in the rootfs)")
-        })
+        match linked {
+            Ok(()) => Ok(()),
+            // Overlay layers cannot link across layers: copy the lower file up instead.
+            Err(e) => match self.open_in_lowers(&target)? {
+                Some(src) => self.copy_up(pfd, name, path, src),
+                None => Err(e).with_context(|| {
+                    format!("hardlinking {path:?} to {target:?}: the target is not present in the rootfs or cannot be linked")
+                }),
+            },
+        }
+    }
+
+    /// Overlay mode: the regular file `rel` of the topmost lower layer that has it.
+    fn open_in_lowers(&self, rel: &Path) -> Result<Option<File>> {
+        for l in &self.lowers {
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let Ok(fd) = rfs::openat2(l, rel, flags, Mode::empty(), in_root()) else {
+                continue;
+            };
+            let st = rfs::fstat(&fd).with_context(|| format!("stat {rel:?} in a lower layer"))?;
+            return Ok(
+                (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+                    .then(|| File::from(fd)),
+            );
+        }
+        Ok(None)
+    }
+
+    fn copy_up(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, mut src: File) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        use xattr::FileExt;
+        let m = src
+            .metadata()
+            .with_context(|| format!("stat the hardlink target of {path:?}"))?;
+        let mut meta = Meta {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: m.mtime(),
+            xattrs: Vec::new(),
+        };
+        for k in src.list_xattr().context("listing xattrs")? {
+            if !k.as_bytes().starts_with(b"trusted.overlay.") {
+                if let Some(v) = src.get_xattr(&k).context("reading xattr")? {
+                    meta.xattrs.push((k, v));
+                }
+            }
+        }
+        self.file(pfd, name, path, m.len(), &mut src, &meta)
     }
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr) -> Result<()> {
