@@ -256,7 +256,15 @@ impl Store {
     pub fn open(&self, path: &str) -> Result<(Box<dyn Read + Send>, u64)> {
         match self {
             Store::Dir(dir) => {
-                let p = dir.join(path);
+                let rel = Path::new(path);
+                if rel.is_absolute()
+                    || rel
+                        .components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    bail!("{path:?} points outside the image directory; refused");
+                }
+                let p = dir.join(rel);
                 let f = File::open(&p).with_context(|| format!("opening blob {}", p.display()))?;
                 let len = f
                     .metadata()
@@ -364,11 +372,8 @@ pub fn resolve(
     let meta =
         std::fs::metadata(path).with_context(|| format!("image source {}", path.display()))?;
     let store = if meta.is_dir() {
-        if !path.join("index.json").is_file() {
-            bail!(
-                "{}: not an OCI image layout (no index.json)",
-                path.display()
-            );
+        if !path.join("index.json").is_file() && !path.join("manifest.json").is_file() {
+            bail!("{}: neither an OCI image layout (index.json) nor an unpacked docker-archive (manifest.json)", path.display());
         }
         Store::Dir(path.to_path_buf())
     } else {
