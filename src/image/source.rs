@@ -348,6 +348,19 @@ pub fn parse_source(s: &str) -> Result<(PathBuf, Reference)> {
     if Path::new(s).exists() {
         return Ok((PathBuf::from(s), Reference::None));
     }
+    // An existing path followed by `:REF` (a docker-archive ref may hold a ':' itself).
+    for (i, _) in s.match_indices(':') {
+        if i > 0
+            && !s[i + 1..].is_empty()
+            && !s[i + 1..].contains('@')
+            && Path::new(&s[..i]).exists()
+        {
+            return Ok((
+                PathBuf::from(&s[..i]),
+                Reference::Tag(s[i + 1..].to_string()),
+            ));
+        }
+    }
     if let Some((path, d)) = s.rsplit_once('@') {
         return Ok((PathBuf::from(path), Reference::Digest(Digest::parse(d)?)));
     }
@@ -610,10 +623,12 @@ fn resolve_docker(store: Store, reference: &Reference) -> Result<Image> {
         .flat_map(|e| e.repo_tags.clone().unwrap_or_default())
         .collect();
     let matches_tag = |e: &DockerEntry, t: &str| {
-        e.repo_tags
-            .iter()
-            .flatten()
-            .any(|rt| rt == t || rt.rsplit_once(':').is_some_and(|(_, tag)| tag == t))
+        e.repo_tags.iter().flatten().any(|rt| {
+            // `bb:latest` names `docker.io/library/bb:latest`, as docker spells it.
+            let short = rt.strip_prefix("docker.io/").unwrap_or(rt);
+            let short = short.strip_prefix("library/").unwrap_or(short);
+            rt == t || short == t || rt.rsplit_once(':').is_some_and(|(_, tag)| tag == t)
+        })
     };
     let entry = match reference {
         Reference::Digest(d) => bail!("docker-archive images are named by tag, not digest ({d})"),
@@ -701,6 +716,10 @@ mod tests {
         assert_eq!(
             parse_source("/").unwrap(),
             (PathBuf::from("/"), Reference::None)
+        );
+        assert_eq!(
+            parse_source("/etc:repo/img:v1").unwrap(),
+            (PathBuf::from("/etc"), Reference::Tag("repo/img:v1".into()))
         );
     }
 
