@@ -86,6 +86,7 @@ measure() {
     local best="" rss=""
     for _ in $(seq "$RUNS"); do
         rm -rf "$OUTDIR/out"
+        sync  # earlier runs' writeback and discards stay out of the timed window
         local t0 t1
         t0=$(date +%s%N)
         /usr/bin/time -f "%M" -o "$WORK/t" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
@@ -128,6 +129,7 @@ for spec in "debian:minbase" "busybox:latest"; do
     ocache=$OUTDIR/ocache
     unshare -m --propagation private "$BERTH" unpack --cache "$ocache" --overlay "$img:$tag" "$OUTDIR/warm" >/dev/null 2>&1
     read -r o_s o_k < <(measure unshare -m --propagation private sh -c "$BERTH unpack --cache $ocache --overlay $img:$tag \$0" "$OUTDIR/out")
+    read -r c_s c_k < <(measure sh -c "$BERTH unpack --cache $ocache $img:$tag \$0" "$OUTDIR/out")
     rm -rf "$OUTDIR/warm" "$ocache"
     row() { printf '%-9s %-22s %8s %9s %9s %8s MB\n' "$name" "$1" "$2" \
         "$(awk "BEGIN{printf \"%.2fx\", $u_s/$2}")" "$(awk "BEGIN{printf \"%.2fx\", $2/$f_s}")" "$(awk "BEGIN{printf \"%.1f\", $3/1024}")"; }
@@ -139,6 +141,7 @@ for spec in "debian:minbase" "busybox:latest"; do
     row "gunzip|tar (floor)" "$f_s" "$f_k"
     row "gunzip only" "$g_s" "$g_k"
     row "berth --overlay (warm)" "$o_s" "$o_k"
+    row "berth --cache (warm)" "$c_s" "$c_k"
     if command -v strace >/dev/null; then
         su=$(syscalls umoci unpack --image "$img:$tag" "$OUTDIR/out")
         sb=$(syscalls "$BERTH" unpack "$img:$tag" "$OUTDIR/out")

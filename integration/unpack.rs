@@ -244,6 +244,12 @@ fn unpack_ok(args: &[&str]) -> Value {
         "berth {a:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // No progress bar (nor anything else) on a pipe.
+    assert!(
+        out.stderr.is_empty(),
+        "unexpected stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("unpack --json output")
 }
 
@@ -400,6 +406,8 @@ fn layered_layers() -> Vec<(Vec<u8>, Comp)> {
         dir("type/f2d"),
         file("type/f2d/child", "c"),
         ent("type/d2l", Kind::Symlink("/etc")),
+        // A hardlink to a file of a lower layer (overlay layers copy it up).
+        ent("etc/hosts-link", Kind::Hardlink("etc/hosts")),
         // A write through the merged-/usr style symlink lands in usr/bin.
         file("bin/through-link", "via bin -> usr/bin"),
     ]);
@@ -1086,6 +1094,23 @@ fn overlay_bundles_share_layers_and_stay_isolated() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&n.stdout).contains("0:0"));
+}
+
+#[test]
+fn flattened_from_the_cache_matches_direct() {
+    let t = tmp();
+    let img = layered_image(t.path());
+    let i = format!("{}:latest", img.display());
+    let direct = t.path().join("direct");
+    unpack_ok(&[&i, direct.to_str().unwrap()]);
+    let want = tree(&direct.join("rootfs"));
+    let cache = t.path().join("cache");
+    for (n, cached) in [("c1", 0), ("c2", 3)] {
+        let b = t.path().join(n);
+        let sum = unpack_ok(&["--cache", cache.to_str().unwrap(), &i, b.to_str().unwrap()]);
+        assert_eq!(sum["cached_layers"], cached, "{n}");
+        assert_same(&want, &tree(&b.join("rootfs")), n);
+    }
 }
 
 // ---------- unpack, then run ----------

@@ -26,3 +26,4 @@ fn main() {
     };
     std::process::exit(code);
 }
+

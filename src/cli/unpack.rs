@@ -13,10 +13,11 @@ pub struct UnpackArgs {
     /// Image source: OCI layout dir, oci-archive or docker-archive, with :TAG or @DIGEST.
     #[arg(long = "image")]
     pub image_flag: Option<String>,
-    /// Pick this platform from a multi-platform image (os/arch[/variant]); default linux/<host arch>.
+    /// Pick this platform from a multi-platform image (os/arch[/variant]); default linux/HOST_ARCH.
     #[arg(long)]
     pub platform: Option<String>,
-    /// Layer store keyed by diff_id (used with --overlay).
+    /// Layer store keyed by diff_id: each layer is extracted once; the rootfs is copied from it
+    /// (or composed with --overlay).
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Compose BUNDLE/rootfs from the cached layers with an overlayfs mount (`umount BUNDLE/rootfs`
@@ -29,7 +30,7 @@ pub struct UnpackArgs {
     /// Refuse a layer whose uncompressed size exceeds this many bytes (suffixes K, M, G).
     #[arg(long = "max-layer-size", value_parser = parse_size)]
     pub max_layer_size: Option<u64>,
-    /// [SOURCE] BUNDLE (SOURCE may be given with --image instead).
+    /// SOURCE BUNDLE, or just BUNDLE when --image gives the source.
     pub args: Vec<String>,
 }
 

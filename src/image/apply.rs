@@ -18,7 +18,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -51,6 +51,16 @@ pub struct ApplyStats {
     pub entries: u64,
     pub bytes: u64,
     pub skipped: u64,
+}
+
+/// What an entry is, whatever it was read from.
+enum Body<'a> {
+    File { size: u64, data: &'a mut dyn Read },
+    Dir,
+    Symlink(Vec<u8>),
+    Hardlink(PathBuf),
+    Device(FileType, u32, u32),
+    Fifo,
 }
 
 struct DirMeta {
@@ -168,7 +178,18 @@ impl Applier {
         let mut ar = tar::Archive::new(r);
         let mut created: HashSet<PathBuf> = HashSet::new();
         for entry in ar.entries().context("reading the layer tar")? {
-            let mut e = entry.context("reading a tar entry header")?;
+            let mut e = entry.map_err(|e| {
+                let truncated = e.kind() == std::io::ErrorKind::UnexpectedEof
+                    || e.to_string().contains("unexpected EOF");
+                let err = anyhow::Error::new(e).context("reading a tar entry header");
+                if truncated {
+                    err.context(
+                        "the layer tar ends in the middle of an entry (a truncated archive)",
+                    )
+                } else {
+                    err
+                }
+            })?;
             let raw = e.path().context("reading a tar entry name")?.into_owned();
             self.apply_entry(&mut e, &raw, &mut created)
                 .with_context(|| format!("tar entry {raw:?}"))?;
@@ -198,30 +219,83 @@ impl Applier {
             return Ok(());
         }
         let path = clean_path(raw)?;
-        let (parent, name) = split(&path);
-        let name_bytes = name.as_bytes();
-        if name_bytes == OPAQUE.as_bytes() {
-            return self.opaque(parent, created);
-        }
-        if let Some(target) = name_bytes.strip_prefix(WHITEOUT.as_bytes()) {
-            if target.is_empty() {
-                bail!("a bare whiteout '.wh.' names nothing; refused");
-            }
-            if target == b"." || target == b".." || target.starts_with(WHITEOUT.as_bytes()) {
-                bail!(
-                    "whiteout for {:?} is not allowed",
-                    OsStr::from_bytes(target)
-                );
-            }
-            return self.whiteout(parent, OsStr::from_bytes(target));
+        if self.whiteout_name(&path, created)? {
+            return Ok(());
         }
         let meta = read_meta(e)?;
+        let size = e.size();
+        let body = match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                return self.apply_item(&path, Body::File { size, data: e }, &meta, created);
+            }
+            tar::EntryType::Directory => Body::Dir,
+            tar::EntryType::Symlink => Body::Symlink(
+                e.link_name_bytes()
+                    .context("symlink without a target")?
+                    .into_owned(),
+            ),
+            tar::EntryType::Link => Body::Hardlink(
+                e.link_name()
+                    .context("hardlink target")?
+                    .context("hardlink without a target")?
+                    .into_owned(),
+            ),
+            tar::EntryType::Char | tar::EntryType::Block => {
+                let h = e.header();
+                let major = h.device_major().ok().flatten().unwrap_or(0);
+                let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                let ft = if kind == tar::EntryType::Char {
+                    FileType::CharacterDevice
+                } else {
+                    FileType::BlockDevice
+                };
+                Body::Device(ft, major, minor)
+            }
+            tar::EntryType::Fifo => Body::Fifo,
+            other => bail!("unsupported tar entry type {other:?}"),
+        };
+        self.apply_item(&path, body, &meta, created)
+    }
+
+    /// Handle `.wh..wh..opq` and `.wh.NAME` names (opaque matched first, exactly); true when
+    /// `path` was one.
+    fn whiteout_name(&mut self, path: &Path, created: &HashSet<PathBuf>) -> Result<bool> {
+        let (parent, name) = split(path);
+        let name_bytes = name.as_bytes();
+        if name_bytes == OPAQUE.as_bytes() {
+            self.opaque(parent, created)?;
+            return Ok(true);
+        }
+        let Some(target) = name_bytes.strip_prefix(WHITEOUT.as_bytes()) else {
+            return Ok(false);
+        };
+        if target.is_empty() {
+            bail!("a bare whiteout '.wh.' names nothing; refused");
+        }
+        if target == b"." || target == b".." || target.starts_with(WHITEOUT.as_bytes()) {
+            bail!(
+                "whiteout for {:?} is not allowed",
+                OsStr::from_bytes(target)
+            );
+        }
+        self.whiteout(parent, OsStr::from_bytes(target))?;
+        Ok(true)
+    }
+
+    /// Create one (cleaned) entry.
+    fn apply_item(
+        &mut self,
+        path: &Path,
+        body: Body,
+        meta: &Meta,
+        created: &mut HashSet<PathBuf>,
+    ) -> Result<()> {
         if path.as_os_str().is_empty() {
-            if kind != tar::EntryType::Directory {
-                bail!("the root of the layer must be a directory, not {kind:?}");
+            if !matches!(body, Body::Dir) {
+                bail!("the root of the layer must be a directory");
             }
             let root = self.root.clone();
-            self.own_fd(&root, &meta)?;
+            self.own_fd(&root, meta)?;
             self.dirs.insert(
                 PathBuf::new(),
                 DirMeta {
@@ -231,36 +305,121 @@ impl Applier {
             );
             return Ok(());
         }
-        created.insert(path.clone());
+        created.insert(path.to_path_buf());
+        let (parent, name) = split(path);
         let pfd = self.parent(parent)?;
-        match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                self.file(&pfd, name, &path, e, &meta)
-            }
-            tar::EntryType::Directory => self.dir(&pfd, name, &path, &meta),
-            tar::EntryType::Symlink => {
-                let target = e
-                    .link_name_bytes()
-                    .context("symlink without a target")?
-                    .into_owned();
-                self.create(&pfd, name, &path, true, |p, n| {
+        match body {
+            Body::File { size, data } => self.file(&pfd, name, path, size, data, meta),
+            Body::Dir => self.dir(&pfd, name, path, meta),
+            Body::Symlink(target) => {
+                self.create(&pfd, name, path, true, |p, n| {
                     rfs::symlinkat(OsStr::from_bytes(&target), p, n)
                 })
                 .with_context(|| format!("creating symlink {path:?}"))?;
-                self.finish_node(&pfd, name, &path, &meta)
+                self.finish_node(&pfd, name, path, meta)
             }
-            tar::EntryType::Link => {
-                let target = e
-                    .link_name()
-                    .context("hardlink without a target")?
-                    .context("hardlink without a target")?;
-                self.hardlink(&pfd, name, &path, &target)
+            Body::Hardlink(target) => self.hardlink(&pfd, name, path, &target),
+            Body::Device(ft, major, minor) => {
+                self.node(&pfd, name, path, ft, rfs::makedev(major, minor), meta)
             }
-            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                self.node(&pfd, name, &path, kind, e, &meta)
-            }
-            other => bail!("unsupported tar entry type {other:?}"),
+            Body::Fifo => self.node(&pfd, name, path, FileType::Fifo, 0, meta),
         }
+    }
+
+    /// Apply a layer stored as a directory in overlay form (the layer cache): the same entry
+    /// logic as a tar, with 0:0 char devices read as whiteouts and `trusted.overlay.opaque`
+    /// directories as opaque markers, and files sharing an inode as hardlinks.
+    pub fn apply_dir_layer(&mut self, layer: &Path) -> Result<()> {
+        let mut created = HashSet::new();
+        let mut inodes = HashMap::new();
+        self.walk_layer(layer, PathBuf::new(), &mut created, &mut inodes)
+            .with_context(|| format!("copying cached layer {}", layer.display()))
+    }
+
+    fn walk_layer(
+        &mut self,
+        abs: &Path,
+        rel: PathBuf,
+        created: &mut HashSet<PathBuf>,
+        inodes: &mut HashMap<u64, PathBuf>,
+    ) -> Result<()> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let m =
+            std::fs::symlink_metadata(abs).with_context(|| format!("stat {}", abs.display()))?;
+        let ft = m.file_type();
+        if ft.is_char_device() && m.rdev() == 0 {
+            let (p, n) = split(&rel);
+            self.stats.entries += 1;
+            return self.whiteout(p, n);
+        }
+        let mut meta = Meta {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: m.mtime(),
+            xattrs: Vec::new(),
+        };
+        let mut opaque = false;
+        for k in xattr::list(abs).with_context(|| format!("listing xattrs of {}", abs.display()))? {
+            if k.as_bytes() == OVERLAY_OPAQUE.as_bytes() {
+                opaque = xattr::get(abs, &k).ok().flatten().as_deref() == Some(b"y");
+            } else if !k.as_bytes().starts_with(b"trusted.overlay.") {
+                if let Some(v) =
+                    xattr::get(abs, &k).with_context(|| format!("reading xattr {k:?}"))?
+                {
+                    meta.xattrs.push((k, v));
+                }
+            }
+        }
+        self.stats.entries += 1;
+        if ft.is_dir() {
+            self.apply_item(&rel, Body::Dir, &meta, created)?;
+            if opaque {
+                self.opaque(&rel, created)?;
+            }
+            let mut names: Vec<OsString> = std::fs::read_dir(abs)
+                .with_context(|| format!("listing {}", abs.display()))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<std::io::Result<_>>()?;
+            names.sort();
+            for n in names {
+                self.walk_layer(&abs.join(&n), rel.join(&n), created, inodes)?;
+            }
+            return Ok(());
+        }
+        if ft.is_file() {
+            if m.nlink() > 1 {
+                if let Some(first) = inodes.get(&m.ino()) {
+                    return self.apply_item(&rel, Body::Hardlink(first.clone()), &meta, created);
+                }
+                inodes.insert(m.ino(), rel.clone());
+            }
+            let mut f = File::open(abs).with_context(|| format!("opening {}", abs.display()))?;
+            return self.apply_item(
+                &rel,
+                Body::File {
+                    size: m.len(),
+                    data: &mut f,
+                },
+                &meta,
+                created,
+            );
+        }
+        let body = if ft.is_symlink() {
+            Body::Symlink(std::fs::read_link(abs)?.into_os_string().into_vec())
+        } else if ft.is_char_device() || ft.is_block_device() {
+            let kind = if ft.is_char_device() {
+                FileType::CharacterDevice
+            } else {
+                FileType::BlockDevice
+            };
+            Body::Device(kind, rfs::major(m.rdev()), rfs::minor(m.rdev()))
+        } else if ft.is_fifo() {
+            Body::Fifo
+        } else {
+            bail!("{}: sockets cannot be part of a layer", abs.display());
+        };
+        self.apply_item(&rel, body, &meta, created)
     }
 
     /// An fd on directory `rel` under the root (created, 0755 root-owned, when missing, as
@@ -469,12 +628,13 @@ impl Applier {
         Ok(())
     }
 
-    fn file<R: Read>(
+    fn file(
         &mut self,
         pfd: &OwnedFd,
         name: &OsStr,
         path: &Path,
-        e: &mut tar::Entry<R>,
+        size: u64,
+        e: &mut dyn Read,
         meta: &Meta,
     ) -> Result<()> {
         // chown (as root) and write (without CAP_FSETID) clear setuid/setgid: set them last.
@@ -498,7 +658,7 @@ impl Applier {
         }
         .with_context(|| format!("creating file {path:?}"))?;
         let mut f = File::from(fd);
-        let mut left = e.size();
+        let mut left = size;
         while left > 0 {
             let want = self
                 .buf
@@ -572,39 +732,30 @@ impl Applier {
         Ok(())
     }
 
-    fn node<R: Read>(
+    fn node(
         &mut self,
         pfd: &OwnedFd,
         name: &OsStr,
         path: &Path,
-        kind: tar::EntryType,
-        e: &tar::Entry<R>,
+        ft: FileType,
+        dev: rfs::Dev,
         meta: &Meta,
     ) -> Result<()> {
-        let (ft, dev) = match kind {
-            tar::EntryType::Fifo => (FileType::Fifo, 0),
-            k => {
-                if self.opts.rootless {
-                    self.stats.skipped += 1;
-                    self.warn_once("dev", format!("rootless: device nodes cannot be created; skipping {path:?} and any others"));
-                    return Ok(());
-                }
-                let h = e.header();
-                let major = h.device_major().ok().flatten().unwrap_or(0);
-                let minor = h.device_minor().ok().flatten().unwrap_or(0);
-                let ft = if k == tar::EntryType::Char {
-                    FileType::CharacterDevice
-                } else {
-                    FileType::BlockDevice
-                };
-                (ft, rfs::makedev(major, minor))
-            }
-        };
+        if ft != FileType::Fifo && self.opts.rootless {
+            self.stats.skipped += 1;
+            self.warn_once(
+                "dev",
+                format!(
+                    "rootless: device nodes cannot be created; skipping {path:?} and any others"
+                ),
+            );
+            return Ok(());
+        }
         let mode = Mode::from_raw_mode(meta.mode & 0o777);
         self.create(pfd, name, path, true, |p, n| {
             rfs::mknodat(p, n, ft, mode, dev)
         })
-        .with_context(|| format!("creating {kind:?} {path:?}"))?;
+        .with_context(|| format!("creating {ft:?} {path:?}"))?;
         if meta.mode & 0o7000 != 0 && !self.opts.rootless {
             // mknod ignores the special bits; set them through a path-free fd.
             let fd = rfs::openat(
@@ -642,20 +793,61 @@ impl Applier {
         if tname.is_empty() {
             bail!("hardlink to the rootfs root; refused");
         }
-        let tfd = match self.open_dir(tparent) {
-            Ok(fd) => fd,
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("hardlink target {target:?} is not present in the rootfs")
-                })
-            }
+        let linked = match self.open_dir(tparent) {
+            Ok(tfd) => self.create(pfd, name, path, true, |p, n| {
+                rfs::linkat(&tfd, tname, p, n, AtFlags::empty())
+            }),
+            Err(e) => Err(e.into()),
         };
-        self.create(pfd, name, path, true, |p, n| {
-            rfs::linkat(&tfd, tname, p, n, AtFlags::empty())
-        })
-        .with_context(|| {
-            format!("hardlinking {path:?} to {target:?} (the target must already be in the rootfs)")
-        })
+        match linked {
+            Ok(()) => Ok(()),
+            // Overlay layers cannot link across layers: copy the lower file up instead.
+            Err(e) => match self.open_in_lowers(&target)? {
+                Some(src) => self.copy_up(pfd, name, path, src),
+                None => Err(e).with_context(|| {
+                    format!("hardlinking {path:?} to {target:?}: the target is not present in the rootfs or cannot be linked")
+                }),
+            },
+        }
+    }
+
+    /// Overlay mode: the regular file `rel` of the topmost lower layer that has it.
+    fn open_in_lowers(&self, rel: &Path) -> Result<Option<File>> {
+        for l in &self.lowers {
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let Ok(fd) = rfs::openat2(l, rel, flags, Mode::empty(), in_root()) else {
+                continue;
+            };
+            let st = rfs::fstat(&fd).with_context(|| format!("stat {rel:?} in a lower layer"))?;
+            return Ok(
+                (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+                    .then(|| File::from(fd)),
+            );
+        }
+        Ok(None)
+    }
+
+    fn copy_up(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, mut src: File) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        use xattr::FileExt;
+        let m = src
+            .metadata()
+            .with_context(|| format!("stat the hardlink target of {path:?}"))?;
+        let mut meta = Meta {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: m.mtime(),
+            xattrs: Vec::new(),
+        };
+        for k in src.list_xattr().context("listing xattrs")? {
+            if !k.as_bytes().starts_with(b"trusted.overlay.") {
+                if let Some(v) = src.get_xattr(&k).context("reading xattr")? {
+                    meta.xattrs.push((k, v));
+                }
+            }
+        }
+        self.file(pfd, name, path, m.len(), &mut src, &meta)
     }
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr) -> Result<()> {
@@ -838,14 +1030,13 @@ impl Applier {
             } else {
                 p.as_path()
             };
-            let fd = rfs::openat2(
-                &*self.root,
-                rel,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-                in_root(),
-            )
-            .with_context(|| format!("opening directory {p:?}"))?;
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rfs::openat2(&*self.root, rel, flags, Mode::empty(), in_root()) {
+                Ok(fd) => fd,
+                // Removed or replaced by a later entry (possibly reached through a symlink).
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                Err(e) => return Err(e).with_context(|| format!("opening directory {p:?}")),
+            };
             rfs::fchmod(&fd, Mode::from_raw_mode(m.mode))
                 .with_context(|| format!("chmod {p:?}"))?;
             rfs::futimens(&fd, &ts(m.mtime)).with_context(|| format!("setting times of {p:?}"))?;

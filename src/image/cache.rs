@@ -3,7 +3,8 @@
 //! `DIR/sha256/<diff_id hex>/` holds one layer extracted once, in overlayfs form (whiteouts
 //! are 0:0 char devices, opaque dirs carry `trusted.overlay.opaque=y`). A layer is extracted
 //! into `DIR/tmp/` and renamed into place only after its digest and diff_id were verified, so
-//! the store never holds a partial or unverified layer. A bundle's rootfs is an overlay mount
+//! the store never holds a partial or unverified layer. Without `--overlay` the flattened
+//! rootfs is copied from the store ([`super::apply::Applier::apply_dir_layer`]). With it, the rootfs is an overlay mount
 //! at `BUNDLE/rootfs`: the cached layers as lower dirs (top layer first), and a fresh
 //! `BUNDLE/overlay/{upper,work}` per bundle, so bundles of one image share the disk and never
 //! see each other's writes. Run `umount BUNDLE/rootfs` before removing such a bundle.
@@ -49,7 +50,7 @@ impl Cache {
     }
 
     /// Extract the layers the store lacks (verified, then renamed into place).
-    fn fill(
+    pub fn fill(
         &self,
         image: &Image,
         max: u64,

@@ -32,10 +32,11 @@ pub struct UnpackOptions {
     /// `SOURCE[:TAG|@DIGEST]`.
     pub source: String,
     pub bundle: PathBuf,
-    /// `os/arch[/variant]`; default linux/<host arch>.
+    /// `os/arch[/variant]`; default linux/HOST_ARCH.
     pub platform: Option<String>,
     pub rootless: bool,
-    /// Layer store (content-addressed by diff_id), used by `overlay`.
+    /// Layer store (content-addressed by diff_id): layers are extracted into it once, and the
+    /// rootfs is copied from it (flattened) or composed from it (`overlay`).
     pub cache: Option<PathBuf>,
     /// Compose the rootfs from cached layers with overlayfs, mounted at BUNDLE/rootfs.
     pub overlay: bool,
@@ -92,14 +93,11 @@ fn unpack_inner(o: &UnpackOptions) -> Result<Summary> {
         Some(p) => (source::Platform::parse(p)?, true),
         None => (source::Platform::host(), false),
     };
-    if o.overlay && o.rootless {
-        bail!("--overlay needs root (overlayfs mounts and trusted.overlay.* xattrs); not available with --rootless");
-    }
     if o.overlay && o.cache.is_none() {
         bail!("--overlay composes the rootfs from cached layers: give --cache DIR");
     }
-    if o.cache.is_some() && !o.overlay {
-        bail!("--cache DIR holds overlay layers; use it with --overlay (a flattened unpack extracts directly)");
+    if o.cache.is_some() && o.rootless {
+        bail!("--cache needs root: cached layers are stored in overlayfs form (0:0 whiteout devices, trusted.overlay.* xattrs); not available with --rootless");
     }
     let image = source::resolve(&path, &reference, &platform, given)
         .with_context(|| format!("reading image {}", o.source))?;
@@ -129,22 +127,45 @@ fn unpack_inner(o: &UnpackOptions) -> Result<Summary> {
             .create(&rootfs)
             .with_context(|| format!("creating {}", rootfs.display()))?;
         let fd = open_dir(&rootfs)?;
-        let fd2 = fd.try_clone().context("dup rootfs fd")?;
         let opts = apply::ApplyOptions {
             rootless: o.rootless,
             overlay: false,
         };
-        let target = apply::Applier::new(fd2, opts);
+        let mut target = apply::Applier::new(fd.try_clone().context("dup rootfs fd")?, opts);
         let bar = progress_bar(o, &image);
-        apply_layers(
-            &image,
-            image.layers.clone(),
-            vec![target],
-            o.max_layer_bytes,
-            bar,
-            &mut summary,
-            |_| Ok(()),
-        )?;
+        match &o.cache {
+            // Flattened from the layer store: extract what it lacks, then copy layer by layer.
+            Some(dir) => {
+                let cache = cache::Cache::open(dir)?;
+                cache.fill(&image, o.max_layer_bytes, bar, &mut summary)?;
+                for (i, l) in image.layers.iter().enumerate() {
+                    target
+                        .apply_dir_layer(&cache.layer_dir(&l.diff_id))
+                        .with_context(|| {
+                            format!(
+                                "applying layer {}/{} ({})",
+                                i + 1,
+                                image.layers.len(),
+                                l.diff_id
+                            )
+                        })?;
+                }
+                summary.entries = 0;
+                finish(&mut target, &mut summary)?;
+            }
+            None => {
+                let layers = image.layers.clone();
+                apply_layers(
+                    &image,
+                    layers,
+                    vec![target],
+                    o.max_layer_bytes,
+                    bar,
+                    &mut summary,
+                    |_| Ok(()),
+                )?;
+            }
+        }
         fd
     };
     let spec = config::build_spec(
@@ -166,7 +187,7 @@ fn progress_bar(o: &UnpackOptions, image: &source::Image) -> Option<indicatif::P
     let total = image.layers.iter().map(|l| l.size).sum();
     let bar = indicatif::ProgressBar::new(total);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} unpacking [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        "{spinner} unpacking [{wide_bar}] {bytes}/{total_bytes} {eta}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }

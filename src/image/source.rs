@@ -34,7 +34,7 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// linux/<host arch> in Go's spelling.
+    /// linux/HOST_ARCH in Go's spelling.
     pub fn host() -> Platform {
         let arch = match std::env::consts::ARCH {
             "x86_64" => "amd64",
@@ -256,7 +256,15 @@ impl Store {
     pub fn open(&self, path: &str) -> Result<(Box<dyn Read + Send>, u64)> {
         match self {
             Store::Dir(dir) => {
-                let p = dir.join(path);
+                let rel = Path::new(path);
+                if rel.is_absolute()
+                    || rel
+                        .components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    bail!("{path:?} points outside the image directory; refused");
+                }
+                let p = dir.join(rel);
                 let f = File::open(&p).with_context(|| format!("opening blob {}", p.display()))?;
                 let len = f
                     .metadata()
@@ -340,6 +348,19 @@ pub fn parse_source(s: &str) -> Result<(PathBuf, Reference)> {
     if Path::new(s).exists() {
         return Ok((PathBuf::from(s), Reference::None));
     }
+    // An existing path followed by `:REF` (a docker-archive ref may hold a ':' itself).
+    for (i, _) in s.match_indices(':') {
+        if i > 0
+            && !s[i + 1..].is_empty()
+            && !s[i + 1..].contains('@')
+            && Path::new(&s[..i]).exists()
+        {
+            return Ok((
+                PathBuf::from(&s[..i]),
+                Reference::Tag(s[i + 1..].to_string()),
+            ));
+        }
+    }
     if let Some((path, d)) = s.rsplit_once('@') {
         return Ok((PathBuf::from(path), Reference::Digest(Digest::parse(d)?)));
     }
@@ -364,11 +385,8 @@ pub fn resolve(
     let meta =
         std::fs::metadata(path).with_context(|| format!("image source {}", path.display()))?;
     let store = if meta.is_dir() {
-        if !path.join("index.json").is_file() {
-            bail!(
-                "{}: not an OCI image layout (no index.json)",
-                path.display()
-            );
+        if !path.join("index.json").is_file() && !path.join("manifest.json").is_file() {
+            bail!("{}: neither an OCI image layout (index.json) nor an unpacked docker-archive (manifest.json)", path.display());
         }
         Store::Dir(path.to_path_buf())
     } else {
@@ -605,10 +623,12 @@ fn resolve_docker(store: Store, reference: &Reference) -> Result<Image> {
         .flat_map(|e| e.repo_tags.clone().unwrap_or_default())
         .collect();
     let matches_tag = |e: &DockerEntry, t: &str| {
-        e.repo_tags
-            .iter()
-            .flatten()
-            .any(|rt| rt == t || rt.rsplit_once(':').is_some_and(|(_, tag)| tag == t))
+        e.repo_tags.iter().flatten().any(|rt| {
+            // `bb:latest` names `docker.io/library/bb:latest`, as docker spells it.
+            let short = rt.strip_prefix("docker.io/").unwrap_or(rt);
+            let short = short.strip_prefix("library/").unwrap_or(short);
+            rt == t || short == t || rt.rsplit_once(':').is_some_and(|(_, tag)| tag == t)
+        })
     };
     let entry = match reference {
         Reference::Digest(d) => bail!("docker-archive images are named by tag, not digest ({d})"),
@@ -696,6 +716,10 @@ mod tests {
         assert_eq!(
             parse_source("/").unwrap(),
             (PathBuf::from("/"), Reference::None)
+        );
+        assert_eq!(
+            parse_source("/etc:repo/img:v1").unwrap(),
+            (PathBuf::from("/etc"), Reference::Tag("repo/img:v1".into()))
         );
     }
 

@@ -95,16 +95,11 @@ fn lenient_prepass(raw: &mut Value) -> Result<()> {
     if !raw.is_object() {
         bail!("the top level must be a JSON object");
     }
-    let Some(caps) = raw
-        .pointer_mut("/process/capabilities")
-        .and_then(Value::as_object_mut)
-    else {
+    let Some(caps) = raw.pointer_mut("/process/capabilities").and_then(Value::as_object_mut) else {
         return Ok(());
     };
     for (set, list) in caps.iter_mut() {
-        let Some(list) = list.as_array_mut() else {
-            continue;
-        };
+        let Some(list) = list.as_array_mut() else { continue };
         list.retain(|c| {
             let name = c.as_str().unwrap_or_default();
             let known = serde_json::from_value::<Capability>(c.clone()).is_ok();
@@ -126,13 +121,7 @@ mod tests {
         let cfg = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
             "capabilities":{"bounding":["CAP_KILL","CAP_NOPE"]}}}"#;
         let spec = parse_config(cfg).unwrap();
-        let caps = spec
-            .process()
-            .as_ref()
-            .unwrap()
-            .capabilities()
-            .as_ref()
-            .unwrap();
+        let caps = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
     }
 
