@@ -16,25 +16,43 @@ fn configs_dir() -> PathBuf {
 /// Host capability bounding set (some engine configs ask for caps this host lacks).
 fn host_has_cap(bit: u32) -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).unwrap().trim();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim();
     u64::from_str_radix(hex, 16).unwrap() & (1 << bit) != 0
 }
 
 /// Make an engine's config runnable here: our rootfs, no captured bind sources, no hooks.
 fn adapt(mut spec: Value, rootfs: &std::path::Path) -> Value {
     spec["root"]["path"] = json!(rootfs);
-    spec["process"]["args"] = json!(["sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status; id -u; exit 3"]);
+    spec["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "grep -E '^Cap(Eff|Bnd)' /proc/self/status; id -u; exit 3"
+    ]);
     spec["process"]["terminal"] = json!(false);
     spec.as_object_mut().unwrap().remove("hooks");
     let mounts = spec["mounts"].as_array_mut().unwrap();
-    mounts.retain(|m| !m["source"].as_str().unwrap_or("").starts_with("/var/lib/capture"));
+    mounts.retain(|m| {
+        !m["source"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("/var/lib/capture")
+    });
     // seccomp is compiled by berth's own filter compiler once it lands; until then the
     // runtime rejects it, so the comparison runs without it on both sides.
     spec["linux"].as_object_mut().unwrap().remove("seccomp");
     spec
 }
 
-fn run(runtime: &str, root: &std::path::Path, bundle: &std::path::Path, id: &str) -> (i32, String, String) {
+fn run(
+    runtime: &str,
+    root: &std::path::Path,
+    bundle: &std::path::Path,
+    id: &str,
+) -> (i32, String, String) {
     let out = Command::new(runtime)
         .arg("--root")
         .arg(root)
@@ -71,10 +89,22 @@ fn engine_configs_run_like_runc() {
         if userns {
             // The mapped root must own its rootfs and reach it.
             let host = raw["linux"]["uidMappings"][0]["hostID"].as_u64().unwrap();
-            Command::new("chown").args(["-R", &format!("{host}:{host}")]).arg(&rootfs).status().unwrap();
-            Command::new("chmod").args(["755"]).arg(bundle.path()).status().unwrap();
+            Command::new("chown")
+                .args(["-R", &format!("{host}:{host}")])
+                .arg(&rootfs)
+                .status()
+                .unwrap();
+            Command::new("chmod")
+                .args(["755"])
+                .arg(bundle.path())
+                .status()
+                .unwrap();
         }
-        std::fs::write(bundle.path().join("config.json"), serde_json::to_vec(&adapt(raw.clone(), &rootfs)).unwrap()).unwrap();
+        std::fs::write(
+            bundle.path().join("config.json"),
+            serde_json::to_vec(&adapt(raw.clone(), &rootfs)).unwrap(),
+        )
+        .unwrap();
         let root = Root::new();
         let runc_root = TempDir::new("runc-root");
         let ours = run(BERTH, root.path(), bundle.path(), &unique("eng"));

@@ -102,7 +102,11 @@ fn cgroup_limits_seen_inside_and_removed_after() {
     let (code, out, err) = root.run_bundle(&b, &id);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "67108864\n50\n");
-    assert!(cgroups_named(&id).is_empty(), "cgroup removed: {:?}", cgroups_named(&id));
+    assert!(
+        cgroups_named(&id).is_empty(),
+        "cgroup removed: {:?}",
+        cgroups_named(&id)
+    );
 }
 
 #[test]
@@ -356,7 +360,9 @@ fn run_wires_the_terminal_to_the_caller() {
     drop(pty.slave);
     let mut master = std::fs::File::from(pty.master);
     use std::io::Write;
-    master.write_all(b"echo in-$((6*7)); tty; exit 4\n").unwrap();
+    master
+        .write_all(b"echo in-$((6*7)); tty; exit 4\n")
+        .unwrap();
     let mut out = String::new();
     let mut buf = [0u8; 512];
     while let Ok(n) = master.read(&mut buf) {

@@ -27,7 +27,10 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$work/tree/etc/passwd"
 echo 'root:x:0:' > "$work/tree/etc/group"
 umoci init --layout "$work/image"
 umoci new --image "$work/image:demo"
-umoci insert --image "$work/image:demo" "$work/tree" /
+# (unpack + repack: Debian's umoci 0.4.7 `insert` writes layer tars without their end padding)
+umoci unpack --image "$work/image:demo" "$work/layer"
+cp -a "$work/tree/." "$work/layer/rootfs/"
+umoci repack --image "$work/image:demo" "$work/layer"
 umoci config --image "$work/image:demo" --config.env PATH=/bin \
     --config.entrypoint /bin/sh --config.entrypoint -c \
     --config.cmd 'echo "hello from berth: $(uname -s) $(hostname) pid $$"; cat /proc/self/status | grep -E "^Cap(Eff|Bnd)"'

@@ -54,9 +54,15 @@ impl Visit for Message {
 pub fn format_line(format: LogFormat, level: &Level, msg: &str, time: &str) -> String {
     let level = level.as_str().to_ascii_lowercase();
     // logrus calls warnings "warning".
-    let level = if level == "warn" { "warning".to_string() } else { level };
+    let level = if level == "warn" {
+        "warning".to_string()
+    } else {
+        level
+    };
     match format {
-        LogFormat::Json => serde_json::json!({"level": level, "msg": msg, "time": time}).to_string(),
+        LogFormat::Json => {
+            serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+        }
         LogFormat::Text => format!(
             "time={} level={} msg={}",
             serde_json::Value::from(time),
@@ -101,7 +107,11 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> Result<()> {
         None => Sink::Stderr,
     };
     let max = if debug { Level::DEBUG } else { Level::WARN };
-    let layer = RuncLayer { sink: Mutex::new(sink), format, max };
+    let layer = RuncLayer {
+        sink: Mutex::new(sink),
+        format,
+        max,
+    };
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::set_global_default(subscriber).context("installing the logger")?;
     Ok(())

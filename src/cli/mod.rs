@@ -17,7 +17,11 @@ pub mod state;
 pub mod unpack;
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", about = "An OCI container runtime", disable_version_flag = true)]
+#[command(
+    name = "berth",
+    about = "An OCI container runtime",
+    disable_version_flag = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

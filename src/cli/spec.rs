@@ -25,6 +25,7 @@ pub fn run(_g: &Global, a: SpecArgs) -> Result<i32> {
     let gid = nix::unistd::getegid().as_raw();
     let spec = crate::spec::template::default_spec_json(a.rootless, uid, gid);
     let text = serde_json::to_string_pretty(&spec)?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("spec: writing {}", path.display()))?;
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("spec: writing {}", path.display()))?;
     Ok(0)
 }

@@ -24,6 +24,10 @@ pub struct UnpackArgs {
     /// before removing the bundle).
     #[arg(long)]
     pub overlay: bool,
+    /// Unpack without root (ownership kept as user.rootlesscontainers xattrs) and write a
+    /// rootless config.json; also implied by the global `--rootless` (auto when not root).
+    #[arg(long)]
+    pub rootless: bool,
     /// Print a JSON summary (layers, bytes, entries, time) on stdout.
     #[arg(long)]
     pub json: bool,
@@ -56,7 +60,7 @@ pub fn run(g: &Global, a: UnpackArgs) -> Result<i32> {
         source,
         bundle: PathBuf::from(bundle),
         platform: a.platform,
-        rootless: g.is_rootless(),
+        rootless: a.rootless || g.is_rootless(),
         cache: a.cache,
         overlay: a.overlay,
         max_layer_bytes: a.max_layer_size.unwrap_or(image::DEFAULT_MAX_LAYER_BYTES),

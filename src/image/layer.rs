@@ -192,14 +192,6 @@ fn produce(
         }
     }
     let uncompressed = tar.count();
-    // Some writers (umoci insert, seen here) end the stream right after the last file's data,
-    // without the padding to 512 bytes or the end-of-archive blocks. Like Go's archive/tar,
-    // accept that: give the tar reader the missing zeros. The diff_id above covers only the
-    // real bytes, and a truncated blob still fails its size and digest check.
-    let pad = (512 - uncompressed % 512) % 512;
-    if pad > 0 && tx.send(Msg::Data(vec![0; pad as usize + 1024])).is_err() {
-        return Ok(None);
-    }
     // Read what follows the compressed stream so the blob's own size and digest get checked.
     let mut rest = tar.into_inner().into_inner();
     io::copy(&mut rest, &mut io::sink())

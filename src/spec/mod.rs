@@ -62,7 +62,13 @@ pub fn parse_config(text: &[u8]) -> Result<Spec> {
 /// JSON paths present (and not null) in `raw` but absent after a typed round trip: the
 /// fields berth does not know. runc ignores them silently; we say so.
 fn unknown_fields(raw: &Value, typed: &Value, path: String) -> Vec<String> {
-    let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
     match (raw, typed) {
         (Value::Object(r), Value::Object(t)) => r
             .iter()
@@ -95,11 +101,16 @@ fn lenient_prepass(raw: &mut Value) -> Result<()> {
     if !raw.is_object() {
         bail!("the top level must be a JSON object");
     }
-    let Some(caps) = raw.pointer_mut("/process/capabilities").and_then(Value::as_object_mut) else {
+    let Some(caps) = raw
+        .pointer_mut("/process/capabilities")
+        .and_then(Value::as_object_mut)
+    else {
         return Ok(());
     };
     for (set, list) in caps.iter_mut() {
-        let Some(list) = list.as_array_mut() else { continue };
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
         list.retain(|c| {
             let name = c.as_str().unwrap_or_default();
             let known = serde_json::from_value::<Capability>(c.clone()).is_ok();
@@ -121,7 +132,13 @@ mod tests {
         let cfg = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
             "capabilities":{"bounding":["CAP_KILL","CAP_NOPE"]}}}"#;
         let spec = parse_config(cfg).unwrap();
-        let caps = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
     }
 
@@ -147,8 +164,11 @@ mod tests {
 
     #[test]
     fn engine_configs_have_no_unknown_fields() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/engine-configs");
-        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/testdata/engine-configs");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if !name.ends_with(".config.json") {
@@ -158,7 +178,11 @@ mod tests {
             lenient_prepass(&mut raw).unwrap();
             let spec: Spec = from_value_with_path(raw.clone()).unwrap();
             let typed = serde_json::to_value(&spec).unwrap();
-            assert_eq!(unknown_fields(&raw, &typed, String::new()), Vec::<String>::new(), "{name}");
+            assert_eq!(
+                unknown_fields(&raw, &typed, String::new()),
+                Vec::<String>::new(),
+                "{name}"
+            );
         }
     }
 

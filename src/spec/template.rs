@@ -76,7 +76,13 @@ pub fn default_spec_json(rootless: bool, uid: u32, gid: u32) -> Value {
                                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
                 }
                 Some("/dev/pts") => {
-                    m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                    m["options"] = json!([
+                        "nosuid",
+                        "noexec",
+                        "newinstance",
+                        "ptmxmode=0666",
+                        "mode=0620"
+                    ]);
                 }
                 _ => {}
             }
@@ -99,11 +105,18 @@ mod tests {
     #[test]
     fn template_parses_and_validates_shape() {
         let s = default_spec(false, 0, 0);
-        assert_eq!(s.process().as_ref().unwrap().args().as_ref().unwrap(), &["sh"]);
+        assert_eq!(
+            s.process().as_ref().unwrap().args().as_ref().unwrap(),
+            &["sh"]
+        );
         assert_eq!(s.mounts().as_ref().unwrap().len(), 7);
         let r = default_spec(true, 1000, 1000);
         let ns = r.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
-        assert!(ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User));
-        assert!(!ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network));
+        assert!(ns
+            .iter()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User));
+        assert!(!ns
+            .iter()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network));
     }
 }

@@ -38,11 +38,17 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let mut seen = HashSet::new();
     for (i, ns) in namespaces.into_iter().flatten().enumerate() {
         if !seen.insert(ns.typ()) {
-            bail!("linux.namespaces[{i}].type: {:?} listed twice", ns_name(ns.typ()));
+            bail!(
+                "linux.namespaces[{i}].type: {:?} listed twice",
+                ns_name(ns.typ())
+            );
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                bail!("linux.namespaces[{i}].path: {} is not absolute", p.display());
+                bail!(
+                    "linux.namespaces[{i}].path: {} is not absolute",
+                    p.display()
+                );
             }
             if !p.exists() {
                 bail!("linux.namespaces[{i}].path: {} does not exist", p.display());
@@ -174,8 +180,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
 /// (the same rules as runc: ipc and net sysctls, kernel.hostname/domainname with uts).
 fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
     let ipc = [
-        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-        "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
     ];
     let need = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         LinuxNamespaceType::Ipc
@@ -214,7 +226,9 @@ mod tests {
 
     #[test]
     fn duplicate_namespace_rejected() {
-        let s = spec(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}}"#);
+        let s = spec(
+            r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}}"#,
+        );
         let e = validate(&s).unwrap_err().to_string();
         assert!(e.contains("linux.namespaces[1].type"), "{e}");
     }
@@ -227,15 +241,28 @@ mod tests {
 
     #[test]
     fn sysctl_rules() {
-        let s = spec(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"ipc"}],"sysctl":{"net.ipv4.ip_forward":"1"}}}"#);
-        assert!(validate(&s).unwrap_err().to_string().contains("network namespace"));
+        let s = spec(
+            r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"ipc"}],"sysctl":{"net.ipv4.ip_forward":"1"}}}"#,
+        );
+        assert!(validate(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("network namespace"));
         let s = spec(r#"{"ociVersion":"1.0.0","linux":{"sysctl":{"vm.swappiness":"1"}}}"#);
-        assert!(validate(&s).unwrap_err().to_string().contains("not namespaced"));
+        assert!(validate(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("not namespaced"));
     }
 
     #[test]
     fn relative_cwd_rejected() {
-        let s = spec(r#"{"ociVersion":"1.0.0","process":{"cwd":"tmp","args":["sh"],"user":{"uid":0,"gid":0}}}"#);
-        assert!(validate(&s).unwrap_err().to_string().contains("process.cwd"));
+        let s = spec(
+            r#"{"ociVersion":"1.0.0","process":{"cwd":"tmp","args":["sh"],"user":{"uid":0,"gid":0}}}"#,
+        );
+        assert!(validate(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("process.cwd"));
     }
 }
