@@ -643,3 +643,78 @@ fn differential_with_runc() {
     let norm = |s: &str| s.replace("runc", "berth");
     assert_eq!(norm(&theirs), ours, "runc vs berth, seen from inside");
 }
+
+#[test]
+fn pause_resume_ps_update() {
+    let root = Root::new();
+    let id = unique("pause");
+    let b = Bundle::with(
+        &["sh", "-c", "sleep 100 & while :; do sleep 0.1; done"],
+        |s| {
+            s["linux"]["resources"]["pids"] = json!({"limit": 50});
+        },
+    );
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    let pid = root.state(&id)["pid"].as_i64().unwrap();
+    wait_for(
+        || {
+            serde_json::from_str::<Vec<i64>>(&root.ok(&["ps", "-f", "json", &id]))
+                .unwrap()
+                .len()
+                >= 2
+        },
+        "the background sleep",
+    );
+    let pids: Vec<i64> = serde_json::from_str(&root.ok(&["ps", "-f", "json", &id])).unwrap();
+    assert!(pids.contains(&pid), "{pids:?} holds the init {pid}");
+    let table = root.ok(&["ps", &id]);
+    assert!(
+        table.lines().next().unwrap().contains("PID") && table.contains("sleep 100"),
+        "{table}"
+    );
+
+    root.ok(&["pause", &id]);
+    assert_eq!(root.state(&id)["status"], "paused");
+    assert!(root.fails(&["pause", &id]).contains("paused, not running"));
+    assert!(root.fails(&["delete", &id]).contains("stop it first"));
+    root.ok(&["resume", &id]);
+    assert_eq!(root.state(&id)["status"], "running");
+
+    // update: the new pids limit reaches the cgroup; the memory limit is added alongside.
+    root.ok(&["update", "--pids-limit", "77", "--memory", "64m", &id]);
+    let cg = cgroup_file(pid, "pids", "pids.max");
+    assert_eq!(std::fs::read_to_string(cg).unwrap().trim(), "77");
+    let mem = cgroup_file(pid, "memory", "memory.limit_in_bytes");
+    let mem = if mem.exists() {
+        mem
+    } else {
+        cgroup_file(pid, "memory", "memory.max")
+    };
+    assert_eq!(std::fs::read_to_string(mem).unwrap().trim(), "67108864");
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// A controller file of the cgroup a process is in, from the host's view (v1 or v2).
+fn cgroup_file(pid: i64, controller: &str, file: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for l in text.lines() {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let path = path.trim_start_matches('/');
+        if ctrls.split(',').any(|c| c == controller) {
+            return std::path::Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(path)
+                .join(file);
+        }
+        if ctrls.is_empty() && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            return std::path::Path::new("/sys/fs/cgroup").join(path).join(file);
+        }
+    }
+    panic!("no {controller} cgroup for {pid}: {text}");
+}

@@ -10,11 +10,14 @@ pub mod delete;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
 pub mod unpack;
+pub mod update;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -93,6 +96,14 @@ pub enum Command {
     Delete(delete::DeleteArgs),
     /// Create and start a container.
     Run(run::RunArgs),
+    /// Freeze every process of a container.
+    Pause(pause::PauseArgs),
+    /// Thaw a paused container.
+    Resume(pause::PauseArgs),
+    /// List a container's processes.
+    Ps(ps::PsArgs),
+    /// Change a running container's cgroup limits.
+    Update(update::UpdateArgs),
     /// List containers.
     #[command(alias = "ls")]
     List(list::ListArgs),
@@ -157,6 +168,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Delete(a) => delete::run(&g, a),
         Command::Run(a) => run::run(&g, a),
         Command::List(a) => list::run(&g, a),
+        Command::Pause(a) => pause::pause(&g, a),
+        Command::Resume(a) => pause::resume(&g, a),
+        Command::Ps(a) => ps::run(&g, a),
+        Command::Update(a) => update::run(&g, a),
         Command::Spec(a) => spec::run(&g, a),
         Command::Features(a) => features::run(&g, a),
         Command::Unpack(a) => unpack::run(&g, a),

@@ -9,7 +9,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
 use super::state::{init_alive, start_time, Container, Status};
-use crate::cgroups;
 
 /// Release the init blocked on the exec fifo, then run the poststart hooks.
 pub fn start(c: &Container) -> Result<()> {
@@ -55,6 +54,63 @@ pub fn start(c: &Container) -> Result<()> {
     Ok(())
 }
 
+/// Freeze every process of a running container.
+pub fn pause(c: &Container) -> Result<()> {
+    match c.status() {
+        Status::Running => c.cgroup()?.freeze(),
+        s => bail!(
+            "cannot pause container {:?}: it is {s}, not running",
+            c.record.id
+        ),
+    }
+}
+
+/// Thaw a paused container.
+pub fn resume(c: &Container) -> Result<()> {
+    match c.status() {
+        Status::Paused => c.cgroup()?.thaw(),
+        s => bail!(
+            "cannot resume container {:?}: it is {s}, not paused",
+            c.record.id
+        ),
+    }
+}
+
+/// Every pid in the container's cgroup.
+pub fn pids(c: &Container) -> Result<Vec<i32>> {
+    c.cgroup()?.pids()
+}
+
+/// Merge `patch` (a linux.resources JSON object) into the applied resources, write the
+/// result to the cgroup, and record it. Unmentioned fields keep their values.
+pub fn update(c: &mut Container, patch: serde_json::Value) -> Result<()> {
+    if c.status() == Status::Stopped {
+        bail!("cannot update container {:?}: it is stopped", c.record.id);
+    }
+    let mut merged = serde_json::to_value(&c.record.resources)?;
+    if merged.is_null() {
+        merged = serde_json::json!({});
+    }
+    merge(&mut merged, patch);
+    let resources: oci_spec::runtime::LinuxResources =
+        crate::spec::from_value_with_path(merged).context("linux.resources")?;
+    c.cgroup()?.set(&resources)?;
+    c.record.resources = Some(resources);
+    c.save()
+}
+
+/// JSON merge: objects merge key by key, anything else replaces.
+pub fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
 /// Parse a signal as runc does: "TERM", "SIGTERM" or "15".
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
@@ -77,8 +133,7 @@ pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
         bail!("container {:?} is not running", c.record.id);
     }
     if all {
-        let cg = cgroups::load_manager(&c.record.cgroup)?;
-        return cg.kill_all(sig);
+        return c.cgroup()?.kill_all(sig);
     }
     signal_init(c, sig)
 }
@@ -97,13 +152,17 @@ fn signal_init(c: &Container, sig: Signal) -> Result<()> {
 /// Kill what is left, remove the cgroup, run poststop hooks, remove the state.
 pub fn delete(c: Container, force: bool) -> Result<()> {
     let status = c.status();
-    if status == Status::Running && !force {
+    if matches!(status, Status::Running | Status::Paused) && !force {
         bail!(
             "cannot delete container {:?}: it is running (stop it first, or use --force)",
             c.record.id
         );
     }
-    let cg = cgroups::load_manager(&c.record.cgroup)?;
+    let cg = c.cgroup()?;
+    if status == Status::Paused {
+        // A frozen init cannot die.
+        cg.thaw()?;
+    }
     if status != Status::Stopped {
         stop_init(&c)?;
     }
@@ -151,6 +210,19 @@ use std::os::unix::fs::OpenOptionsExt;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_keeps_unmentioned_fields() {
+        let mut base = serde_json::json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
+        merge(
+            &mut base,
+            serde_json::json!({"memory": {"limit": 9}, "cpu": {"shares": 3}}),
+        );
+        assert_eq!(
+            base,
+            serde_json::json!({"memory": {"limit": 9, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}})
+        );
+    }
 
     #[test]
     fn signals() {

@@ -19,6 +19,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -28,6 +29,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         };
         f.write_str(s)
@@ -53,6 +55,9 @@ pub struct Record {
     pub init_start_time: u64,
     /// The cgroup manager's resolved paths (see cgroups::Manager::state).
     pub cgroup: crate::cgroups::CgroupState,
+    /// linux.resources as applied (create, then each `update`).
+    #[serde(default)]
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
     /// The hooks to run at start (poststart) and delete (poststop).
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -156,6 +161,11 @@ impl Container {
         std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))
     }
 
+    /// The container's cgroup manager, rebuilt from the saved paths.
+    pub fn cgroup(&self) -> Result<Box<dyn crate::cgroups::Manager>> {
+        crate::cgroups::load_manager(&self.record.cgroup)
+    }
+
     pub fn fifo_path(&self) -> PathBuf {
         self.dir.join("exec.fifo")
     }
@@ -167,6 +177,8 @@ impl Container {
         }
         if self.fifo_path().exists() {
             Status::Created
+        } else if self.cgroup().and_then(|m| m.is_frozen()).unwrap_or(false) {
+            Status::Paused
         } else {
             Status::Running
         }

@@ -258,6 +258,7 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         init_start_time: state::start_time(pid.as_raw())
             .context("the container init died during create")?,
         cgroup: cgroup.state(),
+        resources: spec.linux().as_ref().and_then(|l| l.resources().clone()),
         hooks: spec.hooks().clone(),
         rootless: req.rootless,
     };
