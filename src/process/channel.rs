@@ -52,6 +52,17 @@ impl ChildError {
     }
 }
 
+/// Attach a step name to a result, keeping the errno found in the chain.
+pub trait Step<T> {
+    fn step(self, name: &str) -> Result<T, ChildError>;
+}
+
+impl<T> Step<T> for Result<T> {
+    fn step(self, name: &str) -> Result<T, ChildError> {
+        self.map_err(|e| ChildError::from_anyhow(name, &e))
+    }
+}
+
 /// Messages, in the order they normally flow.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Msg {

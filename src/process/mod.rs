@@ -4,4 +4,5 @@ pub mod channel;
 pub mod create;
 pub mod init;
 pub mod namespaces;
+pub mod program;
 pub mod tty;

@@ -1,0 +1,208 @@
+//! Turning a runtime process into the user's program, for the container init and for
+//! `exec`: rlimits, environment, the program lookup, fds, the bounding set, the identity
+//! change with capabilities kept, umask, cwd, the other capability sets, no_new_privs, and
+//! at last execve. The order is runc's.
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{PosixRlimitType, Process};
+
+use super::channel::{ChildError, Step};
+use crate::security::caps::CapSets;
+
+/// What execve needs, resolved while the process could still read the container's files.
+pub struct Program {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+/// Everything up to (not including) execve. `extra_fds` fds from 3 stay open; `extra_env`
+/// is added to process.env.
+pub fn prepare(
+    process: &Process,
+    extra_fds: u32,
+    extra_env: &[String],
+) -> Result<Program, ChildError> {
+    set_rlimits(process).step("rlimits")?;
+    let env = build_env(process, extra_env);
+    let path = find_program(process, &env).step("exec")?;
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .context("process.args: an argument holds a NUL byte")
+        .step("exec")?;
+    let env = env
+        .iter()
+        .map(|e| CString::new(e.as_str()))
+        .collect::<Result<_, _>>()
+        .context("process.env: a variable holds a NUL byte")
+        .step("exec")?;
+    let user = process.user();
+    let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
+    prepare_fds(extra_fds, uid, gid, process.terminal().unwrap_or(false)).step("fds")?;
+    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    caps.apply_bounding().step("capabilities")?;
+    nix::sys::prctl::set_keepcaps(true)
+        .context("PR_SET_KEEPCAPS")
+        .step("user")?;
+    set_user(user.additional_gids().as_deref().unwrap_or(&[]), uid, gid).step("user")?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        user.umask().unwrap_or(0o022) as libc::mode_t,
+    ));
+    std::env::set_current_dir(process.cwd())
+        .with_context(|| format!("chdir to process.cwd {}", process.cwd().display()))
+        .step("cwd")?;
+    caps.apply_process_sets().step("capabilities")?;
+    nix::sys::prctl::set_keepcaps(false)
+        .context("PR_SET_KEEPCAPS")
+        .step("user")?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs()
+            .context("PR_SET_NO_NEW_PRIVS")
+            .step("noNewPrivileges")?;
+    }
+    Ok(Program { path, args, env })
+}
+
+impl Program {
+    /// execve; returns only on failure.
+    pub fn exec(&self) -> ChildError {
+        let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
+        ChildError::from_anyhow(
+            "exec",
+            &anyhow::Error::new(err).context(format!("exec {:?}", self.path)),
+        )
+    }
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
+    use PosixRlimitType as R;
+    Some(match t {
+        R::RlimitCpu => libc::RLIMIT_CPU,
+        R::RlimitFsize => libc::RLIMIT_FSIZE,
+        R::RlimitData => libc::RLIMIT_DATA,
+        R::RlimitStack => libc::RLIMIT_STACK,
+        R::RlimitCore => libc::RLIMIT_CORE,
+        R::RlimitRss => libc::RLIMIT_RSS,
+        R::RlimitNproc => libc::RLIMIT_NPROC,
+        R::RlimitNofile => libc::RLIMIT_NOFILE,
+        R::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        R::RlimitAs => libc::RLIMIT_AS,
+        R::RlimitLocks => libc::RLIMIT_LOCKS,
+        R::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        R::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        R::RlimitNice => libc::RLIMIT_NICE,
+        R::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        R::RlimitRttime => libc::RLIMIT_RTTIME,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+fn set_rlimits(process: &Process) -> Result<()> {
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        let res = rlimit_resource(r.typ())
+            .with_context(|| format!("process.rlimits[{i}]: {:?} is not supported", r.typ()))?;
+        crate::sys::rlimit::set(res, r.soft(), r.hard()).with_context(|| {
+            format!(
+                "process.rlimits[{i}]: setting {:?} to {}/{}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// process.env plus HOME (from the container's /etc/passwd, else "/") when unset.
+fn build_env(process: &Process, extra: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.extend(extra.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = home_of(process.user().uid()).unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+    })
+}
+
+/// Resolve args[0] with the container's PATH, as execvp would, before `start`.
+fn find_program(process: &Process, env: &[String]) -> Result<CString> {
+    let arg0 = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .context("process.args is empty")?;
+    let candidates: Vec<PathBuf> = if arg0.contains('/') {
+        vec![PathBuf::from(arg0)]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(arg0))
+            .collect()
+    };
+    for c in &candidates {
+        let p = if c.is_relative() {
+            Path::new(process.cwd()).join(c)
+        } else {
+            c.clone()
+        };
+        if let Ok(m) = std::fs::metadata(&p) {
+            use std::os::unix::fs::PermissionsExt;
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return Ok(CString::new(p.into_os_string().into_encoded_bytes())?);
+            }
+        }
+    }
+    bail!("{arg0:?}: executable file not found in $PATH")
+}
+
+/// Keep fds 3..3+extra for the program (clear close-on-exec), mark the rest close-on-exec,
+/// and give the stdio pipes to the container user so it can reopen /proc/self/fd/N.
+fn prepare_fds(extra: u32, uid: Uid, gid: Gid, terminal: bool) -> Result<()> {
+    for fd in 3..3 + extra as i32 {
+        crate::sys::fdflags::clear_cloexec(fd)
+            .with_context(|| format!("keeping preserved fd {fd} open"))?;
+    }
+    crate::sys::process::cloexec_from(3 + extra).context("marking other fds close-on-exec")?;
+    if !terminal && !uid.is_root() {
+        for fd in 0..=2 {
+            crate::sys::fdflags::chown_stdio(fd, uid, gid);
+        }
+    }
+    Ok(())
+}
+
+fn set_user(groups: &[u32], uid: Uid, gid: Gid) -> Result<()> {
+    let groups: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    if setgroups_allowed {
+        nix::unistd::setgroups(&groups)
+            .with_context(|| format!("setgroups {groups:?} (process.user.additionalGids)"))?;
+    } else if !groups.is_empty() {
+        bail!("process.user.additionalGids: setgroups is denied in this user namespace");
+    }
+    nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("setgid {gid}"))?;
+    nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("setuid {uid}"))?;
+    Ok(())
+}
