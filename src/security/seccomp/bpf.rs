@@ -6,9 +6,10 @@
 //! ld arch; jeq AUDIT_ARCH_X86_64 -> x86_64; jeq AUDIT_ARCH_I386 -> x86; ret bad-arch
 //! x86_64: ld nr; jset X32_BIT -> x32 (or bad-arch); dispatch(x86_64)
 //! x32:    dispatch(x32)                       x86: dispatch(x86)
-//! dispatch: ld nr; [jgt highest-named -> ret ENOSYS]; binary search over the syscall numbers
-//!           (leaves of up to 4 jeq); an unconditional syscall jumps to its return, a
-//!           conditional one to its body: rules in order, each a chain of argument tests.
+//! dispatch: ld nr; binary search (jge) over runs of consecutive syscall numbers with the
+//!           same outcome (default action, one unconditional action, ENOSYS above the
+//!           highest named syscall); a run jumps to its return, a conditional syscall to its
+//!           body: rules in order, each a chain of argument tests.
 //! ```
 //! Returns are shared within small subtrees so that most jumps stay short.
 use std::collections::BTreeMap;
@@ -43,9 +44,7 @@ fn off_arg_hi(index: u8) -> u32 {
     off_arg_lo(index) + 4
 }
 
-/// Syscalls per binary-search leaf.
-const LEAF: usize = 4;
-/// Subtrees of at most this many syscalls get their own return instructions.
+/// Subtrees of at most this many runs get their own return instructions.
 const RET_SCOPE: usize = 16;
 
 #[cfg(not(target_endian = "little"))]
@@ -156,7 +155,7 @@ fn assemble(items: &[Item], nlabels: usize) -> anyhow::Result<Vec<SockFilter>> {
         let mut changed = false;
         for (i, item) in items.iter().enumerate() {
             if let Item::Jmp { t, f, .. } = item {
-                let off = |l: &Label| target(&at, *l, len).map(|x| x.checked_sub(pos[i] + 1));
+                let off = |l: &Label| label_pos(&at, *l, len).map(|x| x.checked_sub(pos[i] + 1));
                 let (ot, of) = (off(t)?, off(f)?);
                 let (Some(ot), Some(of)) = (ot, of) else {
                     bail!("internal error: backward jump in the seccomp program");
@@ -180,7 +179,7 @@ fn assemble(items: &[Item], nlabels: usize) -> anyhow::Result<Vec<SockFilter>> {
         let here = out.len();
         debug_assert_eq!(here, pos[i]);
         let rel = |l: Label, from: usize| -> anyhow::Result<u32> {
-            let to = target(&at, l, len)?;
+            let to = label_pos(&at, l, len)?;
             Ok(u32::try_from(to - from - 1)?)
         };
         match *item {
@@ -241,7 +240,7 @@ fn layout(
     (pos, at, pc)
 }
 
-fn target(at: &[Option<usize>], l: Label, len: usize) -> anyhow::Result<usize> {
+fn label_pos(at: &[Option<usize>], l: Label, len: usize) -> anyhow::Result<usize> {
     match at[l.0] {
         Some(p) if p < len => Ok(p),
         _ => bail!(
@@ -292,25 +291,20 @@ pub(crate) fn generate(f: &Filter) -> anyhow::Result<Vec<SockFilter>> {
 fn dispatch(a: &mut Asm, f: &Filter, af: &ArchFilter) {
     a.push_scope();
     a.ld(OFF_NR);
-    if let Some(max) = af.enosys_above {
-        let enosys = a.ret(Action::Errno(libc::ENOSYS as u16));
-        a.jmp_or_next(BPF_JGT, max, enosys);
-    }
-    let mut entries: Vec<(u32, Target)> = Vec::with_capacity(af.syscalls.len());
     let mut bodies = Vec::new();
+    let mut points: Vec<(u32, Target)> = Vec::with_capacity(af.syscalls.len());
     for (&nr, rules) in &af.syscalls {
         match rules.as_slice() {
-            [Rule { conds, action }] if conds.is_empty() => {
-                entries.push((nr, Target::Ret(*action)));
-            }
+            [Rule { conds, action }] if conds.is_empty() => points.push((nr, Target::Ret(*action))),
             _ => {
                 let l = a.label();
-                entries.push((nr, Target::Body(l)));
+                points.push((nr, Target::Body(l)));
                 bodies.push((l, rules));
             }
         }
     }
-    tree(a, f.default, &entries);
+    let segs = segments(&points, f.default, af.enosys_above);
+    search(a, &segs);
     for (l, rules) in bodies {
         a.bind(l);
         a.push_scope();
@@ -320,38 +314,89 @@ fn dispatch(a: &mut Asm, f: &Filter, af: &ArchFilter) {
     a.pop_scope();
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Ret(Action),
     Body(Label),
 }
 
-/// Binary search over `entries` (sorted by number); a miss gets the default action.
-fn tree(a: &mut Asm, default: Action, entries: &[(u32, Target)]) {
-    let scoped = entries.len() <= RET_SCOPE;
+/// Cover all syscall numbers with `(first number, target)` runs, sorted and merged: the
+/// numbers in `points` get their target, the others the default action, and numbers above
+/// `enosys_above` ENOSYS.
+fn segments(
+    points: &[(u32, Target)],
+    default: Action,
+    enosys_above: Option<u32>,
+) -> Vec<(u32, Target)> {
+    let mut segs: Vec<(u32, Target)> = vec![(0, Target::Ret(default))];
+    let push = |segs: &mut Vec<(u32, Target)>, start: u32, t: Target| {
+        if segs.last().is_some_and(|l| l.1 == t) {
+            return;
+        }
+        if segs.last().is_some_and(|l| l.0 == start) {
+            segs.pop();
+            if segs.last().is_some_and(|l| l.1 == t) {
+                return;
+            }
+        }
+        segs.push((start, t));
+    };
+    for &(nr, t) in points {
+        push(&mut segs, nr, t);
+        if let Some(next) = nr.checked_add(1) {
+            push(&mut segs, next, Target::Ret(default));
+        }
+    }
+    if let Some(next) = enosys_above.and_then(|m| m.checked_add(1)) {
+        push(
+            &mut segs,
+            next,
+            Target::Ret(Action::Errno(libc::ENOSYS as u16)),
+        );
+    }
+    segs
+}
+
+/// Binary search over the runs (`jge start` splits them); a run is a jump to its target.
+/// The emitted code never falls through.
+fn search(a: &mut Asm, segs: &[(u32, Target)]) {
+    if let [(_, t)] = segs {
+        let l = target(a, *t);
+        a.ja(l);
+        return;
+    }
+    let scoped = segs.len() <= RET_SCOPE;
     if scoped {
         a.push_scope();
     }
-    if entries.len() <= LEAF {
-        for &(nr, t) in entries {
-            let l = match t {
-                Target::Ret(act) => a.ret(act),
-                Target::Body(l) => l,
-            };
-            a.jmp_or_next(BPF_JEQ, nr, l);
+    let (left, right) = segs.split_at(segs.len() / 2);
+    let r_label = match right {
+        [(_, t)] => target(a, *t),
+        _ => a.label(),
+    };
+    match left {
+        [(_, t)] => {
+            let l_label = target(a, *t);
+            a.jmp(BPF_JGE, right[0].0, r_label, l_label);
         }
-        let d = a.ret(default);
-        a.ja(d);
-    } else {
-        let mid = entries.len() / 2;
-        let right = a.label();
-        a.jmp_or_next(BPF_JGE, entries[mid].0, right);
-        tree(a, default, &entries[..mid]);
-        a.bind(right);
-        tree(a, default, &entries[mid..]);
+        _ => {
+            a.jmp_or_next(BPF_JGE, right[0].0, r_label);
+            search(a, left);
+        }
+    }
+    if right.len() > 1 {
+        a.bind(r_label);
+        search(a, right);
     }
     if scoped {
         a.pop_scope();
+    }
+}
+
+fn target(a: &mut Asm, t: Target) -> Label {
+    match t {
+        Target::Ret(act) => a.ret(act),
+        Target::Body(l) => l,
     }
 }
 

@@ -182,7 +182,7 @@ pub(crate) fn build(s: &LinuxSeccomp) -> anyhow::Result<Filter> {
         let path = format!("linux.seccomp.syscalls[{i}]");
         let act =
             action(call.action(), call.errno_ret()).with_context(|| format!("{path}.action"))?;
-        let groups = conditions(call).with_context(|| format!("{path}.args"))?;
+        let groups = conditions(call, &path)?;
         if call.names().is_empty() {
             bail!("{path}.names: empty");
         }
@@ -268,12 +268,12 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> anyhow::Result<Actio
 
 /// The rule's conditions as alternatives: one AND-group normally; one group per condition when
 /// two conditions name the same argument (runc's fallback). No condition: one empty group.
-fn conditions(call: &LinuxSyscall) -> anyhow::Result<Vec<Vec<Cond>>> {
+fn conditions(call: &LinuxSyscall, path: &str) -> anyhow::Result<Vec<Vec<Cond>>> {
     let args = call.args().as_deref().unwrap_or_default();
     let conds = args
         .iter()
         .enumerate()
-        .map(|(i, a)| cond(a).with_context(|| format!("[{i}]")))
+        .map(|(i, a)| cond(a).with_context(|| format!("{path}.args[{i}]")))
         .collect::<anyhow::Result<Vec<Cond>>>()?;
     let mut seen = [0usize; MAX_ARGS];
     for c in &conds {
@@ -289,7 +289,7 @@ fn conditions(call: &LinuxSyscall) -> anyhow::Result<Vec<Vec<Cond>>> {
 fn cond(a: &LinuxSeccompArg) -> anyhow::Result<Cond> {
     let index = a.index();
     if index >= MAX_ARGS {
-        bail!("index {index}: a syscall has at most {MAX_ARGS} arguments (0-5)");
+        bail!("index {index}: a syscall has at most {MAX_ARGS} arguments (index 0-5)");
     }
     let op = match a.op() {
         LinuxSeccompOperator::ScmpCmpEq => Op::Eq,

@@ -39,7 +39,10 @@ pub fn send_to_listener(
 }
 
 /// The runtime-spec containerProcessState document.
-fn process_state(state: &serde_json::Value, metadata: Option<&str>) -> anyhow::Result<Vec<u8>> {
+pub(super) fn process_state(
+    state: &serde_json::Value,
+    metadata: Option<&str>,
+) -> anyhow::Result<Vec<u8>> {
     let Some(pid) = state.get("pid").and_then(|p| p.as_i64()) else {
         bail!("the container state has no pid for the seccomp agent");
     };

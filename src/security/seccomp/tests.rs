@@ -1,1 +1,628 @@
+//! Unit tests: compile profiles and run the BPF program in a small interpreter over synthetic
+//! `seccomp_data`. The engine profiles in testdata/ are docker's and podman's defaults as
+//! captured from dockerd 20.10 and podman 4.3 (see /work/shared/testdata/engine-configs).
+use serde_json::json;
 
+use super::bpf::*;
+use super::compile::Arch;
+use super::*;
+
+const DOCKER: &str = include_str!("testdata/seccomp-docker-default.json");
+const PODMAN: &str = include_str!("testdata/seccomp-podman-default.json");
+
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const KILL_THREAD: u32 = libc::SECCOMP_RET_KILL_THREAD;
+const KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+const TRAP: u32 = libc::SECCOMP_RET_TRAP;
+const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
+const AUDIT_AARCH64: u32 = 0xc000_00b7;
+
+fn errno(e: i32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | e as u32
+}
+
+fn parse(v: serde_json::Value) -> oci_spec::runtime::LinuxSeccomp {
+    serde_json::from_value(v).expect("a valid LinuxSeccomp")
+}
+
+fn prog(v: serde_json::Value) -> Program {
+    compile(&parse(v)).expect("compiles")
+}
+
+fn compile_err(v: serde_json::Value) -> String {
+    format!("{:#}", compile(&parse(v)).expect_err("must not compile"))
+}
+
+/// Run `p` the way the kernel would, checking every instruction is one the kernel accepts.
+fn run_raw(p: &Program, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_le_bytes());
+    data[4..8].copy_from_slice(&arch.to_le_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+    }
+    let insns = &p.insns;
+    assert!(insns.len() <= MAX_INSNS);
+    let (mut acc, mut pc) = (0u32, 0usize);
+    loop {
+        let i = insns.get(pc).expect("pc inside the program");
+        pc += 1;
+        let k = i.k;
+        match i.code {
+            BPF_LD_W_ABS => {
+                let k = k as usize;
+                assert!(
+                    k.is_multiple_of(4) && k + 4 <= data.len(),
+                    "bad load offset {k}"
+                );
+                acc = u32::from_le_bytes(data[k..k + 4].try_into().unwrap());
+            }
+            BPF_ALU_AND_K => acc &= k,
+            BPF_RET_K => return k,
+            c if c == BPF_JMP | BPF_JA => pc += k as usize,
+            c if c & 0x07 == BPF_JMP => {
+                let hit = match c & 0xf0 {
+                    BPF_JEQ => acc == k,
+                    BPF_JGT => acc > k,
+                    BPF_JGE => acc >= k,
+                    BPF_JSET => acc & k != 0,
+                    op => panic!("unexpected jump op {op:#x}"),
+                };
+                pc += usize::from(if hit { i.jt } else { i.jf });
+            }
+            c => panic!("unexpected opcode {c:#x}"),
+        }
+    }
+}
+
+fn run(p: &Program, arch: Arch, name: &str, args: [u64; 6]) -> u32 {
+    let nr = arch
+        .syscall(name)
+        .unwrap_or_else(|| panic!("{name} on {arch:?}"));
+    run_raw(p, arch.audit(), nr, args)
+}
+
+fn args0(a0: u64) -> [u64; 6] {
+    [a0, 0, 0, 0, 0, 0]
+}
+
+fn highest(p: &str, arch: Arch) -> u32 {
+    let v: serde_json::Value = serde_json::from_str(p).unwrap();
+    v["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["names"].as_array().unwrap())
+        .filter_map(|n| arch.syscall(n.as_str().unwrap()))
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn docker_profile_compiles_and_behaves_like_runc() {
+    let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(DOCKER).unwrap();
+    let p = compile(&s).unwrap();
+    assert!(p.len() < MAX_INSNS, "docker: {} instructions", p.len());
+    assert!(!p.uses_notify());
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+        assert_eq!(run(&p, arch, "read", [0; 6]), ALLOW, "{arch:?}");
+        assert_eq!(run(&p, arch, "getpid", [0; 6]), ALLOW, "{arch:?}");
+        assert_eq!(run(&p, arch, "ptrace", [0; 6]), ALLOW, "{arch:?}");
+        // Not listed: the default ERRNO without errnoRet is EPERM.
+        assert_eq!(run(&p, arch, "kexec_load", [0; 6]), errno(libc::EPERM));
+        assert_eq!(run(&p, arch, "clone3", [0; 6]), errno(libc::ENOSYS));
+        // runc's stub: above the highest named syscall, ENOSYS.
+        let max = highest(DOCKER, arch);
+        assert_eq!(
+            run_raw(&p, arch.audit(), max + 1, [0; 6]),
+            errno(libc::ENOSYS)
+        );
+        assert_eq!(run_raw(&p, arch.audit(), max, [0; 6]), ALLOW, "{arch:?}");
+    }
+    // 32-bit-only syscalls exist on x86 only.
+    assert_eq!(run(&p, Arch::X86, "socketcall", [0; 6]), ALLOW);
+    assert_eq!(run(&p, Arch::X86, "chown32", [0; 6]), ALLOW);
+    // clone: (flags & 0x7E020000) == 0, i.e. no namespace flags.
+    let sigchld = libc::SIGCHLD as u64;
+    let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SETTLS) as u64;
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+        assert_eq!(run(&p, arch, "clone", args0(sigchld)), ALLOW);
+        assert_eq!(run(&p, arch, "clone", args0(thread | sigchld)), ALLOW);
+        for ns in [libc::CLONE_NEWUSER, libc::CLONE_NEWNS, libc::CLONE_NEWPID] {
+            let flags = sigchld | ns as u64;
+            assert_eq!(run(&p, arch, "clone", args0(flags)), errno(libc::EPERM));
+        }
+    }
+    // High bits outside the mask don't matter.
+    assert_eq!(
+        run(&p, Arch::X86_64, "clone", args0(sigchld | 1 << 40)),
+        ALLOW
+    );
+    // personality(0xffffffff) is allowed; on x86_64 a 64-bit value with the same low word is
+    // not, on the 32-bit ABIs only the low word counts.
+    assert_eq!(
+        run(&p, Arch::X86_64, "personality", args0(0xffff_ffff)),
+        ALLOW
+    );
+    assert_eq!(run(&p, Arch::X86_64, "personality", args0(8)), ALLOW);
+    assert_eq!(
+        run(&p, Arch::X86_64, "personality", args0(7)),
+        errno(libc::EPERM)
+    );
+    assert_eq!(
+        run(&p, Arch::X86_64, "personality", args0(u64::MAX)),
+        errno(libc::EPERM)
+    );
+    assert_eq!(run(&p, Arch::X86, "personality", args0(u64::MAX)), ALLOW);
+    assert_eq!(run(&p, Arch::X32, "personality", args0(u64::MAX)), ALLOW);
+    // An architecture outside the filter gets the bad-arch action.
+    assert_eq!(run_raw(&p, AUDIT_AARCH64, 63, [0; 6]), KILL_THREAD);
+}
+
+#[test]
+fn podman_profile_compiles_and_first_unconditional_rule_wins() {
+    let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(PODMAN).unwrap();
+    let p = compile(&s).unwrap();
+    assert!(p.len() < MAX_INSNS, "podman: {} instructions", p.len());
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+        // setns: ALLOW at syscalls[1], ERRNO(EPERM) at syscalls[10]: the first one wins.
+        assert_eq!(run(&p, arch, "setns", [0; 6]), ALLOW, "{arch:?}");
+        assert_eq!(run(&p, arch, "bpf", [0; 6]), errno(libc::EPERM));
+        assert_eq!(run(&p, arch, "socket", [0; 6]), ALLOW);
+        assert_eq!(run(&p, arch, "vmsplice", [0; 6]), errno(libc::EPERM));
+        assert_eq!(run(&p, arch, "kexec_load", [0; 6]), errno(libc::EPERM));
+        // Not listed: defaultErrnoRet 38.
+        assert_eq!(run(&p, arch, "add_key", [0; 6]), errno(libc::ENOSYS));
+        assert_eq!(run_raw(&p, arch.audit(), 1000, [0; 6]), errno(libc::ENOSYS));
+    }
+}
+
+#[test]
+fn both_engine_profiles_fit_with_room() {
+    for profile in [DOCKER, PODMAN] {
+        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(profile).unwrap();
+        let p = compile(&s).unwrap();
+        eprintln!("engine profile: {} instructions", p.len());
+        assert!(p.len() < 2048, "{} instructions", p.len());
+    }
+}
+
+fn rules(default: &str, syscalls: serde_json::Value) -> Program {
+    prog(
+        json!({"defaultAction": default, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": syscalls}),
+    )
+}
+
+#[test]
+fn unconditional_rule_replaces_earlier_conditional_rules() {
+    let p = rules(
+        "SCMP_ACT_ERRNO",
+        json!([
+            {"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["kill"], "action": "SCMP_ACT_TRAP"},
+        ]),
+    );
+    assert_eq!(run(&p, Arch::X86_64, "kill", [1, 0, 0, 0, 0, 0]), TRAP);
+    assert_eq!(run(&p, Arch::X86_64, "kill", [1, 9, 0, 0, 0, 0]), TRAP);
+}
+
+#[test]
+fn later_rules_after_an_unconditional_one_are_redundant() {
+    let p = rules(
+        "SCMP_ACT_ALLOW",
+        json!([
+            {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2},
+            {"names": ["getpid"], "action": "SCMP_ACT_KILL_PROCESS", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["getpid"], "action": "SCMP_ACT_TRAP"},
+        ]),
+    );
+    assert_eq!(run(&p, Arch::X86_64, "getpid", [0; 6]), errno(2));
+    assert_eq!(run(&p, Arch::X86, "getpid", [0; 6]), errno(2));
+}
+
+#[test]
+fn conditional_rules_first_match_in_profile_order() {
+    let p = rules(
+        "SCMP_ACT_ALLOW",
+        json!([
+            {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": 3, "args": [{"index": 2, "value": 1, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4, "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_GT"}]},
+        ]),
+    );
+    assert_eq!(
+        run(&p, Arch::X86_64, "lseek", [0, 20, 1, 0, 0, 0]),
+        errno(3)
+    );
+    assert_eq!(
+        run(&p, Arch::X86_64, "lseek", [0, 20, 0, 0, 0, 0]),
+        errno(4)
+    );
+    assert_eq!(run(&p, Arch::X86_64, "lseek", [0, 5, 0, 0, 0, 0]), ALLOW);
+}
+
+#[test]
+fn rule_with_the_default_action_is_dropped_like_runc() {
+    let p = rules(
+        "SCMP_ACT_ERRNO",
+        json!([
+            {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {"names": ["getppid"], "action": "SCMP_ACT_ALLOW"},
+        ]),
+    );
+    assert_eq!(run(&p, Arch::X86_64, "getpid", [0; 6]), ALLOW);
+    // ERRNO and ERRNO(EPERM) are the same action.
+    assert_eq!(run(&p, Arch::X86_64, "getppid", [0; 6]), ALLOW);
+}
+
+#[test]
+fn conditions_on_distinct_args_are_anded_on_the_same_arg_ored() {
+    let p = rules(
+        "SCMP_ACT_ALLOW",
+        json!([
+            {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": 7, "args": [
+                {"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 1, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9, "args": [
+                {"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 2, "op": "SCMP_CMP_EQ"}]},
+        ]),
+    );
+    assert_eq!(run(&p, Arch::X86_64, "lseek", [3, 0, 1, 0, 0, 0]), errno(7));
+    assert_eq!(run(&p, Arch::X86_64, "lseek", [3, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&p, Arch::X86_64, "lseek", [4, 0, 1, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&p, Arch::X86_64, "kill", [1, 0, 0, 0, 0, 0]), errno(9));
+    assert_eq!(run(&p, Arch::X86_64, "kill", [1, 2, 0, 0, 0, 0]), errno(9));
+    assert_eq!(run(&p, Arch::X86_64, "kill", [1, 1, 0, 0, 0, 0]), ALLOW);
+}
+
+/// Every operator against a reference model, on the 64-bit and the 32-bit ABIs.
+#[test]
+fn operators_match_the_reference_semantics() {
+    let values: [u64; 11] = [
+        0,
+        1,
+        42,
+        0x7fff_ffff,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0001,
+        0x2a_0000_002a,
+        0x8000_0000_0000_0000,
+        0xffff_ffff_0000_0000,
+        u64::MAX,
+    ];
+    let ops = ["EQ", "NE", "LT", "LE", "GT", "GE", "MASKED_EQ"];
+    for op in ops {
+        for &value in &values {
+            for &two in if op == "MASKED_EQ" {
+                &values[..]
+            } else {
+                &values[..1]
+            } {
+                let p = rules(
+                    "SCMP_ACT_ALLOW",
+                    json!([{"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
+                        "args": [{"index": 1, "value": value, "valueTwo": two, "op": format!("SCMP_CMP_{op}")}]}]),
+                );
+                for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+                    let m = if arch.is_64bit() {
+                        u64::MAX
+                    } else {
+                        0xffff_ffff
+                    };
+                    for &arg in &values {
+                        let (x, v, t) = (arg & m, value & m, two & m);
+                        let want = match op {
+                            "EQ" => x == v,
+                            "NE" => x != v,
+                            "LT" => x < v,
+                            "LE" => x <= v,
+                            "GT" => x > v,
+                            "GE" => x >= v,
+                            _ => x & v == t & v,
+                        };
+                        let got = run(&p, arch, "lseek", [0, arg, 0, 0, 0, 0]);
+                        let want = if want { errno(5) } else { ALLOW };
+                        assert_eq!(
+                            got, want,
+                            "{op} value={value:#x} valueTwo={two:#x} arg={arg:#x} on {arch:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_action_has_its_return_value() {
+    let p = prog(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock", "syscalls": [
+                {"names": ["getpid"], "action": "SCMP_ACT_KILL"},
+                {"names": ["getppid"], "action": "SCMP_ACT_KILL_THREAD"},
+                {"names": ["gettid"], "action": "SCMP_ACT_KILL_PROCESS"},
+                {"names": ["getuid"], "action": "SCMP_ACT_TRAP"},
+                {"names": ["getgid"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["geteuid"], "action": "SCMP_ACT_TRACE", "errnoRet": 77},
+                {"names": ["getegid"], "action": "SCMP_ACT_TRACE"},
+                {"names": ["getpgrp"], "action": "SCMP_ACT_LOG"},
+                {"names": ["getsid"], "action": "SCMP_ACT_NOTIFY"},
+        ]}),
+    );
+    assert!(p.uses_notify());
+    let x = Arch::X86_64;
+    assert_eq!(run(&p, x, "getpid", [0; 6]), KILL_THREAD);
+    assert_eq!(run(&p, x, "getppid", [0; 6]), KILL_THREAD);
+    assert_eq!(run(&p, x, "gettid", [0; 6]), KILL_PROCESS);
+    assert_eq!(run(&p, x, "getuid", [0; 6]), TRAP);
+    assert_eq!(run(&p, x, "getgid", [0; 6]), errno(libc::EPERM));
+    assert_eq!(run(&p, x, "geteuid", [0; 6]), libc::SECCOMP_RET_TRACE | 77);
+    assert_eq!(run(&p, x, "getegid", [0; 6]), libc::SECCOMP_RET_TRACE | 1);
+    assert_eq!(run(&p, x, "getpgrp", [0; 6]), libc::SECCOMP_RET_LOG);
+    assert_eq!(run(&p, x, "getsid", [0; 6]), NOTIFY);
+    assert_eq!(run(&p, x, "read", [0; 6]), ALLOW);
+}
+
+#[test]
+fn native_arch_only_without_architectures() {
+    let p = prog(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}));
+    assert_eq!(run(&p, Arch::X86_64, "read", [0; 6]), ALLOW);
+    // x86 and x32 calls: bad arch.
+    assert_eq!(run(&p, Arch::X86, "read", [0; 6]), KILL_THREAD);
+    assert_eq!(run(&p, Arch::X32, "read", [0; 6]), KILL_THREAD);
+    // runc adds its ENOSYS stub only for listed architectures.
+    assert_eq!(
+        run_raw(&p, Arch::X86_64.audit(), 1000, [0; 6]),
+        errno(libc::EPERM)
+    );
+}
+
+#[test]
+fn x32_is_told_apart_from_x86_64() {
+    let p = prog(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"], "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 11},
+        {"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO", "errnoRet": 12}]}),
+    );
+    assert_eq!(run(&p, Arch::X86_64, "read", [0; 6]), errno(11));
+    assert_eq!(run(&p, Arch::X32, "read", [0; 6]), errno(11));
+    // x32's kexec_load is 528|X32_BIT; x86_64's is 246.
+    assert_eq!(run(&p, Arch::X32, "kexec_load", [0; 6]), errno(12));
+    assert_eq!(run_raw(&p, Arch::X86_64.audit(), 528, [0; 6]), ALLOW);
+    assert_eq!(
+        run_raw(
+            &p,
+            Arch::X86_64.audit(),
+            246 | Arch::X32_SYSCALL_BIT,
+            [0; 6]
+        ),
+        ALLOW
+    );
+    // i386 is not in the filter.
+    assert_eq!(run_raw(&p, Arch::X86.audit(), 3, [0; 6]), KILL_THREAD);
+}
+
+#[test]
+fn unknown_names_are_skipped() {
+    let p = rules(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["no_such_syscall", "socketcall", "getpid"], "action": "SCMP_ACT_ERRNO"}]),
+    );
+    assert_eq!(run(&p, Arch::X86, "socketcall", [0; 6]), errno(libc::EPERM));
+    assert_eq!(run(&p, Arch::X86_64, "getpid", [0; 6]), errno(libc::EPERM));
+}
+
+#[test]
+fn errors_name_the_json_path() {
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64", "SCMP_ARCH_S390X"]}));
+    assert!(e.contains("linux.seccomp.architectures"), "{e}");
+    assert!(
+        e.contains("SCMP_ARCH_AARCH64") && e.contains("SCMP_ARCH_S390X"),
+        "{e}"
+    );
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["write"], "action": "SCMP_ACT_ALLOW", "errnoRet": 5}]}));
+    assert!(e.contains("linux.seccomp.syscalls[1].action"), "{e}");
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [
+            {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}));
+    assert!(e.contains("linux.seccomp.syscalls[0].args[1]"), "{e}");
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}));
+    assert!(e.contains("linux.seccomp.defaultAction"), "{e}");
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
+    assert!(e.contains("defaultAction"), "{e}");
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}));
+    assert!(e.contains("linux.seccomp.listenerPath"), "{e}");
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}));
+    assert!(e.contains("linux.seccomp.flags"), "{e}");
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": [], "action": "SCMP_ACT_ERRNO"}]}));
+    assert!(e.contains("linux.seccomp.syscalls[0].names"), "{e}");
+}
+
+#[test]
+fn flags_become_filter_bits() {
+    let p = prog(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                  "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    assert_eq!(p.flags, 0b10_0111);
+    assert!(p.uses_notify());
+}
+
+/// Many conditional syscalls: bodies sit far from the tree, so jumps need trampolines.
+#[test]
+fn long_jumps_through_trampolines() {
+    let names: Vec<&str> = super::syscalls::X86_64.iter().map(|(n, _)| *n).collect();
+    let calls: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            json!({"names": [n], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": i % 6, "value": i, "op": "SCMP_CMP_EQ"}]})
+        })
+        .collect();
+    let p = prog(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": calls}));
+    let far = p
+        .insns
+        .iter()
+        .filter(|i| i.code == BPF_JMP | BPF_JA)
+        .count();
+    assert!(far > 10, "expected trampolines, program of {}", p.len());
+    for (i, n) in names.iter().enumerate() {
+        let mut args = [0u64; 6];
+        args[i % 6] = i as u64;
+        assert_eq!(run(&p, Arch::X86_64, n, args), ALLOW, "{n}");
+        args[i % 6] = i as u64 + 1;
+        assert_eq!(run(&p, Arch::X86_64, n, args), errno(libc::EPERM), "{n}");
+    }
+}
+
+#[test]
+fn too_long_program_is_an_error() {
+    let calls: Vec<serde_json::Value> = super::syscalls::X86_64
+        .iter()
+        .map(|(n, _)| json!({"names": [n], "action": "SCMP_ACT_ALLOW",
+            "args": (0..6).map(|i| json!({"index": i, "value": i, "op": "SCMP_CMP_LT"})).collect::<Vec<_>>()}))
+        .collect();
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": calls}));
+    assert!(e.contains("limit of 4096"), "{e}");
+}
+
+#[test]
+fn feature_tables_are_what_compile_accepts() {
+    for a in ACTIONS {
+        let p = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+            "syscalls": [{"names": ["getpid"], "action": a}]});
+        compile(&parse(p)).unwrap_or_else(|e| panic!("{a}: {e:#}"));
+    }
+    for o in OPERATORS {
+        let p = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": o}]}]});
+        compile(&parse(p)).unwrap_or_else(|e| panic!("{o}: {e:#}"));
+    }
+    for a in ARCHES {
+        compile(&parse(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": [a]}),
+        ))
+        .unwrap_or_else(|e| panic!("{a}: {e:#}"));
+    }
+    for f in FLAGS {
+        let p = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a", "flags": [f],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]});
+        compile(&parse(p)).unwrap_or_else(|e| panic!("{f}: {e:#}"));
+    }
+}
+
+#[test]
+fn generated_tables_are_sorted_and_sane() {
+    for (arch, t) in [
+        (Arch::X86_64, super::syscalls::X86_64),
+        (Arch::X86, super::syscalls::X86),
+        (Arch::X32, super::syscalls::X32),
+    ] {
+        assert!(t.windows(2).all(|w| w[0].0 < w[1].0), "{arch:?} not sorted");
+        assert!(t.len() > 300);
+    }
+    assert_eq!(Arch::X86_64.syscall("read"), Some(0));
+    assert_eq!(Arch::X86.syscall("read"), Some(3));
+    assert_eq!(Arch::X32.syscall("read"), Some(0x4000_0000));
+    assert_eq!(Arch::X86_64.syscall("socketcall"), None);
+    assert_eq!(Arch::X86_64.syscall("clone3"), Some(435));
+}
+
+#[test]
+fn container_process_state_document() {
+    let state =
+        json!({"ociVersion": "1.0.2", "id": "c1", "status": "creating", "pid": 42, "bundle": "/b"});
+    let doc: serde_json::Value =
+        serde_json::from_slice(&super::notify::process_state(&state, Some("m")).unwrap()).unwrap();
+    assert_eq!(doc["ociVersion"], "1.0.2");
+    assert_eq!(doc["fds"], json!(["seccompFd"]));
+    assert_eq!(doc["pid"], 42);
+    assert_eq!(doc["metadata"], "m");
+    assert_eq!(doc["state"], state);
+}
+
+/// The decision table evaluated directly, to check the generated BPF against it.
+fn reference(f: &super::compile::Filter, arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
+    use super::compile::Op;
+    let Some(af) = f.arch(arch) else {
+        return f.bad_arch.ret();
+    };
+    let m = if arch.is_64bit() {
+        u64::MAX
+    } else {
+        0xffff_ffff
+    };
+    if let Some(rules) = af.syscalls.get(&nr) {
+        for r in rules {
+            let holds = r.conds.iter().all(|c| {
+                let (x, v) = (args[usize::from(c.index)] & m, c.value & m);
+                match c.op {
+                    Op::Eq => x == v,
+                    Op::Ne => x != v,
+                    Op::Lt => x < v,
+                    Op::Le => x <= v,
+                    Op::Gt => x > v,
+                    Op::Ge => x >= v,
+                    Op::MaskedEq { mask } => x & mask == v,
+                }
+            });
+            if holds {
+                return r.action.ret();
+            }
+        }
+        return f.default.ret();
+    }
+    if af.enosys_above.is_some_and(|max| nr > max) {
+        return errno(libc::ENOSYS);
+    }
+    f.default.ret()
+}
+
+#[test]
+fn engine_profiles_program_matches_decision_table_for_every_number() {
+    let arg_sets: [[u64; 6]; 5] = [
+        [0; 6],
+        [0x7E02_0000; 6],
+        [u64::MAX; 6],
+        [8; 6],
+        [0x1_0000_0008; 6],
+    ];
+    for profile in [DOCKER, PODMAN] {
+        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(profile).unwrap();
+        let p = compile(&s).unwrap();
+        let f = super::compile::build(&s).unwrap();
+        for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+            let base = if arch == Arch::X32 {
+                Arch::X32_SYSCALL_BIT
+            } else {
+                0
+            };
+            // Large numbers that stay within the ABI (x32's all carry the x32 bit).
+            let extra: &[u32] = match arch {
+                Arch::X86_64 => &[0x3fff_ffff],
+                Arch::X86 => &[0x3fff_ffff, u32::MAX],
+                Arch::X32 => &[0x7fff_ffff, u32::MAX],
+            };
+            for nr in (0..1100).map(|n| n + base).chain(extra.iter().copied()) {
+                for args in arg_sets {
+                    assert_eq!(
+                        run_raw(&p, arch.audit(), nr, args),
+                        reference(&f, arch, nr, args),
+                        "{arch:?} nr {nr:#x} args {args:x?}"
+                    );
+                }
+            }
+        }
+    }
+}
