@@ -16,9 +16,13 @@
 //!   redundant). Conditional rules are tried in profile order; the first whose conditions all
 //!   hold gives the action; none holds: the default action. Several conditions on distinct
 //!   arguments are ANDed; when two conditions in one rule name the same argument, each
-//!   condition becomes its own rule (ORed), as runc does. libseccomp orders conditional rules
-//!   by argument index rather than by profile order; the two only differ when rules with
-//!   different actions overlap, which no engine profile does.
+//!   condition becomes its own rule (ORed), as runc does. Where conditional rules with
+//!   different actions overlap, libseccomp 2.5.4 does not follow profile order but its own
+//!   decision tree (observed: a test on a higher argument index comes first; on one argument,
+//!   EQ 8 beats GT 5 or NE 3, GT 7 beats GT 5, whatever their order); we keep profile order,
+//!   which is predictable. Neither engine default profile has such rules: for both, our
+//!   program gives what libseccomp 2.5.4 gives for syscall numbers 0-1099 on each ABI with
+//!   nine argument vectors (the `*_matches_libseccomp` unit tests).
 //! - Argument comparisons are unsigned 64-bit on x86_64; on x86 and x32 (32-bit ABIs for
 //!   libseccomp) only the low 32 bits of the argument and of the operands are compared.
 //!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo & value`.

@@ -626,3 +626,245 @@ fn engine_profiles_program_matches_decision_table_for_every_number() {
         }
     }
 }
+
+/// C source that builds `profile` with libseccomp the way runc 1.1 does (skip rules whose
+/// action is the default, resolve names natively, split rules whose conditions repeat an
+/// argument) and writes the BPF (without runc's ENOSYS stub) to stdout.
+fn libseccomp_harness(profile: &serde_json::Value) -> String {
+    fn act(a: &str, errno_ret: Option<u64>) -> String {
+        let e = errno_ret.unwrap_or(libc::EPERM as u64);
+        match a {
+            "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => "SCMP_ACT_KILL_THREAD".into(),
+            "SCMP_ACT_ERRNO" => format!("SCMP_ACT_ERRNO({e})"),
+            "SCMP_ACT_TRACE" => format!("SCMP_ACT_TRACE({e})"),
+            other => other.to_string(),
+        }
+    }
+    let def = act(
+        profile["defaultAction"].as_str().unwrap(),
+        profile["defaultErrnoRet"].as_u64(),
+    );
+    let mut c =
+        String::from("#include <seccomp.h>\n#include <stdio.h>\nint main(void) {\n int rc, nr;\n");
+    c += &format!(" scmp_filter_ctx ctx = seccomp_init({def});\n if (!ctx) return 10;\n");
+    c += " seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);\n";
+    for a in profile["architectures"].as_array().into_iter().flatten() {
+        c += &format!(
+            " rc = seccomp_arch_add(ctx, seccomp_arch_resolve_name(\"{}\"));\n if (rc && rc != -17) return 11;\n",
+            a.as_str().unwrap().trim_start_matches("SCMP_ARCH_").to_lowercase()
+        );
+    }
+    let calls = profile["syscalls"].as_array().unwrap();
+    if calls.len() > 32 {
+        c += " seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);\n";
+    }
+    for call in calls {
+        let a = act(call["action"].as_str().unwrap(), call["errnoRet"].as_u64());
+        let args = call["args"].as_array().cloned().unwrap_or_default();
+        let conds: Vec<String> = args
+            .iter()
+            .map(|x| {
+                format!(
+                    "{{{}, {}, {}ULL, {}ULL}}",
+                    x["index"],
+                    x["op"].as_str().unwrap(),
+                    x["value"].as_u64().unwrap(),
+                    x["valueTwo"].as_u64().unwrap_or(0)
+                )
+            })
+            .collect();
+        let mut idx: Vec<u64> = args.iter().map(|x| x["index"].as_u64().unwrap()).collect();
+        idx.sort();
+        let split = idx.windows(2).any(|w| w[0] == w[1]);
+        let groups: Vec<Vec<String>> = if split {
+            conds.into_iter().map(|x| vec![x]).collect()
+        } else {
+            vec![conds]
+        };
+        for name in call["names"].as_array().unwrap() {
+            let name = name.as_str().unwrap();
+            c += &format!(" if ((uint32_t)({a}) != (uint32_t)({def})) {{\n  nr = seccomp_syscall_resolve_name(\"{name}\");\n  if (nr != __NR_SCMP_ERROR) {{\n");
+            for g in &groups {
+                c += &format!(
+                    "   {{ struct scmp_arg_cmp cmp[] = {{ {} }}; rc = seccomp_rule_add_array(ctx, {a}, nr, {}, cmp); if (rc) {{ fprintf(stderr, \"{name}: %d\\n\", rc); return 12; }} }}\n",
+                    if g.is_empty() { "{0}".to_string() } else { g.join(", ") },
+                    g.len()
+                );
+            }
+            c += "  }\n }\n";
+        }
+    }
+    c += " return seccomp_export_bpf(ctx, 1) ? 13 : 0;\n}\n";
+    c
+}
+
+/// libseccomp's program for `profile`, built with the system's libseccomp (Debian 12:
+/// 2.5.4, the version runc 1.1.5 was linked with). Needs `cc` and libseccomp-dev.
+fn libseccomp_program(name: &str, profile: &serde_json::Value) -> Program {
+    let dir = std::env::temp_dir().join(format!("berth-libseccomp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    let src = dir.join("h.c");
+    std::fs::write(&src, libseccomp_harness(profile)).unwrap();
+    let exe = dir.join("h");
+    let out = std::process::Command::new("cc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-lseccomp")
+        .output()
+        .expect("cc (apt-get install gcc libseccomp-dev)");
+    assert!(
+        out.status.success(),
+        "building the libseccomp harness (needs gcc and libseccomp-dev):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(&exe).output().unwrap();
+    assert!(
+        out.status.success(),
+        "libseccomp harness: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let insns = out
+        .stdout
+        .chunks_exact(8)
+        .map(|b| crate::sys::seccomp::SockFilter {
+            code: u16::from_ne_bytes([b[0], b[1]]),
+            jt: b[2],
+            jf: b[3],
+            k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+        })
+        .collect();
+    Program {
+        insns,
+        flags: 0,
+        notify: false,
+    }
+}
+
+/// Differential test: for every syscall number, ABI and a set of argument values, our program
+/// gives what libseccomp 2.5.4's gives (plus runc's ENOSYS stub above the highest named
+/// syscall, which runc prepends to libseccomp's program).
+fn assert_matches_libseccomp(name: &str, profile: serde_json::Value) {
+    let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(profile.clone()).unwrap();
+    let ours = compile(&s).unwrap();
+    let f = super::compile::build(&s).unwrap();
+    let theirs = libseccomp_program(name, &profile);
+    let arg_sets: [[u64; 6]; 9] = [
+        [0; 6],
+        [0x7E02_0000; 6],
+        [u64::MAX; 6],
+        [8; 6],
+        [0x1_0000_0008; 6],
+        [libc::SIGCHLD as u64, 1, 2, 3, 4, 5],
+        [8, 1, 2, 3, 4, 5],
+        [0, 1, 2, 3, 4, 5],
+        [0, 0, 0, 0, 0, 0x1_0000_0000],
+    ];
+    let mut diffs = Vec::new();
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+        let base = if arch == Arch::X32 {
+            Arch::X32_SYSCALL_BIT
+        } else {
+            0
+        };
+        let enosys_above = f.arch(arch).and_then(|a| a.enosys_above);
+        for nr in (0..1100).map(|n| n + base) {
+            for args in arg_sets {
+                let ours_ret = run_raw(&ours, arch.audit(), nr, args);
+                let want = if enosys_above.is_some_and(|m| nr > m) {
+                    errno(libc::ENOSYS)
+                } else {
+                    run_raw(&theirs, arch.audit(), nr, args)
+                };
+                if ours_ret != want {
+                    let sys = [
+                        super::syscalls::X86_64,
+                        super::syscalls::X86,
+                        super::syscalls::X32,
+                    ][arch as usize]
+                        .iter()
+                        .find(|(_, n)| *n == nr)
+                        .map_or("?", |(s, _)| *s);
+                    diffs.push(format!(
+                        "{arch:?} {nr:#x} ({sys}) args {:#x}: ours {ours_ret:#x}, libseccomp {want:#x}",
+                        args[0]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{name}: {} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+#[test]
+fn docker_profile_matches_libseccomp() {
+    assert_matches_libseccomp("docker", serde_json::from_str(DOCKER).unwrap());
+}
+
+#[test]
+fn podman_profile_matches_libseccomp() {
+    assert_matches_libseccomp("podman", serde_json::from_str(PODMAN).unwrap());
+}
+
+#[test]
+fn synthetic_profiles_match_libseccomp() {
+    let arches = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    let ops = ["EQ", "NE", "LT", "LE", "GT", "GE", "MASKED_EQ"];
+    let values: [u64; 5] = [0, 8, 0xffff_ffff, 0x1_0000_0008, u64::MAX];
+    // One syscall per (operator, value), on argument 0.
+    let names: Vec<&str> = super::syscalls::X86
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| Arch::X86_64.syscall(n).is_some() && Arch::X32.syscall(n).is_some())
+        .collect();
+    let mut calls = Vec::new();
+    let mut i = 0;
+    for op in ops {
+        for v in values {
+            calls.push(
+                json!({"names": [names[i]], "action": "SCMP_ACT_ERRNO", "errnoRet": i + 1,
+                "args": [{"index": 0, "value": v, "valueTwo": 8, "op": format!("SCMP_CMP_{op}")}]}),
+            );
+            i += 1;
+        }
+    }
+    assert_matches_libseccomp(
+        "ops",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": arches, "syscalls": calls}),
+    );
+    // Precedence between unconditional and conditional rules, and ANDed / split conditions.
+    let n = |k: usize| names[40 + k];
+    assert_matches_libseccomp(
+        "precedence",
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 99, "architectures": arches, "syscalls": [
+            {"names": [n(0)], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            {"names": [n(0)], "action": "SCMP_ACT_TRAP"},
+            {"names": [n(1)], "action": "SCMP_ACT_ERRNO", "errnoRet": 2},
+            {"names": [n(1)], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            {"names": [n(1)], "action": "SCMP_ACT_TRAP"},
+            {"names": [n(2)], "action": "SCMP_ACT_ERRNO", "errnoRet": 99},
+            {"names": [n(2)], "action": "SCMP_ACT_ALLOW"},
+            {"names": [n(3)], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 2, "op": "SCMP_CMP_EQ"}]},
+            {"names": [n(4)], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            // Conditional rules that don't overlap: any order gives the same result.
+            {"names": [n(5)], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": [n(5)], "action": "SCMP_ACT_LOG", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            {"names": [n(5)], "action": "SCMP_ACT_KILL_PROCESS", "args": [{"index": 0, "value": 9, "op": "SCMP_CMP_GE"}]},
+        ]}),
+    );
+}
