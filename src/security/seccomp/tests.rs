@@ -801,6 +801,13 @@ fn assert_matches_libseccomp(name: &str, profile: serde_json::Value) {
             }
         }
     }
+    // An ABI nobody listed: the bad-arch action in both.
+    for nr in [0, 63, 1000] {
+        assert_eq!(
+            run_raw(&ours, AUDIT_AARCH64, nr, [0; 6]),
+            run_raw(&theirs, AUDIT_AARCH64, nr, [0; 6])
+        );
+    }
     assert!(
         diffs.is_empty(),
         "{name}: {} differences:\n{}",
@@ -844,6 +851,16 @@ fn synthetic_profiles_match_libseccomp() {
     assert_matches_libseccomp(
         "ops",
         json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": arches, "syscalls": calls}),
+    );
+    // Only the native ABI (x86 and x32 calls: bad arch), and native plus x32 only.
+    let few = json!([{"names": ["read", "socketcall", "kexec_load"], "action": "SCMP_ACT_ALLOW"}]);
+    assert_matches_libseccomp(
+        "native",
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": few}),
+    );
+    assert_matches_libseccomp(
+        "x32",
+        json!({"defaultAction": "SCMP_ACT_TRAP", "architectures": ["SCMP_ARCH_X32"], "syscalls": few}),
     );
     // Precedence between unconditional and conditional rules, and ANDed / split conditions.
     let n = |k: usize| names[40 + k];
