@@ -321,11 +321,16 @@ fn add_named(
     if name.is_empty() {
         bail!("empty syscall name");
     }
-    if !ALL_ARCHES.iter().any(|a| a.syscall(name).is_some()) {
+    if !ALL_ARCHES.iter().any(|a| a.syscall(name).is_some()) && x86_multiplexed(name).is_none() {
         tracing::debug!("unknown seccomp syscall {name:?} ignored");
         return Ok(());
     }
     for f in filters.iter_mut() {
+        if f.arch == Arch::X86 {
+            if let Some((mux, call)) = x86_multiplexed(name) {
+                add_multiplexed(f, mux, call, act, groups);
+            }
+        }
         let Some(nr) = f.arch.syscall(name) else {
             continue; // not on this ABI (e.g. a 32-bit-only syscall on x86_64)
         };
@@ -341,6 +346,75 @@ fn add_named(
         }
     }
     Ok(())
+}
+
+/// On x86 the socket and SysV IPC calls also go through socketcall(2) / ipc(2), whose first
+/// argument names the call; libseccomp filters that path too (its arguments sit in memory,
+/// so a condition on argument 0 is replaced by the call number).
+fn add_multiplexed(f: &mut ArchFilter, mux: u32, call: u32, act: Action, groups: &[Vec<Cond>]) {
+    let rules = f.syscalls.entry(mux).or_default();
+    for conds in groups {
+        let mut conds: Vec<Cond> = conds.iter().filter(|c| c.index != 0).copied().collect();
+        conds.insert(
+            0,
+            Cond {
+                index: 0,
+                op: Op::Eq,
+                value: u64::from(call),
+            },
+        );
+        add_rule(rules, Rule { conds, action: act });
+    }
+}
+
+const X86_SOCKETCALL: u32 = 102;
+const X86_IPC: u32 = 117;
+
+/// `(socketcall or ipc, call number)` for the calls x86 multiplexes (linux/net.h SYS_*,
+/// linux/ipc.h call numbers).
+fn x86_multiplexed(name: &str) -> Option<(u32, u32)> {
+    const SOCKET: [&str; 20] = [
+        "socket",
+        "bind",
+        "connect",
+        "listen",
+        "accept",
+        "getsockname",
+        "getpeername",
+        "socketpair",
+        "send",
+        "recv",
+        "sendto",
+        "recvfrom",
+        "shutdown",
+        "setsockopt",
+        "getsockopt",
+        "sendmsg",
+        "recvmsg",
+        "accept4",
+        "recvmmsg",
+        "sendmmsg",
+    ];
+    const IPC: [(&str, u32); 12] = [
+        ("semop", 1),
+        ("semget", 2),
+        ("semctl", 3),
+        ("semtimedop", 4),
+        ("msgsnd", 11),
+        ("msgrcv", 12),
+        ("msgget", 13),
+        ("msgctl", 14),
+        ("shmat", 21),
+        ("shmdt", 22),
+        ("shmget", 23),
+        ("shmctl", 24),
+    ];
+    if let Some(i) = SOCKET.iter().position(|n| *n == name) {
+        return Some((X86_SOCKETCALL, i as u32 + 1));
+    }
+    IPC.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, call)| (X86_IPC, *call))
 }
 
 const ALL_ARCHES: [Arch; 3] = [Arch::X86_64, Arch::X86, Arch::X32];

@@ -9,6 +9,9 @@
 //!   filter gets libseccomp's "bad arch" action, KILL_THREAD.
 //! - A syscall name unknown on one architecture is skipped there; unknown everywhere, it is
 //!   skipped with a debug log (runc logs at debug too).
+//! - On x86 the socket and SysV IPC calls are also filtered on their socketcall(2) / ipc(2)
+//!   path (argument 0 = the call number), as libseccomp does; `accept`, `send`, `recv`,
+//!   `semop` and `semtimedop` exist only there.
 //! - A rule whose action equals the default action is dropped (runc does this before
 //!   libseccomp sees it).
 //! - Per syscall: the first unconditional rule wins and drops every conditional rule, whatever
@@ -20,7 +23,9 @@
 //!   different actions overlap, libseccomp 2.5.4 does not follow profile order but its own
 //!   decision tree (observed: a test on a higher argument index comes first; on one argument,
 //!   EQ 8 beats GT 5 or NE 3, GT 7 beats GT 5, whatever their order); we keep profile order,
-//!   which is predictable. Neither engine default profile has such rules: for both, our
+//!   which is predictable; and where two rules repeat the same conditions with different
+//!   actions libseccomp fails (EEXIST, so runc refuses the profile), we take the first.
+//!   Neither engine default profile has such rules: for both, our
 //!   program gives what libseccomp 2.5.4 gives for syscall numbers 0-1099 on each ABI with
 //!   nine argument vectors (the `*_matches_libseccomp` unit tests).
 //! - Argument comparisons are unsigned 64-bit on x86_64; on x86 and x32 (32-bit ABIs for

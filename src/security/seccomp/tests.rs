@@ -885,3 +885,38 @@ fn synthetic_profiles_match_libseccomp() {
         ]}),
     );
 }
+
+/// x86's socketcall(2) and ipc(2) paths are filtered like the direct syscalls.
+#[test]
+fn x86_multiplexed_calls_match_libseccomp() {
+    let p = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [
+        {"names": ["socket", "connect", "semop", "shmat", "accept", "send"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["bind"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
+         "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 7, "op": "SCMP_CMP_GT"}]},
+        {"names": ["msgsnd"], "action": "SCMP_ACT_TRAP"},
+        {"names": ["ipc"], "action": "SCMP_ACT_ERRNO", "errnoRet": 6, "args": [{"index": 0, "value": 12, "op": "SCMP_CMP_EQ"}]},
+    ]});
+    let theirs = libseccomp_program("mux", &p);
+    let ours = prog(p.clone());
+    for nr in [102u32, 117] {
+        for a0 in 0..26u64 {
+            for a1 in [0u64, 9] {
+                let a = [a0, a1, 0, 0, 0, 0];
+                assert_eq!(
+                    run_raw(&ours, Arch::X86.audit(), nr, a),
+                    run_raw(&theirs, Arch::X86.audit(), nr, a),
+                    "nr {nr} args {a:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        run_raw(&ours, Arch::X86.audit(), 102, args0(1)),
+        errno(libc::EPERM)
+    );
+    assert_eq!(
+        run_raw(&ours, Arch::X86.audit(), 117, args0(21)),
+        errno(libc::EPERM)
+    );
+    assert_matches_libseccomp("mux-all", p);
+}
