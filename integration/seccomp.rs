@@ -339,7 +339,7 @@ fn child_notify(dir: &Path) {
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": sock,
         "listenerMetadata": "berth-test",
-        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"],
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
     }))
     .expect("a listener fd");

@@ -177,7 +177,31 @@ pub(crate) fn build(s: &LinuxSeccomp) -> anyhow::Result<Filter> {
             enosys_above: None,
         })
         .collect();
-    let mut uses_notify = false;
+    let notify = add_rules(&mut filters, rules, default)?;
+    if notify && s.listener_path().is_none() {
+        bail!("linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY");
+    }
+    if !default.is_permissive() && s.default_errno_ret() != Some(libc::ENOSYS as u32) {
+        for f in filters.iter_mut().filter(|f| listed.contains(&f.arch)) {
+            f.enosys_above = highest_named(f.arch, rules);
+        }
+    }
+    Ok(Filter {
+        default,
+        bad_arch: Action::KillThread,
+        arches: filters,
+        flags: flags(s, notify)?,
+        notify,
+    })
+}
+
+/// Add `linux.seccomp.syscalls` in order; returns whether a rule uses SCMP_ACT_NOTIFY.
+fn add_rules(
+    filters: &mut [ArchFilter],
+    rules: &[LinuxSyscall],
+    default: Action,
+) -> anyhow::Result<bool> {
+    let mut notify = false;
     for (i, call) in rules.iter().enumerate() {
         let path = format!("linux.seccomp.syscalls[{i}]");
         let act =
@@ -186,31 +210,16 @@ pub(crate) fn build(s: &LinuxSeccomp) -> anyhow::Result<Filter> {
         if call.names().is_empty() {
             bail!("{path}.names: empty");
         }
-        uses_notify |= act == Action::Notify;
+        notify |= act == Action::Notify;
         if act == default {
             continue; // redundant, as runc skips it
         }
         for name in call.names() {
-            add_named(&mut filters, name, act, &groups)
+            add_named(filters, name, act, &groups)
                 .with_context(|| format!("{path}.names: {name:?}"))?;
         }
     }
-    if uses_notify && s.listener_path().is_none() {
-        bail!("linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY");
-    }
-    if !default.is_permissive() && s.default_errno_ret() != Some(libc::ENOSYS as u32) {
-        for f in filters.iter_mut().filter(|f| listed.contains(&f.arch)) {
-            f.enosys_above = highest_named(f.arch, rules);
-        }
-    }
-    let flags = flags(s, uses_notify)?;
-    Ok(Filter {
-        default,
-        bad_arch: Action::KillThread,
-        arches: filters,
-        flags,
-        notify: uses_notify,
-    })
+    Ok(notify)
 }
 
 /// The architectures to filter (native first, then the listed ones) and the listed ones.
