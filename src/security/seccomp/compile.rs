@@ -376,6 +376,11 @@ fn add_multiplexed(f: &mut ArchFilter, mux: u32, call: u32, act: Action, groups:
     }
 }
 
+#[cfg(test)]
+pub(crate) fn is_x86_multiplexed(name: &str) -> bool {
+    x86_multiplexed(name).is_some()
+}
+
 const X86_SOCKETCALL: u32 = 102;
 const X86_IPC: u32 = 117;
 

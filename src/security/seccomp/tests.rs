@@ -698,9 +698,9 @@ fn libseccomp_harness(profile: &serde_json::Value) -> String {
     c
 }
 
-/// libseccomp's program for `profile`, built with the system's libseccomp (Debian 12:
-/// 2.5.4, the version runc 1.1.5 was linked with). Needs `cc` and libseccomp-dev.
-fn libseccomp_program(name: &str, profile: &serde_json::Value) -> Program {
+/// Build and run a C program linked with the system's libseccomp (Debian 12: 2.5.4, the
+/// version runc 1.1.5 was linked with); returns its stdout. Needs `cc` and libseccomp-dev.
+fn run_c(name: &str, source: &str) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("berth-libseccomp-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     struct Rm(std::path::PathBuf);
@@ -711,7 +711,7 @@ fn libseccomp_program(name: &str, profile: &serde_json::Value) -> Program {
     }
     let _rm = Rm(dir.clone());
     let src = dir.join("h.c");
-    std::fs::write(&src, libseccomp_harness(profile)).unwrap();
+    std::fs::write(&src, source).unwrap();
     let exe = dir.join("h");
     let out = std::process::Command::new("cc")
         .arg(&src)
@@ -732,8 +732,12 @@ fn libseccomp_program(name: &str, profile: &serde_json::Value) -> Program {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let insns = out
-        .stdout
+    out.stdout
+}
+
+/// libseccomp's program for `profile`.
+fn libseccomp_program(name: &str, profile: &serde_json::Value) -> Program {
+    let insns = run_c(name, &libseccomp_harness(profile))
         .chunks_exact(8)
         .map(|b| crate::sys::seccomp::SockFilter {
             code: u16::from_ne_bytes([b[0], b[1]]),
@@ -919,4 +923,33 @@ fn x86_multiplexed_calls_match_libseccomp() {
         errno(libc::EPERM)
     );
     assert_matches_libseccomp("mux-all", p);
+}
+
+/// Our tables (kernel headers) agree with libseccomp 2.5.4's for every name, except the x86
+/// socket/IPC calls, which libseccomp resolves to pseudo numbers and filters on both paths
+/// (as we do, see `x86_multiplexed_calls_match_libseccomp`).
+#[test]
+fn syscall_tables_agree_with_libseccomp() {
+    let mut c = String::from("#include <seccomp.h>\n#include <stdio.h>\nint main(void) {\n");
+    for (arch, token, table) in [
+        ("X86_64", "SCMP_ARCH_X86_64", super::syscalls::X86_64),
+        ("X86", "SCMP_ARCH_X86", super::syscalls::X86),
+        ("X32", "SCMP_ARCH_X32", super::syscalls::X32),
+    ] {
+        for (name, nr) in table {
+            c += &format!(
+                " {{ int r = seccomp_syscall_resolve_name_arch({token}, \"{name}\"); if (r != {nr}) printf(\"{arch} {name} %d\\n\", r); }}\n"
+            );
+        }
+    }
+    c += " return 0;\n}\n";
+    let out = String::from_utf8(run_c("tables", &c)).unwrap();
+    let mismatches: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            let name = l.split(' ').nth(1).unwrap_or("");
+            !(l.starts_with("X86 ") && super::compile::is_x86_multiplexed(name))
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
