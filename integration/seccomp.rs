@@ -125,6 +125,11 @@ fn kill_process_kills_with_sigsys() {
 }
 
 #[test]
+fn install_without_nnp_or_cap_sys_admin_fails_with_eacces() {
+    run_ok("eacces");
+}
+
+#[test]
 fn docker_default_profile() {
     run_ok("docker");
 }
@@ -233,6 +238,7 @@ fn scenario_child() {
         "errno" => child_errno(dir),
         "masked" => child_masked(),
         "kill" => child_kill(),
+        "eacces" => child_eacces(),
         "docker" => child_docker(dir),
         "podman" => child_podman(),
         "notify" => child_notify(dir),
@@ -285,6 +291,28 @@ fn child_masked() {
     assert_eq!(seek(0x1_0000_0001), Err(libc::EDOM));
     assert_eq!(seek(0x1_0000_0000), Ok(()));
     assert_eq!(seek(0xffff_ffff), Ok(()));
+}
+
+fn child_eacces() {
+    caps::drop(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_ADMIN,
+    )
+    .unwrap();
+    let s: oci_spec::runtime::LinuxSeccomp =
+        serde_json::from_value(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}))
+        .unwrap();
+    let p = seccomp::compile(&s).unwrap();
+    let e = seccomp::install(&p).expect_err("no no_new_privs, no CAP_SYS_ADMIN");
+    assert_eq!(e.root_cause().downcast_ref::<Errno>(), Some(&Errno::EACCES));
+    assert!(
+        format!("{e:#}").contains("no_new_privs or CAP_SYS_ADMIN"),
+        "{e:#}"
+    );
+    // Nothing was installed.
+    assert_eq!(nix::unistd::getpid().as_raw() as u32, std::process::id());
 }
 
 fn child_kill() {

@@ -42,8 +42,6 @@ mod syscalls;
 
 use std::os::fd::OwnedFd;
 
-use anyhow::Context;
-
 pub use notify::{receive_notification, respond_errno, send_to_listener, Notification};
 
 /// Actions `compile` accepts (for `berth features`).
@@ -137,11 +135,16 @@ pub fn install(p: &Program) -> anyhow::Result<Option<OwnedFd>> {
             flags |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH as u32;
         }
     }
-    crate::sys::seccomp::set_mode_filter(&p.insns, flags).with_context(|| {
-        format!(
-            "loading the seccomp filter ({} instructions, flags {flags:#x})",
+    crate::sys::seccomp::set_mode_filter(&p.insns, flags).map_err(|e| {
+        let hint = match e {
+            nix::errno::Errno::EACCES => ": the caller needs no_new_privs or CAP_SYS_ADMIN",
+            nix::errno::Errno::EINVAL => ": a flag or action this kernel does not support?",
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!(
+            "loading the seccomp filter ({} instructions, flags {flags:#x}){hint}",
             p.insns.len()
-        )
+        ))
     })
 }
 
