@@ -42,6 +42,17 @@ impl Arch {
         self == Arch::X86_64
     }
 
+    /// A MASKED_EQ whose mask has no bit in the compared width always holds; libseccomp drops
+    /// it, so a rule made only of such tests is unconditional (which matters for precedence).
+    fn is_tautology(self, c: &Cond) -> bool {
+        let width = if self.is_64bit() {
+            u64::MAX
+        } else {
+            0xffff_ffff
+        };
+        matches!(c.op, Op::MaskedEq { mask } if mask & width == 0)
+    }
+
     fn table(self) -> &'static [(&'static str, u32)] {
         match self {
             Arch::X86_64 => syscalls::X86_64,
@@ -335,9 +346,18 @@ fn add_named(
         return Ok(());
     }
     for f in filters.iter_mut() {
+        let groups: Vec<Vec<Cond>> = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .filter(|c| !f.arch.is_tautology(c))
+                    .copied()
+                    .collect()
+            })
+            .collect();
         if f.arch == Arch::X86 {
             if let Some((mux, call)) = x86_multiplexed(name) {
-                add_multiplexed(f, mux, call, act, groups);
+                add_multiplexed(f, mux, call, act, &groups);
             }
         }
         let Some(nr) = f.arch.syscall(name) else {
@@ -345,13 +365,7 @@ fn add_named(
         };
         let rules = f.syscalls.entry(nr).or_default();
         for conds in groups {
-            add_rule(
-                rules,
-                Rule {
-                    conds: conds.clone(),
-                    action: act,
-                },
-            );
+            add_rule(rules, Rule { conds, action: act });
         }
     }
     Ok(())
@@ -359,20 +373,29 @@ fn add_named(
 
 /// On x86 the socket and SysV IPC calls also go through socketcall(2) / ipc(2), whose first
 /// argument names the call; libseccomp filters that path too (its arguments sit in memory,
-/// so a condition on argument 0 is replaced by the call number).
+/// so a condition on argument 0 is replaced by the call number). Precedence as in `add_rule`,
+/// within the call: a rule without other conditions is the call's unconditional rule.
 fn add_multiplexed(f: &mut ArchFilter, mux: u32, call: u32, act: Action, groups: &[Vec<Cond>]) {
     let rules = f.syscalls.entry(mux).or_default();
+    if rules.iter().any(|r| r.conds.is_empty()) {
+        return; // socketcall/ipc itself is unconditional
+    }
+    let call_cond = Cond {
+        index: 0,
+        op: Op::Eq,
+        value: u64::from(call),
+    };
+    let in_call = |r: &Rule| r.conds.first() == Some(&call_cond);
     for conds in groups {
-        let mut conds: Vec<Cond> = conds.iter().filter(|c| c.index != 0).copied().collect();
-        conds.insert(
-            0,
-            Cond {
-                index: 0,
-                op: Op::Eq,
-                value: u64::from(call),
-            },
-        );
-        add_rule(rules, Rule { conds, action: act });
+        if rules.iter().any(|r| in_call(r) && r.conds.len() == 1) {
+            return;
+        }
+        let rest = conds.iter().filter(|c| c.index != 0).copied();
+        let conds: Vec<Cond> = std::iter::once(call_cond).chain(rest).collect();
+        if conds.len() == 1 {
+            rules.retain(|r| !in_call(r));
+        }
+        rules.push(Rule { conds, action: act });
     }
 }
 

@@ -25,12 +25,18 @@
 //!   EQ 8 beats GT 5 or NE 3, GT 7 beats GT 5, whatever their order); we keep profile order,
 //!   which is predictable; and where two rules repeat the same conditions with different
 //!   actions libseccomp fails (EEXIST, so runc refuses the profile), we take the first.
-//!   Neither engine default profile has such rules: for both, our
-//!   program gives what libseccomp 2.5.4 gives for syscall numbers 0-1099 on each ABI with
-//!   nine argument vectors (the `*_matches_libseccomp` unit tests).
+//!   libseccomp 2.5.4 also merges several conditional rules of one syscall into trees that
+//!   are wrong in places (observed: `a2 <= 0` or `a2 > 0x1_0000_0007` matches a2 = 7; on x86
+//!   `a1 != 0` stops matching a1 = 7 once another rule tests `a1 != 0xffffffff`); we evaluate
+//!   each rule exactly.
+//!   Neither engine default profile has such rules: for both, our program gives what
+//!   libseccomp 2.5.4 gives for syscall numbers 0-1099 on each ABI with nine argument vectors,
+//!   and so do random profiles without such rules (the `*_libseccomp` unit tests).
 //! - Argument comparisons are unsigned 64-bit on x86_64; on x86 and x32 (32-bit ABIs for
 //!   libseccomp) only the low 32 bits of the argument and of the operands are compared.
-//!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo & value`.
+//!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo & value`; one whose mask has no bit
+//!   in the compared width always holds and is dropped (so a rule made only of such tests is
+//!   unconditional on that ABI), as libseccomp does.
 //! - runc's -ENOSYS stub: unless the default action is ALLOW, LOG or TRACE (or the default
 //!   errno is already ENOSYS), a syscall numbered above the highest syscall the profile names
 //!   on a listed architecture returns ENOSYS, so that libcs fall back from syscalls newer than
