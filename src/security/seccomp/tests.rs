@@ -1,6 +1,9 @@
 //! Unit tests: compile profiles and run the BPF program in a small interpreter over synthetic
-//! `seccomp_data`. The engine profiles in testdata/ are docker's and podman's defaults as
-//! captured from dockerd 20.10 and podman 4.3 (see /work/shared/testdata/engine-configs).
+//! `seccomp_data`; check it against the decision table and, differentially, against the
+//! program libseccomp 2.5.4 (what runc 1.1.5 links) builds for the same profile the way runc
+//! does (those tests build a C harness: they need `cc` and libseccomp-dev). The engine
+//! profiles in testdata/ are docker's and podman's defaults as captured from dockerd 20.10
+//! and podman 4.3 (see /work/shared/testdata/engine-configs).
 use serde_json::json;
 
 use super::bpf::*;
