@@ -6,3 +6,4 @@ pub mod fdio;
 pub mod mount;
 pub mod process;
 pub mod rlimit;
+pub mod seccomp;
