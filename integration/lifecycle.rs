@@ -601,7 +601,12 @@ fn version_and_features() {
         .unwrap()
         .iter()
         .any(|n| n == "time"));
-    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+    assert!(f["linux"]["seccomp"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "SCMP_ACT_NOTIFY"));
 }
 
 /// Differential: the same bundle under runc and berth sees the same capabilities,

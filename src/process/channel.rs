@@ -75,6 +75,8 @@ pub enum Msg {
     HooksDone,
     /// child → parent: the pty master follows as an fd (run without --console-socket).
     Console,
+    /// child → parent: the seccomp notify fd follows (for linux.seccomp.listenerPath).
+    SeccompNotify,
     /// child → parent: everything is set up; the init now waits on the exec fifo.
     Ready,
     /// child → parent: a step failed; the child exits after sending this.

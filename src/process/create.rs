@@ -31,7 +31,7 @@
 //! At any point the child may send `Failed(ChildError{step, errno, message})` and exit
 //! instead; the parent then reaps it, removes the cgroup and the state dir, and reports one
 //! error line: `container init: <step>: <context chain>: <errno text>`.
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -113,6 +113,13 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         bail!("--console-socket given but process.terminal is false");
     }
     let plan = Plan::from_spec(spec);
+    // Compiled once, here, before any side effect (errors name the JSON path).
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(|sc| crate::security::seccomp::compile(sc).map(|p| (p, sc)))
+        .transpose()?;
     let (listen_env, listen_fds) = listen_fds();
     let cg_cfg = CgroupConfig {
         cgroups_path: spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
@@ -181,6 +188,7 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
             no_new_keyring: req.no_new_keyring,
             extra_fds: listen_fds + req.preserve_fds,
             extra_env: listen_env,
+            seccomp: seccomp.as_ref().map(|(p, _)| p),
             state: state_doc,
         });
     }
@@ -240,6 +248,23 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     } else {
         None
     };
+    if let Some((_, sc)) = seccomp.as_ref().filter(|(p, _)| p.uses_notify()) {
+        let fd = parent_end
+            .expect("SeccompNotify", |m| matches!(m, Msg::SeccompNotify))?
+            .context("the init sent no seccomp notify fd")?;
+        let listener = sc
+            .listener_path()
+            .as_ref()
+            .context("linux.seccomp.listenerPath: missing")?;
+        let mut st = hook_state(req.id, &bundle, "creating", pid.as_raw());
+        st["pid"] = pid.as_raw().into();
+        crate::security::seccomp::send_to_listener(
+            listener,
+            fd.as_fd(),
+            &st,
+            sc.listener_metadata().as_deref(),
+        )?;
+    }
     parent_end.expect("Ready", |m| matches!(m, Msg::Ready))?;
 
     // 8. Limits, state, pid file.

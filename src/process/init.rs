@@ -30,6 +30,8 @@ pub struct InitContext<'a> {
     pub extra_fds: u32,
     /// Extra environment (LISTEN_FDS / LISTEN_PID) added to process.env.
     pub extra_env: Vec<String>,
+    /// The compiled linux.seccomp filter.
+    pub seccomp: Option<&'a crate::security::seccomp::Program>,
     /// The state document hooks get (pid and status are filled in by the init).
     pub state: serde_json::Value,
 }
@@ -163,8 +165,17 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         set_domainname(d).step("domainname")?;
     }
 
-    // 5. Process attributes, the identity change and capabilities (runc's order).
+    // 5. Process attributes, the identity change and capabilities (runc's order). Without
+    // no_new_privs installing a filter needs CAP_SYS_ADMIN: then it goes first; with it, as
+    // late as possible, so the filter sees few runtime syscalls.
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        install_seccomp(ctx)?;
+    }
     let program = super::program::prepare(process, ctx.extra_fds, &ctx.extra_env)?;
+    if nnp {
+        install_seccomp(ctx)?;
+    }
 
     // 6. Ready: wait for `start` on the exec fifo, run startContainer hooks, exec.
     ctx.channel.send(&Msg::Ready).step("sync")?;
@@ -176,6 +187,19 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     )
     .step("startContainer hooks")?;
     Err(program.exec())
+}
+
+/// Install the filter; a notify fd goes to the parent, which hands it to the listener.
+fn install_seccomp(ctx: &InitContext) -> Result<(), ChildError> {
+    let Some(prog) = ctx.seccomp else {
+        return Ok(());
+    };
+    if let Some(fd) = crate::security::seccomp::install(prog).step("seccomp")? {
+        ctx.channel
+            .send_with_fd(&Msg::SeccompNotify, Some(fd.as_raw_fd()))
+            .step("seccomp")?;
+    }
+    Ok(())
 }
 
 fn become_userns_root() -> Result<()> {

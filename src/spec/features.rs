@@ -6,6 +6,7 @@ use oci_spec::runtime::LinuxNamespaceType as T;
 use serde_json::{json, Value};
 
 use super::validate::ns_name;
+use crate::security::seccomp;
 
 /// The hooks berth runs (hooks.rs), in lifecycle order.
 pub const HOOKS: [&str; 6] = [
@@ -45,7 +46,14 @@ pub fn features() -> Value {
             "namespaces": namespaces,
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": seccomp::ACTIONS,
+                "operators": seccomp::OPERATORS,
+                "archs": seccomp::ARCHES,
+                "knownFlags": seccomp::FLAGS,
+                "supportedFlags": seccomp::FLAGS,
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

@@ -138,9 +138,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
     for (key, _) in linux.sysctl().iter().flatten() {
         check_sysctl(key, &has)?;
     }
-    if linux.seccomp().is_some() {
-        bail!("linux.seccomp: seccomp filters are not supported by berth yet");
-    }
     if linux.intel_rdt().is_some() {
         bail!("linux.intelRdt: Intel RDT is not supported by berth");
     }
