@@ -723,3 +723,109 @@ fn cgroup_file(pid: i64, controller: &str, file: &str) -> std::path::PathBuf {
     }
     panic!("no {controller} cgroup for {pid}: {text}");
 }
+
+#[test]
+fn exec_joins_the_container() {
+    let root = Root::new();
+    let id = unique("exec");
+    let b = Bundle::with(
+        &[
+            "sh",
+            "-c",
+            "echo init-was-here > /tmp/mark; while :; do sleep 0.1; done",
+        ],
+        |_| {},
+    );
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    let init = root.state(&id)["pid"].as_i64().unwrap();
+    wait_for(|| b.path().join("rootfs/tmp/mark").exists(), "the init");
+
+    // Foreground exec: output, exit code, the same mount/pid namespaces as the init.
+    let out = root.run(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /tmp/mark; echo pid=$$; exit 9",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("init-was-here\npid="), "{text}");
+    let inner_pid: i64 = text.trim().rsplit('=').next().unwrap().parse().unwrap();
+    assert!(
+        inner_pid > 1,
+        "a new pid in the container's pid namespace: {inner_pid}"
+    );
+
+    // Detached exec with --pid-file: the process is in the container's namespaces and cgroup.
+    let pidfile = b.path().join("exec.pid");
+    root.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "-u",
+        "1000:1000",
+        &id,
+        "sleep",
+        "30",
+    ]);
+    let pid: i64 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    for ns in ["mnt", "pid", "net", "ipc", "uts", "cgroup"] {
+        assert_eq!(
+            ns_link(&pid.to_string(), ns),
+            ns_link(&init.to_string(), ns),
+            "{ns}"
+        );
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("1000")),
+        "{status}"
+    );
+    let pids: Vec<i64> = serde_json::from_str(&root.ok(&["ps", "-f", "json", &id])).unwrap();
+    assert!(pids.contains(&pid), "{pids:?} holds the exec'd {pid}");
+
+    // The process.json containerd writes for `ctr task exec`.
+    let mut p: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/engine-configs/containerd-ctr-exec.process.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    p["args"] = json!(["sh", "-c", "cat /tmp/mark && echo exec-ok; exit 3"]);
+    let pfile = b.path().join("process.json");
+    std::fs::write(&pfile, p.to_string()).unwrap();
+    let out = root.run(&["exec", "--process", pfile.to_str().unwrap(), &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "init-was-here\nexec-ok\n"
+    );
+
+    // A missing program: one clear error, nothing started.
+    let err = root.fails(&["exec", &id, "/no/such/program"]);
+    assert!(
+        err.contains("exec process: exec: \"/no/such/program\": executable file not found"),
+        "{err}"
+    );
+    root.ok(&["delete", "--force", &id]);
+    assert!(root
+        .fails(&["exec", &id, "true"])
+        .contains("does not exist"));
+}

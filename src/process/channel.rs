@@ -26,7 +26,7 @@ pub struct ChildError {
 impl std::fmt::Display for ChildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The message chain already ends with the errno text when there is one.
-        write!(f, "container init: {}: {}", self.step, self.message)
+        write!(f, "{}: {}", self.step, self.message)
     }
 }
 
@@ -86,11 +86,14 @@ pub enum Msg {
 /// One end of the sync socket.
 pub struct Channel {
     fd: OwnedFd,
+    /// What the other end is, for errors it reports ("container init", "exec process").
+    peer: &'static str,
 }
 
 impl Channel {
     /// A connected pair (parent end, child end), both close-on-exec.
-    pub fn pair() -> Result<(Channel, Channel)> {
+    /// `child` names the child's role in the errors it reports to the parent.
+    pub fn pair(child: &'static str) -> Result<(Channel, Channel)> {
         let (a, b) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -98,7 +101,13 @@ impl Channel {
             SockFlag::SOCK_CLOEXEC,
         )
         .context("creating the sync socketpair")?;
-        Ok((Channel { fd: a }, Channel { fd: b }))
+        Ok((
+            Channel { fd: a, peer: child },
+            Channel {
+                fd: b,
+                peer: "runtime",
+            },
+        ))
     }
 
     pub fn send(&self, msg: &Msg) -> Result<()> {
@@ -124,11 +133,16 @@ impl Channel {
     /// Receive and require a specific message (by predicate); a `Failed` becomes the error.
     pub fn expect(&self, what: &str, want: impl Fn(&Msg) -> bool) -> Result<Option<OwnedFd>> {
         match self.recv()? {
-            Some((Msg::Failed(e), _)) => Err(e.into()),
+            Some((Msg::Failed(e), _)) => Err(self.failure(e)),
             Some((m, fd)) if want(&m) => Ok(fd),
             Some((m, _)) => bail!("sync protocol: expected {what}, got {m:?}"),
             None => bail!("sync protocol: the other side exited before {what}"),
         }
+    }
+
+    /// A failure the other end reported, as an error naming who failed.
+    pub fn failure(&self, e: ChildError) -> anyhow::Error {
+        anyhow::Error::new(e).context(self.peer)
     }
 
     pub fn raw(&self) -> RawFd {
@@ -181,20 +195,21 @@ mod tests {
 
     #[test]
     fn roundtrip_with_fd() {
-        let (a, b) = Channel::pair().unwrap();
+        let (a, b) = Channel::pair("container init").unwrap();
         let f = std::fs::File::open("/dev/null").unwrap();
         a.send_with_fd(&Msg::Console, Some(f.as_raw_fd())).unwrap();
         let (m, fd) = b.recv().unwrap().unwrap();
         assert!(matches!(m, Msg::Console));
         assert!(fd.is_some());
-        a.send(&Msg::Failed(ChildError {
+        // The child's failure reaches the parent naming the child's role.
+        b.send(&Msg::Failed(ChildError {
             step: "x".into(),
             errno: 1,
             message: "m".into(),
         }))
         .unwrap();
-        let e = b.expect("Ready", |m| matches!(m, Msg::Ready)).unwrap_err();
-        assert!(e.to_string().contains("container init: x: m"));
+        let e = a.expect("Ready", |m| matches!(m, Msg::Ready)).unwrap_err();
+        assert_eq!(format!("{e:#}"), "container init: x: m");
         drop(a);
         assert!(b.recv().unwrap().is_none());
     }

@@ -160,7 +160,7 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     let cgroup = cleanup.cgroup.insert(cgroup);
 
     // 4. The clone.
-    let (parent_end, child_end) = Channel::pair()?;
+    let (parent_end, child_end) = Channel::pair("container init")?;
     let state_doc = hook_state(req.id, &bundle, "creating", 0);
     let pidns = plan
         .join_pid

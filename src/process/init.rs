@@ -44,7 +44,7 @@ pub fn run(ctx: InitContext) -> ! {
     };
     // The parent may be gone (after `create` returned): then stderr is all we have.
     if ctx.channel.send(&Msg::Failed(err.clone())).is_err() {
-        eprintln!("berth: {err}");
+        eprintln!("berth: container init: {err}");
     }
     // No destructors or atexit handlers inherited from the runtime may run in the init.
     crate::sys::process::exit_now(1)
@@ -93,11 +93,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     if !ctx.no_new_keyring {
         session_keyring(ctx.id).step("keyring")?;
     }
-    if let Some(score) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", score.to_string())
-            .with_context(|| format!("writing oom_score_adj {score}"))
-            .step("oomScoreAdj")?;
-    }
+    super::program::set_oom_score_adj(process)?;
 
     // 3. Mounts and /dev, then the runtime-namespace hooks, then ours, then pivot_root.
     let rcfg = crate::rootfs::RootfsConfig {
@@ -146,7 +142,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         let size = process
             .console_size()
             .map(|b| (b.height() as u32, b.width() as u32));
-        let master = super::tty::open_container_pty(size).step("terminal")?;
+        let master = super::tty::open_container_pty(size, true).step("terminal")?;
         match &ctx.console_socket {
             Some(sock) => super::tty::send_to_console_socket(sock.as_raw_fd(), &master),
             None => ctx
@@ -165,16 +161,15 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         set_domainname(d).step("domainname")?;
     }
 
-    // 5. Process attributes, the identity change and capabilities (runc's order). Without
-    // no_new_privs installing a filter needs CAP_SYS_ADMIN: then it goes first; with it, as
-    // late as possible, so the filter sees few runtime syscalls.
+    // 5. Process attributes, the identity change and capabilities (runc's order), with the
+    // seccomp filter before or after them (see install_seccomp).
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
-        install_seccomp(ctx)?;
+        super::program::install_seccomp(ctx.seccomp, &ctx.channel)?;
     }
     let program = super::program::prepare(process, ctx.extra_fds, &ctx.extra_env)?;
     if nnp {
-        install_seccomp(ctx)?;
+        super::program::install_seccomp(ctx.seccomp, &ctx.channel)?;
     }
 
     // 6. Ready: wait for `start` on the exec fifo, run startContainer hooks, exec.
@@ -187,19 +182,6 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     )
     .step("startContainer hooks")?;
     Err(program.exec())
-}
-
-/// Install the filter; a notify fd goes to the parent, which hands it to the listener.
-fn install_seccomp(ctx: &InitContext) -> Result<(), ChildError> {
-    let Some(prog) = ctx.seccomp else {
-        return Ok(());
-    };
-    if let Some(fd) = crate::security::seccomp::install(prog).step("seccomp")? {
-        ctx.channel
-            .send_with_fd(&Msg::SeccompNotify, Some(fd.as_raw_fd()))
-            .step("seccomp")?;
-    }
-    Ok(())
 }
 
 fn become_userns_root() -> Result<()> {

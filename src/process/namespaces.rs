@@ -90,6 +90,11 @@ impl Plan {
 pub fn join(t: T, path: &Path) -> Result<()> {
     let f = File::open(path)
         .with_context(|| format!("opening the {} namespace {}", ns_name(t), path.display()))?;
+    join_file(t, &f, path)
+}
+
+/// setns into an opened namespace file (`path` is for messages).
+pub fn join_file(t: T, f: &File, path: &Path) -> Result<()> {
     setns(f.as_fd(), clone_flag(t))
         .with_context(|| format!("joining the {} namespace {}", ns_name(t), path.display()))
 }

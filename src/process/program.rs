@@ -9,8 +9,11 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
-use super::channel::{ChildError, Step};
+use std::os::fd::AsRawFd;
+
+use super::channel::{Channel, ChildError, Msg, Step};
 use crate::security::caps::CapSets;
+use crate::security::seccomp;
 
 /// What execve needs, resolved while the process could still read the container's files.
 pub struct Program {
@@ -68,6 +71,30 @@ pub fn prepare(
             .step("noNewPrivileges")?;
     }
     Ok(Program { path, args, env })
+}
+
+/// Install the seccomp filter; a notify fd goes to the parent over `ch`, which hands it to the
+/// listener. Without no_new_privs call this before `prepare` (it needs CAP_SYS_ADMIN), with
+/// it after, so the filter sees few runtime syscalls.
+pub fn install_seccomp(filter: Option<&seccomp::Program>, ch: &Channel) -> Result<(), ChildError> {
+    let Some(f) = filter else {
+        return Ok(());
+    };
+    if let Some(fd) = seccomp::install(f).step("seccomp")? {
+        ch.send_with_fd(&Msg::SeccompNotify, Some(fd.as_raw_fd()))
+            .step("seccomp")?;
+    }
+    Ok(())
+}
+
+/// process.oomScoreAdj, written while /proc is still the runtime's.
+pub fn set_oom_score_adj(process: &Process) -> Result<(), ChildError> {
+    if let Some(score) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string())
+            .with_context(|| format!("writing oom_score_adj {score}"))
+            .step("oomScoreAdj")?;
+    }
+    Ok(())
 }
 
 impl Program {

@@ -15,9 +15,10 @@ nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, Winsize);
 nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
 nix::ioctl_write_int_bad!(set_ctty, libc::TIOCSCTTY);
 
-/// Init side: make the pty, wire it as the controlling terminal and stdio, and return the
-/// master for the caller to send.
-pub fn open_container_pty(size: Option<(u32, u32)>) -> Result<OwnedFd> {
+/// Inside the container: make a pty from its devpts, wire it as the controlling terminal and
+/// stdio, and return the master for the caller to send. The init also binds the slave on
+/// /dev/console; an exec'd process does not.
+pub fn open_container_pty(size: Option<(u32, u32)>, bind_console: bool) -> Result<OwnedFd> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .context("opening /dev/ptmx")?;
     grantpt(&master).context("grantpt")?;
@@ -30,7 +31,9 @@ pub fn open_container_pty(size: Option<(u32, u32)>) -> Result<OwnedFd> {
         .open(&name)
         .with_context(|| format!("opening the pty slave {name}"))?
         .into();
-    crate::rootfs::mount_console(&PathBuf::from(&name))?;
+    if bind_console {
+        crate::rootfs::mount_console(&PathBuf::from(&name))?;
+    }
     if let Some((h, w)) = size {
         let ws = Winsize {
             ws_row: h as u16,

@@ -101,11 +101,29 @@ fn lenient_prepass(raw: &mut Value) -> Result<()> {
     if !raw.is_object() {
         bail!("the top level must be a JSON object");
     }
-    let Some(caps) = raw
-        .pointer_mut("/process/capabilities")
+    if let Some(p) = raw.get_mut("process") {
+        drop_unknown_caps(p);
+    }
+    Ok(())
+}
+
+/// Parse a process JSON (`exec --process`), with the same leniency as config.json.
+pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
+    if !raw.is_object() {
+        bail!("the top level must be a JSON object");
+    }
+    drop_unknown_caps(&mut raw);
+    from_value_with_path(raw)
+}
+
+/// Unknown capability names are warnings, as in runc.
+fn drop_unknown_caps(process: &mut Value) {
+    let Some(caps) = process
+        .get_mut("capabilities")
         .and_then(Value::as_object_mut)
     else {
-        return Ok(());
+        return;
     };
     for (set, list) in caps.iter_mut() {
         let Some(list) = list.as_array_mut() else {
@@ -120,7 +138,6 @@ fn lenient_prepass(raw: &mut Value) -> Result<()> {
             known
         });
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -64,38 +64,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     };
 
     if let Some(p) = spec.process() {
-        match p.args() {
-            Some(a) if !a.is_empty() => {}
-            _ => bail!("process.args: must name the program to run"),
-        }
-        if !p.cwd().is_absolute() {
-            bail!("process.cwd: {:?} is not an absolute path", p.cwd());
-        }
-        for (i, e) in p.env().iter().flatten().enumerate() {
-            if !e.contains('=') {
-                bail!("process.env[{i}]: {e:?} is not NAME=VALUE");
-            }
-        }
-        if p.terminal().unwrap_or(false) && p.console_size().is_some() {
-            // consoleSize is honoured by the terminal code; nothing to check.
-        }
-        if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
-            bail!("process.apparmorProfile: AppArmor is not supported by berth on this host");
-        }
-        if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            bail!("process.selinuxLabel: SELinux is not supported by berth on this host");
-        }
-        if p.io_priority().is_some() {
-            bail!("process.ioPriority: not supported by berth yet");
-        }
-        if p.scheduler().is_some() {
-            bail!("process.scheduler: not supported by berth yet");
-        }
-        if let Some(score) = p.oom_score_adj() {
-            if !(-1000..=1000).contains(&score) {
-                bail!("process.oomScoreAdj: {score} is outside -1000..1000");
-            }
-        }
+        validate_process(p)?;
     }
 
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
@@ -168,6 +137,43 @@ pub fn validate(spec: &Spec) -> Result<()> {
     for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
         if !Path::new(p).is_absolute() {
             bail!("linux.readonlyPaths[{i}]: {p:?} is not absolute");
+        }
+    }
+    Ok(())
+}
+
+/// process (config.json's, or an `exec --process` file).
+pub fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
+    match p.args() {
+        Some(a) if !a.is_empty() => {}
+        _ => bail!("process.args: must name the program to run"),
+    }
+    if !p.cwd().is_absolute() {
+        bail!("process.cwd: {:?} is not an absolute path", p.cwd());
+    }
+    for (i, e) in p.env().iter().flatten().enumerate() {
+        if !e.contains('=') {
+            bail!("process.env[{i}]: {e:?} is not NAME=VALUE");
+        }
+    }
+    if p.terminal().unwrap_or(false) && p.console_size().is_some() {
+        // consoleSize is honoured by the terminal code; nothing to check.
+    }
+    if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
+        bail!("process.apparmorProfile: AppArmor is not supported by berth on this host");
+    }
+    if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
+        bail!("process.selinuxLabel: SELinux is not supported by berth on this host");
+    }
+    if p.io_priority().is_some() {
+        bail!("process.ioPriority: not supported by berth yet");
+    }
+    if p.scheduler().is_some() {
+        bail!("process.scheduler: not supported by berth yet");
+    }
+    if let Some(score) = p.oom_score_adj() {
+        if !(-1000..=1000).contains(&score) {
+            bail!("process.oomScoreAdj: {score} is outside -1000..1000");
         }
     }
     Ok(())

@@ -1,0 +1,235 @@
+//! `exec`: start another process in a running (or created) container.
+//!
+//! The same shape as create, smaller: the parent enters the init's pid namespace around a
+//! fork (so the child is in it) straight into the container's cgroup on v2 (on v1 the
+//! parent moves it), then says go. The child joins the init's other namespaces (user
+//! first), sets up its terminal, seccomp and identity with the code the init uses
+//! (`program.rs`), and execs. Its end of the socket is close-on-exec: the parent reads the
+//! messages (Console, SeccompNotify) until end-of-file, which means the exec happened, or a
+//! `Failed` with the step and errno.
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType as T, Process};
+
+use super::channel::{Channel, ChildError, Msg, Step};
+use super::namespaces::{self, PidNsGuard};
+use crate::container::{Container, Status};
+use crate::security::seccomp;
+
+/// What the caller asked for.
+pub struct ExecRequest<'a> {
+    pub container: &'a Container,
+    pub process: &'a Process,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// Foreground without a console socket: the parent keeps the pty master.
+    pub keep_console: bool,
+}
+
+/// The started process.
+pub struct Execed {
+    pub pid: Pid,
+    pub console: Option<OwnedFd>,
+}
+
+/// The init's namespaces that differ from ours, user first; pid and time come last (the
+/// parent handles pid; time is joined by the child).
+fn namespaces_to_join(init: i32) -> Result<Vec<(T, PathBuf, File)>> {
+    let kinds = [
+        (T::User, "user"),
+        (T::Mount, "mnt"),
+        (T::Ipc, "ipc"),
+        (T::Uts, "uts"),
+        (T::Network, "net"),
+        (T::Cgroup, "cgroup"),
+        (T::Time, "time"),
+        (T::Pid, "pid"),
+    ];
+    let mut out = Vec::new();
+    for (t, name) in kinds {
+        let theirs = PathBuf::from(format!("/proc/{init}/ns/{name}"));
+        let a = std::fs::metadata(&theirs)
+            .with_context(|| format!("the container init's {name} namespace"))?;
+        let b = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .with_context(|| format!("our {name} namespace"))?;
+        use std::os::unix::fs::MetadataExt;
+        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+            // Opened now: once in the container's mount namespace, /proc is its own.
+            let f = File::open(&theirs).with_context(|| format!("opening {}", theirs.display()))?;
+            out.push((t, theirs, f));
+        }
+    }
+    Ok(out)
+}
+
+pub fn exec(req: &ExecRequest) -> Result<Execed> {
+    let c = req.container;
+    match c.status() {
+        Status::Created | Status::Running => {}
+        Status::Paused if req.ignore_paused => {}
+        s => bail!("cannot exec in container {:?}: it is {s}", c.record.id),
+    }
+    let p = req.process;
+    crate::spec::validate::validate_process(p)?;
+    let terminal = p.terminal().unwrap_or(false);
+    if terminal && req.console_socket.is_none() && !req.keep_console {
+        bail!("process.terminal is true: pass --console-socket (or run in the foreground)");
+    }
+    let config = crate::spec::parse_config(
+        &std::fs::read(c.record.bundle.join("config.json"))
+            .context("reading the bundle's config.json")?,
+    )?;
+    let seccomp_profile = config.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let filter = seccomp_profile.as_ref().map(seccomp::compile).transpose()?;
+    let mut join = namespaces_to_join(c.record.pid)?;
+    let pid_ns = join
+        .iter()
+        .position(|(t, _, _)| *t == T::Pid)
+        .map(|i| join.remove(i).1);
+    let cgroup = c.cgroup()?;
+    let console_socket = req
+        .console_socket
+        .map(|s| {
+            UnixStream::connect(s)
+                .with_context(|| format!("connecting to --console-socket {}", s.display()))
+        })
+        .transpose()?
+        .map(OwnedFd::from);
+
+    let (parent_end, child_end) = Channel::pair("exec process")?;
+    let guard = pid_ns.as_deref().map(PidNsGuard::enter).transpose()?;
+    let into = cgroup.clone_into_fd();
+    let forked = crate::sys::process::fork_with_flags(0, into.as_ref().map(|f| f.as_raw_fd()))
+        .context("fork of the exec process");
+    if let Ok(crate::sys::process::Forked::Child) = forked {
+        drop(parent_end);
+        let err = match child(
+            &child_end,
+            p,
+            &join,
+            console_socket.as_ref(),
+            filter.as_ref(),
+            req.preserve_fds,
+        ) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        if child_end.send(&Msg::Failed(err.clone())).is_err() {
+            eprintln!("berth: exec process: {err}");
+        }
+        crate::sys::process::exit_now(1);
+    }
+    if let Some(g) = guard {
+        g.leave()?;
+    }
+    let pid = match forked? {
+        crate::sys::process::Forked::Parent(pid) => pid,
+        crate::sys::process::Forked::Child => unreachable!("the child never returns"),
+    };
+    drop(child_end);
+    drop(console_socket);
+    let fail = |e: anyhow::Error| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        e
+    };
+    if into.is_none() {
+        cgroup.apply(pid.as_raw()).map_err(fail)?;
+    }
+    parent_end
+        .send(&Msg::Go {
+            host_pid: pid.as_raw(),
+        })
+        .map_err(fail)?;
+    let mut console = None;
+    loop {
+        match parent_end.recv().map_err(fail)? {
+            None => break, // the socket closed on exec: the program runs
+            Some((Msg::Console, fd)) => console = fd,
+            Some((Msg::SeccompNotify, Some(fd))) => {
+                let sc = seccomp_profile
+                    .as_ref()
+                    .context("seccomp fd without a profile")
+                    .map_err(fail)?;
+                let listener = sc
+                    .listener_path()
+                    .as_ref()
+                    .context("linux.seccomp.listenerPath: missing")
+                    .map_err(fail)?;
+                let mut st = c.oci_state();
+                st["pid"] = pid.as_raw().into();
+                seccomp::send_to_listener(
+                    listener,
+                    fd.as_fd(),
+                    &st,
+                    sc.listener_metadata().as_deref(),
+                )
+                .map_err(fail)?;
+            }
+            Some((Msg::Failed(e), _)) => {
+                let _ = waitpid(pid, None);
+                return Err(parent_end.failure(e));
+            }
+            Some((m, _)) => return Err(fail(anyhow::anyhow!("sync protocol: unexpected {m:?}"))),
+        }
+    }
+    if let Some(f) = req.pid_file {
+        super::create::write_pid_file(f, pid.as_raw())?;
+    }
+    Ok(Execed { pid, console })
+}
+
+enum Never {}
+
+/// The exec'd process, from the fork to execve.
+fn child(
+    ch: &Channel,
+    p: &Process,
+    join: &[(T, PathBuf, File)],
+    console_socket: Option<&OwnedFd>,
+    filter: Option<&seccomp::Program>,
+    preserve_fds: u32,
+) -> Result<Never, ChildError> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("resetting the signal mask")
+        .step("signals")?;
+    ch.expect("Go", |m| matches!(m, Msg::Go { .. }))
+        .step("sync")?;
+    nix::sys::prctl::set_dumpable(false)
+        .context("PR_SET_DUMPABLE")
+        .step("dumpable")?;
+    super::program::set_oom_score_adj(p)?;
+    for (t, path, f) in join {
+        namespaces::join_file(*t, f, path).step("namespaces")?;
+    }
+    nix::unistd::setsid().context("setsid").step("session")?;
+    if p.terminal().unwrap_or(false) {
+        let size = p
+            .console_size()
+            .map(|b| (b.height() as u32, b.width() as u32));
+        let master = super::tty::open_container_pty(size, false).step("terminal")?;
+        match console_socket {
+            Some(sock) => super::tty::send_to_console_socket(sock.as_raw_fd(), &master),
+            None => ch.send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
+        }
+        .step("terminal")?;
+    }
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        super::program::install_seccomp(filter, ch)?;
+    }
+    let program = super::program::prepare(p, preserve_fds, &[])?;
+    if nnp {
+        super::program::install_seccomp(filter, ch)?;
+    }
+    Err(program.exec())
+}
