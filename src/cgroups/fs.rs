@@ -73,7 +73,18 @@ pub fn flat_keyed_value(dir: &Path, file: &str, key: &str) -> Result<Option<u64>
 }
 
 /// Makes `path` and every missing parent; returns the directories actually created, top-down.
+/// A parent removed meanwhile (the last container leaving a shared parent) is made again.
 pub fn mkdir_all(path: &Path) -> Result<Vec<PathBuf>> {
+    let mut attempt = 0;
+    loop {
+        match mkdir_missing(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => attempt += 1,
+            r => return r.with_context(|| format!("creating cgroup {}", path.display())),
+        }
+    }
+}
+
+fn mkdir_missing(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut missing = Vec::new();
     let mut cur = Some(path);
     while let Some(p) = cur {
@@ -89,7 +100,7 @@ pub fn mkdir_all(path: &Path) -> Result<Vec<PathBuf>> {
         match fs::create_dir(&dir) {
             Ok(()) => made.push(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", dir.display())),
+            Err(e) => return Err(e),
         }
     }
     Ok(made)

@@ -114,6 +114,10 @@ pub struct CommonState {
     /// Rootless and creation failed: the manager does nothing.
     #[serde(default)]
     pub disabled: bool,
+    /// The leaf sits in berth's own default parent (`/berth`), shared by the containers
+    /// without a cgroupsPath: the last one out removes it.
+    #[serde(default)]
+    pub default_parent: bool,
 }
 
 /// Mutable bookkeeping a manager keeps between `create()` and `destroy()`.
@@ -171,10 +175,17 @@ impl Tracker {
                 fs::remove_cgroup_tree(leaf)?;
             }
         }
-        let parents: Vec<PathBuf> = created
+        let mut parents: Vec<PathBuf> = created
             .into_iter()
             .filter(|c| !leaves.contains(&c.as_path()))
             .collect();
+        if self.get().default_parent {
+            for leaf in leaves {
+                if let Some(p) = leaf.parent().filter(|p| !parents.iter().any(|x| x == p)) {
+                    parents.push(p.to_path_buf());
+                }
+            }
+        }
         fs::remove_created_parents(&parents)
     }
 }
@@ -227,6 +238,7 @@ pub fn new_manager(cfg: &CgroupConfig) -> Result<Box<dyn Manager>> {
     let own = paths::own_cgroups()?;
     let common = CommonState {
         rootless: cfg.rootless,
+        default_parent: cfg.cgroups_path.is_none(),
         ..Default::default()
     };
     match detect()? {
