@@ -357,6 +357,7 @@ mod tests {
                 created: vec![PathBuf::from("/sys/fs/cgroup/memory/berth/a")],
                 rootless: false,
                 disabled: false,
+                default_parent: true,
             },
         };
         let j = serde_json::to_value(&st).unwrap();
