@@ -11,7 +11,7 @@
 //! a symlink per controller (`cpu -> cpu,cpuacct`). The read-only flag applies to all.
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
@@ -64,7 +64,7 @@ fn mount_v2(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
         )
         .context("mounting cgroup2")?;
     } else {
-        let own = own_cgroups()?;
+        let own = crate::cgroups::paths::own_cgroups()?;
         let rel = own
             .get("")
             .context("/proc/self/cgroup has no cgroup v2 entry")?;
@@ -92,7 +92,7 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
     let own = if ctx.cfg.new_cgroupns {
         BTreeMap::new()
     } else {
-        own_cgroups()?
+        crate::cgroups::paths::own_cgroups()?
     };
     for h in hierarchies(&mountinfo::read()?) {
         let name = h
@@ -117,7 +117,8 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
             )
             .with_context(|| format!("mounting cgroup {}", list.join(",")))?;
         } else {
-            let rel = own.get(&key(&list)).with_context(|| {
+            // Every controller of a hierarchy has the same line in /proc/self/cgroup.
+            let rel = list.first().and_then(|c| own.get(c)).with_context(|| {
                 format!(
                     "/proc/self/cgroup has no entry for the {} hierarchy",
                     list.join(",")
@@ -176,46 +177,9 @@ fn known_controllers() -> Result<Vec<String>> {
         .collect())
 }
 
-/// Sorted, comma-joined controller list: the key of `own_cgroups`.
-fn key(list: &[String]) -> String {
-    let mut v: Vec<&str> = list.iter().map(String::as_str).collect();
-    v.sort_unstable();
-    v.join(",")
-}
-
-/// This process's cgroup per hierarchy (key: sorted controllers; "" for v2).
-fn own_cgroups() -> Result<BTreeMap<String, PathBuf>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
-    Ok(parse_own(&text))
-}
-
-fn parse_own(text: &str) -> BTreeMap<String, PathBuf> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let (_, ctrl, p) = (it.next()?, it.next()?, it.next()?);
-            let list: Vec<String> = ctrl
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-            Some((key(&list), PathBuf::from(p)))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn own_cgroup_keys() {
-        let m = parse_own("9:name=systemd:/\n4:memory:/a/b\n2:cpuacct,cpu:/c\n0::/v2\n");
-        assert_eq!(m["memory"], Path::new("/a/b"));
-        assert_eq!(m["cpu,cpuacct"], Path::new("/c"));
-        assert_eq!(m["name=systemd"], Path::new("/"));
-        assert_eq!(m[""], Path::new("/v2"));
-    }
 
     #[test]
     fn only_direct_v1_hierarchies() {

@@ -1,22 +1,3 @@
-//! v2 `cpuset` controller: cpuset.cpus and cpuset.mems (inherited from the parent when
-//! empty, unlike v1).
-use std::path::Path;
-
-use anyhow::Result;
-use oci_spec::runtime::LinuxCpu;
-
-use crate::cgroups::fs;
-
-pub fn requested(c: &LinuxCpu) -> bool {
-    c.cpus().is_some() || c.mems().is_some()
-}
-
-pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    if let Some(cpus) = c.cpus() {
-        fs::write(dir, "cpuset.cpus", cpus)?;
-    }
-    if let Some(mems) = c.mems() {
-        fs::write(dir, "cpuset.mems", mems)?;
-    }
-    Ok(())
-}
+//! v2 `cpuset` controller: the same cpuset.cpus and cpuset.mems files as v1. v2 inherits the
+//! parent's values when they are empty, so, unlike v1, nothing needs initialising.
+pub use crate::cgroups::v1::cpuset::{requested, set};
