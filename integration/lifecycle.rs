@@ -829,3 +829,55 @@ fn exec_joins_the_container() {
         .fails(&["exec", &id, "true"])
         .contains("does not exist"));
 }
+
+#[test]
+fn events_report_stats_and_oom() {
+    let root = Root::new();
+    let id = unique("events");
+    let b = Bundle::with(
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.05; done; head -c 200m /dev/zero | tail; sleep 100",
+        ],
+        |s| {
+            s["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216});
+        },
+    );
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    let once: serde_json::Value =
+        serde_json::from_str(root.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert_eq!(once["type"], "stats");
+    assert_eq!(once["id"], id.as_str());
+    assert_eq!(once["data"]["memory"]["usage"]["limit"], 16777216);
+    assert!(
+        once["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+        "{once}"
+    );
+
+    let out_dir = TempDir::new("berth-events");
+    let out = out_dir.path().join("events");
+    let mut stream = root
+        .cmd()
+        .args(["events", "--interval", "1s", &id])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    std::fs::write(b.path().join("rootfs/tmp/go"), "").unwrap();
+    wait_for(
+        || {
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .contains("\"type\":\"oom\"")
+        },
+        "an oom event",
+    );
+    let _ = stream.kill();
+    let _ = stream.wait();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("\"type\":\"stats\""),
+        "{text}"
+    );
+}

@@ -74,6 +74,8 @@ pub trait Manager {
     /// briefly, then the parents it made if nobody else uses them).
     fn destroy(&self) -> Result<()>;
     fn stats(&self) -> Result<Stats>;
+    /// How many processes the kernel's OOM killer has killed in the cgroup so far.
+    fn oom_kills(&self) -> Result<u64>;
     /// v2 only: an `O_PATH` fd on the cgroup directory for `clone3(CLONE_INTO_CGROUP)`. `None`
     /// on v1, or when the directory cannot be opened (then use `apply`).
     fn clone_into_fd(&self) -> Option<OwnedFd>;

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod kill;
@@ -105,6 +106,8 @@ pub enum Command {
     Ps(ps::PsArgs),
     /// Change a running container's cgroup limits.
     Update(update::UpdateArgs),
+    /// A container's resource usage (and OOM kills) as JSON lines.
+    Events(events::EventsArgs),
     /// Run another process in a container.
     Exec(exec::ExecArgs),
     /// List containers.
@@ -170,6 +173,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Kill(a) => kill::run(&g, a),
         Command::Delete(a) => delete::run(&g, a),
         Command::Run(a) => run::run(&g, a),
+        Command::Events(a) => events::run(&g, a),
         Command::Exec(a) => exec::run(&g, a),
         Command::List(a) => list::run(&g, a),
         Command::Pause(a) => pause::pause(&g, a),

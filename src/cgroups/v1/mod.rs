@@ -263,6 +263,15 @@ impl Manager for V1Manager {
         self.tracker.destroy(&self.dirs())
     }
 
+    fn oom_kills(&self) -> Result<u64> {
+        match self.dir("memory") {
+            Some(d) if !self.tracker.disabled() => {
+                Ok(fs::flat_keyed_value(d, "memory.oom_control", "oom_kill")?.unwrap_or(0))
+            }
+            _ => Ok(0),
+        }
+    }
+
     fn stats(&self) -> Result<Stats> {
         let mut s = Stats::default();
         if let Some(d) = self.dir("cpuacct") {

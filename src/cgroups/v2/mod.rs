@@ -217,6 +217,13 @@ impl Manager for V2Manager {
         self.tracker.destroy(&[self.dir.as_path()])
     }
 
+    fn oom_kills(&self) -> Result<u64> {
+        if self.tracker.disabled() || !self.dir.join("memory.events").exists() {
+            return Ok(0);
+        }
+        Ok(fs::flat_keyed_value(&self.dir, "memory.events", "oom_kill")?.unwrap_or(0))
+    }
+
     fn stats(&self) -> Result<Stats> {
         let d = self.dir.as_path();
         let has = |f: &str| d.join(f).exists();
