@@ -63,9 +63,14 @@ build_initramfs() {
     cp "$here/init" "$root/init"
     cp "$1" "$root/cgroups-tests"
     cp "$2" "$root/lifecycle-tests"
-    # The lifecycle tests run berth from the absolute path cargo baked into them.
+    # The lifecycle tests run berth from the absolute path cargo baked into them, and read
+    # engine-written process files from ../shared next to the repository.
     mkdir -p "$root$(dirname "$3")"
     cp "$3" "$root$3"
+    if [ -d "$repo/../shared/testdata" ]; then
+        mkdir -p "$root$repo" "$root$(cd "$repo/.." && pwd)/shared"
+        cp -r "$repo/../shared/testdata" "$root$(cd "$repo/.." && pwd)/shared/"
+    fi
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.cpio.gz"
 }
 
