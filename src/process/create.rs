@@ -155,9 +155,10 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         None => None,
     };
 
-    // 3. The cgroup, made by the parent.
-    cgroup.create()?;
+    // 3. The cgroup, made by the parent (registered for cleanup first: a partial create is
+    // undone too).
     let cgroup = cleanup.cgroup.insert(cgroup);
+    cgroup.create()?;
 
     // 4. The clone.
     let (parent_end, child_end) = Channel::pair("container init")?;
