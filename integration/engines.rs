@@ -209,3 +209,102 @@ fn containerd_drives_berth() {
     ctd.ok(&["container", "delete", "c-bg"]);
     assert!(!ctd.ok(&["task", "ls"]).contains("c-bg"));
 }
+
+/// podman (Debian's, private storage, `--runtime berth`) through conmon.
+#[test]
+fn podman_drives_berth() {
+    let work = TempDir::new("berth-podman");
+    let tar = build_image(work.path());
+    let d = work.path();
+    // Podman asks for NOFILE and NPROC of 1048576; where the hard limits are lower and the
+    // bounding set lacks CAP_SYS_RESOURCE (this host), runc fails the same way, so the
+    // defaults are capped to the hard limits the runtime inherits, as the engine captures
+    // did (podman itself runs with NPROC capped at 32768).
+    use nix::sys::resource::{getrlimit, Resource};
+    let (_, nofile) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let nproc = getrlimit(Resource::RLIMIT_NPROC).unwrap().1.min(32768);
+    let conf = d.join("containers.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[containers]\nnetns = \"none\"\n\
+             default_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n\
+             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"
+        ),
+    )
+    .unwrap();
+    let podman = |args: &[&str]| -> Output {
+        Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(d.join("storage"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .args(["--storage-driver", "vfs", "--runtime", BERTH])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("podman is needed: apt-get install -y podman")
+    };
+    let ok = |args: &[&str]| -> String {
+        let out = podman(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> Output);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["rm", "-f", "-a"]);
+        }
+    }
+    let _cleanup = Cleanup(&podman);
+    let id = ok(&["pull", &format!("oci-archive:{}", tar.display())]);
+    ok(&["tag", id.trim(), "localhost/smoke:latest"]);
+
+    assert_eq!(
+        ok(&["run", "--rm", "localhost/smoke"]),
+        "hello-from-smoke\n"
+    );
+    let out = podman(&["run", "--rm", "localhost/smoke", "sh", "-c", "exit 4"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pd1",
+        "localhost/smoke",
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+    ]);
+    let ex = podman(&["exec", "pd1", "sh", "-c", "echo exec-ok; exit 3"]);
+    assert_eq!(
+        ex.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ex.stdout), "exec-ok\n");
+    ok(&["pause", "pd1"]);
+    assert!(ok(&["inspect", "--format", "{{.State.Status}}", "pd1"]).contains("paused"));
+    ok(&["unpause", "pd1"]);
+    assert!(ok(&["top", "pd1"]).contains("sleep"));
+    ok(&["stop", "-t", "5", "pd1"]);
+    assert_eq!(
+        ok(&["inspect", "--format", "{{.State.ExitCode}}", "pd1"]).trim(),
+        "7"
+    );
+    ok(&["rm", "pd1"]);
+}
