@@ -72,14 +72,7 @@ impl Ctx<'_> {
 /// `mounts[]` entry, then /dev (nodes, ptmx, symlinks).
 pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     let flag = root_propagation(cfg.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    mount2(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::from_bits_retain(flag),
-        None::<&str>,
-    )
-    .context("setting the propagation of /")?;
+    propagate_root(flag).context("setting the propagation of /")?;
     make_parent_private(&cfg.rootfs)?;
     let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount2(
@@ -164,16 +157,20 @@ pub fn finish(cfg: &RootfsConfig) -> Result<()> {
         paths::readonly_root(root.as_fd())?;
     }
     if let Some(flag) = root_propagation(cfg.spec)? {
-        mount2(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::from_bits_retain(flag),
-            None::<&str>,
-        )
-        .context("linux.rootfsPropagation: setting the propagation of /")?;
+        propagate_root(flag).context("linux.rootfsPropagation: setting the propagation of /")?;
     }
     Ok(())
+}
+
+/// Change the propagation type of the mount at "/" (flags like MS_SLAVE|MS_REC).
+fn propagate_root(flag: libc::c_ulong) -> nix::Result<()> {
+    mount2(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::from_bits_retain(flag),
+        None::<&str>,
+    )
 }
 
 /// Checks with no side effect, for the create path's validation step (so that a bad
