@@ -21,8 +21,12 @@
 //!  ── HooksDone ──────────────────────────────▶ createContainer hooks, pivot_root, setsid,
 //!                                               pty (master → console socket, or:)
 //!  ◀──────────────────── Console + fd (run) ──
-//!                                               rootfs::finish, hostname, rlimits, exec
-//!                                               lookup, fds, caps, user, no_new_privs
+//!                                               rootfs::finish, hostname, then
+//!                                               (process/program.rs) seccomp if no nnp,
+//!                                               rlimits, exec lookup, fds, caps, user,
+//!                                               no_new_privs, seccomp if nnp
+//!  ◀─────────── SeccompNotify + fd (NOTIFY) ──
+//!  send it to linux.seccomp.listenerPath
 //!  ◀────────────────────────────────── Ready ──
 //!  cgroup limits, state.json (created),          open(exec.fifo, O_WRONLY) blocks until
 //!  --pid-file, exit                              `berth start` opens it; then
