@@ -308,3 +308,175 @@ fn podman_drives_berth() {
     );
     ok(&["rm", "pd1"]);
 }
+
+/// dockerd (Debian's 20.10, private data and exec roots, no bridge or iptables) with berth
+/// added as a runtime (`--add-runtime berth=…`, `docker run --runtime berth`).
+#[test]
+fn docker_drives_berth() {
+    let work = TempDir::new("berth-docker");
+    let d = work.path();
+    let layout_tar = build_image(d);
+    let docker_tar = d.join("smoke-docker.tar");
+    let out = Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci-archive:{}", layout_tar.display()))
+        .arg(format!(
+            "docker-archive:{}:localhost/smoke:latest",
+            docker_tar.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sock = format!("unix://{}/docker.sock", d.display());
+    let mut daemon = Command::new("dockerd")
+        .arg("--data-root")
+        .arg(d.join("data"))
+        .arg("--exec-root")
+        .arg(d.join("exec"))
+        .arg("--pidfile")
+        .arg(d.join("docker.pid"))
+        .args([
+            "-H",
+            &sock,
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+        ])
+        .args([
+            "--ip-masq=false",
+            "--exec-opt",
+            "native.cgroupdriver=cgroupfs",
+        ])
+        .arg(format!("--add-runtime=berth={BERTH}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("dockerd.log")).unwrap())
+        .spawn()
+        .expect("dockerd is needed: apt-get install -y docker.io");
+    struct Daemon<'a>(&'a mut Child, String);
+    impl Drop for Daemon<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("/usr/bin/docker")
+                .args(["-H", &self.1, "rm", "-f", "dd1"])
+                .output();
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.0.wait();
+        }
+    }
+    let _daemon = Daemon(&mut daemon, sock.clone());
+    // Debian's client, which speaks this daemon's API version.
+    let docker = |args: &[&str]| -> Output {
+        Command::new("/usr/bin/docker")
+            .args(["-H", &sock])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| -> String {
+        let out = docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(d.join("dockerd.log")).unwrap_or_default()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !docker(&["version"]).status.success() {
+        assert!(Instant::now() < deadline, "dockerd did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ok(&["load", "-i", docker_tar.to_str().unwrap()]);
+    let run = ["run", "--rm", "--runtime", "berth", "--network", "none"];
+    assert_eq!(
+        ok(&[&run[..], &["localhost/smoke"]].concat()),
+        "hello-from-smoke\n"
+    );
+    let out = docker(&[&run[..], &["localhost/smoke", "sh", "-c", "exit 4"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // docker's limits config: dropped caps, read-only root, memory and pids limits.
+    let limited = ok(&[
+        &run[..],
+        &[
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            "--cpu-shares",
+            "512",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "NET_BIND_SERVICE",
+            "--read-only",
+            "localhost/smoke",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status; touch /x 2>/dev/null || echo read-only",
+        ],
+    ]
+    .concat());
+    assert_eq!(limited, "CapEff:\t0000000000000400\nread-only\n");
+
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dd1",
+        "--runtime",
+        "berth",
+        "--network",
+        "none",
+        "localhost/smoke",
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+    ]);
+    let ex = docker(&["exec", "dd1", "sh", "-c", "echo exec-ok; exit 3"]);
+    assert_eq!(
+        ex.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ex.stdout), "exec-ok\n");
+    ok(&["pause", "dd1"]);
+    assert_eq!(
+        ok(&["inspect", "-f", "{{.State.Status}}", "dd1"]).trim(),
+        "paused"
+    );
+    ok(&["unpause", "dd1"]);
+    assert!(ok(&["top", "dd1"]).contains("sleep"));
+    // `docker update` sends every field, zeros meaning unset.
+    ok(&["update", "--memory", "64m", "--memory-swap", "128m", "dd1"]);
+    let pid: i64 = ok(&["inspect", "-f", "{{.State.Pid}}", "dd1"])
+        .trim()
+        .parse()
+        .unwrap();
+    let mem = cgroup_file(pid, "memory", "memory.limit_in_bytes");
+    let mem = if mem.exists() {
+        mem
+    } else {
+        cgroup_file(pid, "memory", "memory.max")
+    };
+    assert_eq!(std::fs::read_to_string(mem).unwrap().trim(), "67108864");
+    ok(&["stop", "-t", "5", "dd1"]);
+    assert_eq!(
+        ok(&["inspect", "-f", "{{.State.ExitCode}}", "dd1"]).trim(),
+        "7"
+    );
+    ok(&["rm", "dd1"]);
+}

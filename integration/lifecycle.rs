@@ -700,30 +700,6 @@ fn pause_resume_ps_update() {
     root.ok(&["delete", "--force", &id]);
 }
 
-/// A controller file of the cgroup a process is in, from the host's view (v1 or v2).
-fn cgroup_file(pid: i64, controller: &str, file: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for l in text.lines() {
-        let mut parts = l.splitn(3, ':');
-        let (_, ctrls, path) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-        );
-        let path = path.trim_start_matches('/');
-        if ctrls.split(',').any(|c| c == controller) {
-            return std::path::Path::new("/sys/fs/cgroup")
-                .join(controller)
-                .join(path)
-                .join(file);
-        }
-        if ctrls.is_empty() && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            return std::path::Path::new("/sys/fs/cgroup").join(path).join(file);
-        }
-    }
-    panic!("no {controller} cgroup for {pid}: {text}");
-}
-
 #[test]
 fn exec_joins_the_container() {
     let root = Root::new();

@@ -192,6 +192,42 @@ impl Tracker {
     }
 }
 
+/// Engines write 0 (and "" for cpusets) for "not set": docker's config has `cpu.shares: 0`
+/// and `blockIO.weight: 0`, and its `update` sends every field, zeros included. runc reads
+/// these as unset; so do we, in this one place, before anything is written.
+pub fn without_unset(r: &LinuxResources) -> Result<LinuxResources> {
+    let mut v = serde_json::to_value(r)?;
+    let zero_means_unset: [(&str, &[&str]); 3] = [
+        (
+            "memory",
+            &["limit", "reservation", "swap", "kernel", "kernelTCP"],
+        ),
+        (
+            "cpu",
+            &[
+                "shares",
+                "quota",
+                "period",
+                "realtimeRuntime",
+                "realtimePeriod",
+            ],
+        ),
+        ("blockIO", &["weight", "leafWeight"]),
+    ];
+    for (section, keys) in zero_means_unset {
+        if let Some(obj) = v
+            .get_mut(section)
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            obj.retain(|k, val| !(keys.contains(&k.as_str()) && val.as_i64() == Some(0)));
+            if section == "cpu" {
+                obj.retain(|k, val| !((k == "cpus" || k == "mems") && val.as_str() == Some("")));
+            }
+        }
+    }
+    Ok(serde_json::from_value(v)?)
+}
+
 /// Whether `r` asks for any limit (devices aside: rootless containers get bind-mounted device
 /// nodes, and the default allowlist is always present).
 pub fn resources_requested(r: &LinuxResources) -> bool {
@@ -427,6 +463,27 @@ mod tests {
         let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC));
         assert!(t.creation_failed(other).is_err());
         assert!(!t.disabled());
+    }
+
+    #[test]
+    fn engine_zeros_are_unset() {
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 0, "swappiness": 0},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": "0"},
+            "blockIO": {"weight": 0},
+            "pids": {"limit": 5}
+        }))
+        .unwrap();
+        let v = serde_json::to_value(without_unset(&r).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "memory": {"swappiness": 0},
+                "cpu": {"mems": "0"},
+                "blockIO": {},
+                "pids": {"limit": 5}
+            })
+        );
     }
 
     #[test]

@@ -25,12 +25,11 @@ pub fn throttle_line(t: &LinuxThrottleDevice) -> String {
 }
 
 pub fn set(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    // 0 means unset (docker writes it).
-    if let Some(w) = b.weight().filter(|w| *w != 0) {
+    if let Some(w) = b.weight() {
         let f = pick(dir, &["blkio.weight", "blkio.bfq.weight"], "weight")?;
         fs::write(dir, f, &w.to_string())?;
     }
-    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
+    if let Some(w) = b.leaf_weight() {
         let f = pick(dir, &["blkio.leaf_weight"], "leafWeight")?;
         fs::write(dir, f, &w.to_string())?;
     }

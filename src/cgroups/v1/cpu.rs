@@ -29,8 +29,7 @@ pub fn quota_value(q: i64) -> String {
 }
 
 pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    // 0 means unset (docker writes it).
-    if let Some(shares) = c.shares().filter(|s| *s != 0) {
+    if let Some(shares) = c.shares() {
         fs::write(dir, "cpu.shares", &shares.to_string())?;
         // The kernel clamps out-of-range values silently; report that instead.
         let got = fs::read_u64(dir, "cpu.shares")?;

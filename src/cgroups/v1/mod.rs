@@ -197,7 +197,7 @@ impl Manager for V1Manager {
         if self.tracker.disabled() {
             return self.tracker.check_disabled_set(r);
         }
-        self.set_resources(r)
+        self.set_resources(&crate::cgroups::without_unset(r)?)
     }
 
     fn pids(&self) -> Result<Vec<i32>> {

@@ -53,7 +53,7 @@ pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if c.realtime_period().is_some() || c.realtime_runtime().is_some() {
         bail!("linux.resources.cpu.realtimePeriod/realtimeRuntime are not supported on cgroup v2");
     }
-    if let Some(s) = c.shares().filter(|s| *s != 0) {
+    if let Some(s) = c.shares() {
         fs::write(dir, "cpu.weight", &shares_to_weight(s).to_string())?;
     }
     if c.quota().is_some() || c.period().is_some() {

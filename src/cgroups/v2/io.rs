@@ -44,7 +44,7 @@ pub fn set(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
         }
     };
     let file = if bfq { "io.bfq.weight" } else { "io.weight" };
-    if let Some(w) = b.weight().filter(|w| *w != 0) {
+    if let Some(w) = b.weight() {
         fs::write(dir, file, &weight(w).to_string())?;
     }
     for d in b.weight_device().as_deref().unwrap_or_default() {
