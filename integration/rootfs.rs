@@ -242,6 +242,7 @@ fn scenario_child() {
         no_pivot: scenario == "nopivot",
         new_userns: userns,
         new_cgroupns: scenario == "cgroupns",
+        cgroup_ready: &|| Ok(()),
     };
     if scenario == "error" {
         let err = format!("{:#}", prepare(&cfg).unwrap_err());

@@ -69,6 +69,9 @@ pub enum Msg {
     /// parent → child: ids are mapped and the cgroup joined; carries the init's host pid
     /// (for the state given to hooks that run inside the container).
     Go { host_pid: i32 },
+    /// parent → child: the init is in its cgroup (the parent moves it while the init starts
+    /// on its rootfs; on v2 it was cloned into it).
+    CgroupJoined,
     /// child → parent: mounts are done; run the prestart and createRuntime hooks.
     RunHooks,
     /// parent → child: the runtime-namespace hooks ran.

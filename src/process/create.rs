@@ -13,9 +13,10 @@
 //!  create the cgroup
 //!  clone3(CLONE_NEW* [, CLONE_INTO_CGROUP]) ──▶ blocks in recv()
 //!  write uid_map / gid_map (new user ns)
-//!  join the cgroup (v1)
-//!  ── Go{host_pid} ───────────────────────────▶ join namespaces by path, unshare cgroup/time,
-//!                                               keyring, oom_score_adj, rootfs::prepare
+//!  ── Go{host_pid} ───────────────────────────▶ join namespaces by path, unshare time,
+//!  move the init into the cgroup (v1)            keyring, oom_score_adj, rootfs::prepare
+//!  ── CgroupJoined ───────────────────────────▶ (awaited before a cgroup mount or the end of
+//!                                               the mounts), unshare cgroup
 //!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
 //!  prestart + createRuntime hooks
 //!  ── HooksDone ──────────────────────────────▶ createContainer hooks, pivot_root, setsid,
@@ -220,12 +221,16 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
             req.rootless,
         )?;
     }
-    if into.is_none() {
-        cgroup.apply(pid.as_raw())?;
-    }
     parent_end.send(&Msg::Go {
         host_pid: pid.as_raw(),
     })?;
+    // The init starts on its rootfs while we move it into the cgroup (on v1 the first attach
+    // waits for an RCU grace period); it waits for CgroupJoined before its cgroup mounts and
+    // its cgroup namespace, and long before any container code runs.
+    if into.is_none() {
+        cgroup.apply(pid.as_raw())?;
+    }
+    parent_end.send(&Msg::CgroupJoined)?;
 
     // 6. Hooks in the runtime namespace once the mounts exist.
     parent_end.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;

@@ -66,7 +66,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         .context("resetting the signal mask")
         .step("signals")?;
 
-    // 1. Wait until the parent mapped our ids and put us in our cgroup.
+    // 1. Wait until the parent mapped our ids.
     let host_pid = match ctx.channel.recv().step("sync")? {
         Some((Msg::Go { host_pid }, _)) => host_pid,
         other => {
@@ -96,6 +96,18 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     super::program::set_oom_score_adj(process)?;
 
     // 3. Mounts and /dev, then the runtime-namespace hooks, then ours, then pivot_root.
+    // The parent moves us into our cgroup meanwhile (a v1 first attach costs milliseconds);
+    // we wait for that only when something needs it, and before the mounts are done.
+    let joined = std::cell::Cell::new(false);
+    let cgroup_ready = || -> Result<()> {
+        if !joined.get() {
+            ctx.channel
+                .expect("CgroupJoined", |m| matches!(m, Msg::CgroupJoined))?;
+            ctx.plan.enter_cgroup()?;
+            joined.set(true);
+        }
+        Ok(())
+    };
     let rcfg = crate::rootfs::RootfsConfig {
         spec,
         rootfs: ctx.rootfs.to_path_buf(),
@@ -103,6 +115,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         no_pivot: ctx.no_pivot,
         new_userns: ctx.plan.new_user,
         new_cgroupns: ctx.plan.new_cgroup,
+        cgroup_ready: &cgroup_ready,
     };
     if ctx.plan.new_mount
         || ctx
@@ -119,6 +132,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
             message: "linux.namespaces: a mount namespace is required".into(),
         });
     }
+    cgroup_ready().step("cgroup")?;
     ctx.channel.send(&Msg::RunHooks).step("sync")?;
     ctx.channel
         .expect("HooksDone", |m| matches!(m, Msg::HooksDone))

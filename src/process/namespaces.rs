@@ -66,7 +66,8 @@ impl Plan {
         self.new_user || self.join.iter().any(|(t, _)| *t == T::User)
     }
 
-    /// In the init, after the parent said go: join by path, then the late unshares.
+    /// In the init, after the parent said go: join by path, then the time namespace. (The
+    /// cgroup namespace waits for the cgroup: `enter_cgroup`.)
     pub fn enter(
         &self,
         time_offsets: Option<
@@ -76,11 +77,18 @@ impl Plan {
         for (t, path) in &self.join {
             join(*t, path)?;
         }
-        if self.new_cgroup {
-            unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
-        }
         if self.new_time {
             new_time_namespace(time_offsets)?;
+        }
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// In the init, once it is in its cgroup: the new cgroup namespace, rooted there.
+    pub fn enter_cgroup(&self) -> Result<()> {
+        if self.new_cgroup {
+            unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ use crate::sys::mount::{self as sys, MountAttr};
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 pub fn mount(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
+    (ctx.cfg.cgroup_ready)().context("waiting to join the container's cgroup")?;
     let v2 = statfs(CGROUP_ROOT)
         .map(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
         .with_context(|| format!("statfs {CGROUP_ROOT}"))?;

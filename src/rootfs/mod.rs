@@ -51,6 +51,9 @@ pub struct RootfsConfig<'a> {
     pub new_userns: bool,
     /// The container has a new cgroup namespace.
     pub new_cgroupns: bool,
+    /// Called before anything that depends on the init's cgroup (a `cgroup` mount): returns
+    /// once the init is in its cgroup (and in its new cgroup namespace). Idempotent.
+    pub cgroup_ready: &'a dyn Fn() -> anyhow::Result<()>,
 }
 
 /// State shared by the steps of `prepare`.
