@@ -857,3 +857,63 @@ fn events_report_stats_and_oom() {
         "{text}"
     );
 }
+
+/// Rootless: an unprivileged user runs a `spec --rootless` bundle (a user namespace mapping
+/// the caller to root, no cgroup).
+#[test]
+fn rootless_run_as_an_unprivileged_user() {
+    let root = Root::new();
+    let b = Bundle::new(&["true"]);
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let spec_dir = TempDir::new("berth-rootless");
+    std::process::Command::new("chown")
+        .args(["65534:65534"])
+        .arg(spec_dir.path())
+        .status()
+        .unwrap();
+    std::process::Command::new("chown")
+        .args(["65534:65534"])
+        .arg(root.path())
+        .status()
+        .unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(nobody)
+        .args([BERTH, "spec", "--rootless", "-b"])
+        .arg(spec_dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(spec_dir.path().join("config.json")).unwrap())
+            .unwrap();
+    spec["root"]["path"] = json!(b.path().join("rootfs"));
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    b.set_config(&spec);
+    let out = std::process::Command::new("setpriv")
+        .args(nobody)
+        .args([BERTH, "--root"])
+        .arg(root.path())
+        .args(["run", "-b"])
+        .arg(b.path())
+        .arg(unique("rootless"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["0", "0", "65534", "1"],
+        "root inside, nobody outside: {text}"
+    );
+}
