@@ -11,10 +11,6 @@ use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
 use nix::sys::termios::{self, SetArg, Termios};
 
-nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, Winsize);
-nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
-nix::ioctl_write_int_bad!(set_ctty, libc::TIOCSCTTY);
-
 /// Inside the container: make a pty from its devpts, wire it as the controlling terminal and
 /// stdio, and return the master for the caller to send. The init also binds the slave on
 /// /dev/console; an exec'd process does not.
@@ -55,27 +51,16 @@ pub fn open_container_pty(size: Option<(u32, u32)>, bind_console: bool) -> Resul
 use std::os::unix::fs::OpenOptionsExt;
 
 fn become_controlling(fd: RawFd) -> Result<()> {
-    // SAFETY: TIOCSCTTY takes an int argument and only affects the session's terminal.
-    unsafe { set_ctty(fd, 0) }.context("making the pty the controlling terminal")?;
-    Ok(())
+    crate::sys::tty::set_controlling(fd).context("making the pty the controlling terminal")
 }
 
 fn set_winsize_fd(fd: BorrowedFd, ws: &Winsize) -> Result<()> {
-    // SAFETY: TIOCSWINSZ reads one Winsize from a valid pointer.
-    unsafe { set_winsize(fd.as_raw_fd(), ws) }.context("setting the window size")?;
-    Ok(())
+    crate::sys::tty::set_winsize(fd.as_raw_fd(), ws).context("setting the window size")
 }
 
 /// Copy the caller's window size to the pty master.
 pub fn sync_winsize(from: RawFd, to: BorrowedFd) {
-    let mut ws = Winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one Winsize into a valid pointer.
-    if unsafe { get_winsize(from, &mut ws) }.is_ok() {
+    if let Ok(ws) = crate::sys::tty::get_winsize(from) {
         let _ = set_winsize_fd(to, &ws);
     }
 }
