@@ -917,3 +917,27 @@ fn rootless_run_as_an_unprivileged_user() {
         "root inside, nobody outside: {text}"
     );
 }
+
+/// CVE-2019-5736: while the init still runs berth's image (created, not started), a process
+/// in the container cannot open it through /proc/1/exe.
+#[test]
+fn container_cannot_open_the_runtime_binary() {
+    let root = Root::new();
+    let id = unique("cve");
+    let b = Bundle::new(&["true"]);
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    let out = root.run(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/exe > /dev/null 2>&1 && echo OPENED || echo DENIED",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "DENIED\n");
+    root.ok(&["delete", "--force", &id]);
+}

@@ -173,6 +173,12 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         .as_deref()
         .map(PidNsGuard::enter)
         .transpose()?;
+    // Our image must never be dumpable where container processes can see it (CVE-2019-5736):
+    // the init inherits "not dumpable", unless we must write its id maps (then it clears the
+    // flag itself once they are written, before anything else can join its namespaces).
+    if !plan.new_user {
+        nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
+    }
     let into = cgroup.clone_into_fd();
     let forked = crate::sys::process::fork_with_flags(
         plan.clone_flags,

@@ -105,6 +105,9 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .transpose()?
         .map(OwnedFd::from);
 
+    // The child is visible in the container's pid namespace from the fork on, running our
+    // image: it must never be dumpable there (CVE-2019-5736), so it inherits "not dumpable".
+    nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     let (parent_end, child_end) = Channel::pair("exec process")?;
     let guard = pid_ns.as_deref().map(PidNsGuard::enter).transpose()?;
     let into = cgroup.clone_into_fd();
