@@ -840,6 +840,15 @@ fn events_report_stats_and_oom() {
         .stdout(std::fs::File::create(&out).unwrap())
         .spawn()
         .unwrap();
+    // The stream's first stats line means it has its baseline OOM count: now trigger one.
+    wait_for(
+        || {
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .contains("\"type\":\"stats\"")
+        },
+        "the first stats event",
+    );
     std::fs::write(b.path().join("rootfs/tmp/go"), "").unwrap();
     wait_for(
         || {
