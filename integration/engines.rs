@@ -267,46 +267,7 @@ fn podman_drives_berth() {
     let id = ok(&["pull", &format!("oci-archive:{}", tar.display())]);
     ok(&["tag", id.trim(), "localhost/smoke:latest"]);
 
-    assert_eq!(
-        ok(&["run", "--rm", "localhost/smoke"]),
-        "hello-from-smoke\n"
-    );
-    let out = podman(&["run", "--rm", "localhost/smoke", "sh", "-c", "exit 4"]);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    ok(&[
-        "run",
-        "-d",
-        "--name",
-        "pd1",
-        "localhost/smoke",
-        "sh",
-        "-c",
-        "trap 'exit 7' TERM; while :; do sleep 0.1; done",
-    ]);
-    let ex = podman(&["exec", "pd1", "sh", "-c", "echo exec-ok; exit 3"]);
-    assert_eq!(
-        ex.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&ex.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&ex.stdout), "exec-ok\n");
-    ok(&["pause", "pd1"]);
-    assert!(ok(&["inspect", "--format", "{{.State.Status}}", "pd1"]).contains("paused"));
-    ok(&["unpause", "pd1"]);
-    assert!(ok(&["top", "pd1"]).contains("sleep"));
-    ok(&["stop", "-t", "5", "pd1"]);
-    assert_eq!(
-        ok(&["inspect", "--format", "{{.State.ExitCode}}", "pd1"]).trim(),
-        "7"
-    );
-    ok(&["rm", "pd1"]);
+    docker_cli_scenario("podman", &podman, &[]);
 }
 
 /// dockerd (Debian's 20.10, private data and exec roots, no bridge or iptables) with berth
@@ -360,7 +321,7 @@ fn docker_drives_berth() {
     impl Drop for Daemon<'_> {
         fn drop(&mut self) {
             let _ = Command::new("/usr/bin/docker")
-                .args(["-H", &self.1, "rm", "-f", "dd1"])
+                .args(["-H", &self.1, "rm", "-f", "docker-c1", "dd2"])
                 .output();
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(self.0.id() as i32),
@@ -395,21 +356,12 @@ fn docker_drives_berth() {
         std::thread::sleep(Duration::from_millis(200));
     }
     ok(&["load", "-i", docker_tar.to_str().unwrap()]);
-    let run = ["run", "--rm", "--runtime", "berth", "--network", "none"];
-    assert_eq!(
-        ok(&[&run[..], &["localhost/smoke"]].concat()),
-        "hello-from-smoke\n"
-    );
-    let out = docker(&[&run[..], &["localhost/smoke", "sh", "-c", "exit 4"]].concat());
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let runtime = ["--runtime", "berth", "--network", "none"];
+    docker_cli_scenario("docker", &docker, &runtime);
     // docker's limits config: dropped caps, read-only root, memory and pids limits.
     let limited = ok(&[
-        &run[..],
+        &["run", "--rm"][..],
+        &runtime,
         &[
             "--memory",
             "64m",
@@ -430,39 +382,15 @@ fn docker_drives_berth() {
     ]
     .concat());
     assert_eq!(limited, "CapEff:\t0000000000000400\nread-only\n");
-
-    ok(&[
-        "run",
-        "-d",
-        "--name",
-        "dd1",
-        "--runtime",
-        "berth",
-        "--network",
-        "none",
-        "localhost/smoke",
-        "sh",
-        "-c",
-        "trap 'exit 7' TERM; while :; do sleep 0.1; done",
-    ]);
-    let ex = docker(&["exec", "dd1", "sh", "-c", "echo exec-ok; exit 3"]);
-    assert_eq!(
-        ex.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&ex.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&ex.stdout), "exec-ok\n");
-    ok(&["pause", "dd1"]);
-    assert_eq!(
-        ok(&["inspect", "-f", "{{.State.Status}}", "dd1"]).trim(),
-        "paused"
-    );
-    ok(&["unpause", "dd1"]);
-    assert!(ok(&["top", "dd1"]).contains("sleep"));
     // `docker update` sends every field, zeros meaning unset.
-    ok(&["update", "--memory", "64m", "--memory-swap", "128m", "dd1"]);
-    let pid: i64 = ok(&["inspect", "-f", "{{.State.Pid}}", "dd1"])
+    ok(&[
+        &["run", "-d", "--name", "dd2"][..],
+        &runtime,
+        &["localhost/smoke", "sleep", "100"],
+    ]
+    .concat());
+    ok(&["update", "--memory", "64m", "--memory-swap", "128m", "dd2"]);
+    let pid: i64 = ok(&["inspect", "-f", "{{.State.Pid}}", "dd2"])
         .trim()
         .parse()
         .unwrap();
@@ -473,10 +401,71 @@ fn docker_drives_berth() {
         cgroup_file(pid, "memory", "memory.max")
     };
     assert_eq!(std::fs::read_to_string(mem).unwrap().trim(), "67108864");
-    ok(&["stop", "-t", "5", "dd1"]);
+    ok(&["rm", "-f", "dd2"]);
+}
+
+/// What podman and docker share (their CLIs agree): the image's command, exit codes, then a
+/// detached container through exec, pause/unpause, top, stop (its TERM trap's code) and rm.
+fn docker_cli_scenario(name: &str, cli: &dyn Fn(&[&str]) -> Output, run_flags: &[&str]) {
+    let ok = |args: &[&str]| -> String {
+        let out = cli(args);
+        assert!(
+            out.status.success(),
+            "{name} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    fn run<'a>(run_flags: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [&["run"][..], run_flags, extra].concat()
+    }
     assert_eq!(
-        ok(&["inspect", "-f", "{{.State.ExitCode}}", "dd1"]).trim(),
+        ok(&run(run_flags, &["--rm", "localhost/smoke"])),
+        "hello-from-smoke\n"
+    );
+    let out = cli(&run(
+        run_flags,
+        &["--rm", "localhost/smoke", "sh", "-c", "exit 4"],
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let c = format!("{name}-c1");
+    ok(&run(
+        run_flags,
+        &[
+            "-d",
+            "--name",
+            &c,
+            "localhost/smoke",
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+        ],
+    ));
+    let ex = cli(&["exec", &c, "sh", "-c", "echo exec-ok; exit 3"]);
+    assert_eq!(
+        ex.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ex.stdout), "exec-ok\n");
+    ok(&["pause", &c]);
+    assert_eq!(
+        ok(&["inspect", "--format", "{{.State.Status}}", &c]).trim(),
+        "paused"
+    );
+    ok(&["unpause", &c]);
+    assert!(ok(&["top", &c]).contains("sleep"));
+    ok(&["stop", "-t", "5", &c]);
+    assert_eq!(
+        ok(&["inspect", "--format", "{{.State.ExitCode}}", &c]).trim(),
         "7"
     );
-    ok(&["rm", "dd1"]);
+    ok(&["rm", &c]);
 }
