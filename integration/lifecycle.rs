@@ -950,3 +950,42 @@ fn container_cannot_open_the_runtime_binary() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "DENIED\n");
     root.ok(&["delete", "--force", &id]);
 }
+
+/// exec into a container with its own user namespace (podman --uidmap): the process joins
+/// the user namespace first and takes the ids asked for inside it.
+#[test]
+fn exec_into_a_user_namespace() {
+    let root = Root::new();
+    let id = unique("execuserns");
+    let b = Bundle::with(&["sleep", "100"], |s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    });
+    std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.path().join("rootfs"))
+        .status()
+        .unwrap();
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    let out = root.ok(&[
+        "exec",
+        "-u",
+        "1000:1000",
+        &id,
+        "sh",
+        "-c",
+        "id -u; id -g; cat /proc/self/uid_map",
+    ]);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["1000", "1000", "0", "100000", "65536"], "{out}");
+    root.ok(&["delete", "--force", &id]);
+}
