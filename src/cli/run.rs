@@ -27,19 +27,8 @@ pub fn run(g: &Global, a: RunArgs) -> Result<i32> {
         bail!("run {id}: --keep has no effect with --detach");
     }
     let keep_console = !a.detach && a.opts.console_socket.is_none();
-    if a.detach && a.opts.console_socket.is_none() {
-        // The init's terminal would be nobody's once we return.
-        let bundle = crate::spec::load_bundle(&a.opts.bundle).with_context(ctx)?;
-        if bundle
-            .spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false)
-        {
-            bail!("run {id}: process.terminal with --detach needs --console-socket");
-        }
-    }
+    // (With --detach and a terminal but no console socket, create refuses: the pty would be
+    // nobody's once we return.)
     // Block the signals we forward before the init exists, so none is lost; the init
     // resets its mask first thing.
     let sigs = foreground::handled_signals();
