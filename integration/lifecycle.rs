@@ -392,33 +392,54 @@ fn recv_fd(sock: i32) -> OwnedFd {
     panic!("no fd received");
 }
 
+/// `berth run` with `files` at fds 3.. and extra env, for the fd-passing tests.
+fn run_passing_fds(
+    root: &Root,
+    b: &Bundle,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    files: &[std::fs::File],
+) -> std::process::Output {
+    let raws: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
+    let mut cmd = root.cmd();
+    cmd.arg("run")
+        .args(extra)
+        .args(["-b", b.path().to_str().unwrap(), &unique("fds")]);
+    cmd.envs(env.iter().copied());
+    // SAFETY: dup2 and fcntl between fork and exec are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Move them out of the way first, then into place; dup2 onto itself keeps
+            // close-on-exec, so clear it explicitly.
+            let tmp: Vec<i32> = raws
+                .iter()
+                .map(|r| libc::fcntl(*r, libc::F_DUPFD_CLOEXEC, 100))
+                .collect();
+            for (i, t) in tmp.iter().enumerate() {
+                let target = 3 + i as i32;
+                if *t < 0 || libc::dup2(*t, target) < 0 || libc::fcntl(target, libc::F_SETFD, 0) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
 #[test]
 fn preserve_fds_passes_fd_3() {
     let root = Root::new();
     let b = Bundle::new(&["sh", "-c", "echo via-fd-3 >&3; ls /proc/self/fd"]);
     let out_file = b.path().join("fd3.out");
-    let f = std::fs::File::create(&out_file).unwrap();
-    let raw = f.as_raw_fd();
-    let mut cmd = root.cmd();
-    cmd.args([
-        "run",
-        "--preserve-fds",
-        "1",
-        "-b",
-        b.path().to_str().unwrap(),
-        &unique("fds"),
-    ]);
-    // SAFETY: dup2 between fork and exec is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 onto itself keeps close-on-exec: clear it explicitly.
-            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let out = run_passing_fds(
+        &root,
+        &b,
+        &["--preserve-fds", "1"],
+        &[],
+        &[std::fs::File::create(&out_file).unwrap()],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -431,6 +452,38 @@ fn preserve_fds_passes_fd_3() {
         .map(String::from)
         .collect();
     assert_eq!(fds, ["0", "1", "2", "3", "4"], "open fds inside: {fds:?}");
+}
+
+/// Socket activation: LISTEN_FDS fds come first (at 3..), --preserve-fds ones after them,
+/// and the program sees LISTEN_FDS=N and LISTEN_PID=1, as with runc.
+#[test]
+fn listen_fds_are_passed_before_preserved_ones() {
+    let root = Root::new();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "echo listen >&3; echo preserved >&4; echo $LISTEN_FDS $LISTEN_PID",
+    ]);
+    let (l, p) = (b.path().join("listen.out"), b.path().join("preserved.out"));
+    let files = [
+        std::fs::File::create(&l).unwrap(),
+        std::fs::File::create(&p).unwrap(),
+    ];
+    let out = run_passing_fds(
+        &root,
+        &b,
+        &["--preserve-fds", "1"],
+        &[("LISTEN_FDS", "1")],
+        &files,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 1\n");
+    assert_eq!(std::fs::read_to_string(&l).unwrap(), "listen\n");
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "preserved\n");
 }
 
 #[test]
