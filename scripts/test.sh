@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-need=(busybox-static runc umoci skopeo jq zstd file containerd podman docker.io)
+need=(busybox-static runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
