@@ -1042,3 +1042,44 @@ fn exec_into_a_user_namespace() {
     assert_eq!(words, ["1000", "1000", "0", "100000", "65536"], "{out}");
     root.ok(&["delete", "--force", &id]);
 }
+
+/// `exec -t --console-socket` (what containerd does for `ctr task exec -t`): the pty master
+/// arrives on the socket and carries the process's output.
+#[test]
+fn exec_terminal_through_console_socket() {
+    let root = Root::new();
+    let id = unique("exectty");
+    let b = Bundle::new(&["sleep", "100"]);
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    let dir = TempDir::new("berth-sock");
+    let sock_path = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        recv_fd(conn.as_raw_fd())
+    });
+    root.ok(&[
+        "exec",
+        "-t",
+        "-d",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        &id,
+        "sh",
+        "-c",
+        "tty; echo exec-through-the-pty; sleep 1",
+    ]);
+    let mut f = std::fs::File::from(receiver.join().unwrap());
+    let mut out = String::new();
+    let mut buf = [0u8; 256];
+    while !out.contains("exec-through-the-pty") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("exec-through-the-pty"), "{out}");
+    root.ok(&["delete", "--force", &id]);
+}
