@@ -177,18 +177,19 @@ impl Tracker {
                 fs::remove_cgroup_tree(leaf)?;
             }
         }
-        let mut parents: Vec<PathBuf> = created
+        let parents: Vec<PathBuf> = created
             .into_iter()
             .filter(|c| !leaves.contains(&c.as_path()))
             .collect();
-        if self.get().default_parent {
-            for leaf in leaves {
-                if let Some(p) = leaf.parent().filter(|p| !parents.iter().any(|x| x == p)) {
-                    parents.push(p.to_path_buf());
-                }
+        fs::remove_created_parents(&parents)?;
+        // berth's shared default parent goes when empty; best effort: it may be in use, or
+        // not ours to remove (rootless).
+        if self.get().default_parent && !self.disabled() {
+            for parent in leaves.iter().filter_map(|l| l.parent()) {
+                let _ = std::fs::remove_dir(parent);
             }
         }
-        fs::remove_created_parents(&parents)
+        Ok(())
     }
 }
 
