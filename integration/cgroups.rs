@@ -309,30 +309,6 @@ fn v1_full_lifecycle() {
     }
 }
 
-#[test]
-fn v1_kill_all_with_a_catchable_signal_reaches_every_process() {
-    if !v1_only() {
-        return;
-    }
-    let mut g = Guard::new("term");
-    let m = new_manager(&g.config("c2")).unwrap();
-    m.create().unwrap();
-    let a = g.sleep();
-    let b = g.sleep();
-    m.apply(a).unwrap();
-    m.apply(b).unwrap();
-    assert_eq!(m.pids().unwrap().len(), 2);
-    m.kill_all(Signal::SIGTERM).unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    for c in &mut g.children {
-        assert_eq!(wait_killed(c).signal(), Some(libc::SIGTERM));
-    }
-    g.children.clear();
-    // The cgroup was thawed again after signalling.
-    assert!(!m.is_frozen().unwrap());
-    m.destroy().unwrap();
-}
-
 /// Starts `sh` waiting for a line on stdin, moves it into the cgroup, then lets it try
 /// `script`; returns the script's stdout+stderr and success.
 fn run_in_cgroup(m: &dyn Manager, script: &str) -> (bool, String) {
@@ -666,28 +642,6 @@ fn v2_full_lifecycle() {
 }
 
 #[test]
-fn v2_kill_all_with_a_catchable_signal() {
-    if !v2_only() {
-        return;
-    }
-    let mut g = Guard::new("term2");
-    let m = new_manager(&g.config("c2")).unwrap();
-    m.create().unwrap();
-    let a = g.sleep();
-    let b = g.sleep();
-    m.apply(a).unwrap();
-    m.apply(b).unwrap();
-    m.kill_all(Signal::SIGTERM).unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    for c in &mut g.children {
-        assert_eq!(wait_killed(c).signal(), Some(libc::SIGTERM));
-    }
-    g.children.clear();
-    assert!(!m.is_frozen().unwrap());
-    m.destroy().unwrap();
-}
-
-#[test]
 fn v2_device_filter_is_enforced() {
     if !v2_only() {
         return;
@@ -785,30 +739,30 @@ fn v2_rejects_what_it_cannot_do() {
     m.destroy().unwrap();
 }
 
-#[test]
-fn v1_kill_all_sigkill_reaches_a_paused_container() {
-    if !v1_only() {
-        return;
-    }
-    let mut g = Guard::new("paused");
-    let m = new_manager(&g.config("c6")).unwrap();
+/// kill_all with a catchable signal reaches every process and leaves the cgroup thawed.
+fn kill_all_catchable(tag: &str) {
+    let mut g = Guard::new(tag);
+    let m = new_manager(&g.config("c2")).unwrap();
     m.create().unwrap();
-    let pid = g.sleep();
-    m.apply(pid).unwrap();
-    m.freeze().unwrap();
-    m.kill_all(Signal::SIGKILL).unwrap();
+    let a = g.sleep();
+    let b = g.sleep();
+    m.apply(a).unwrap();
+    m.apply(b).unwrap();
+    assert_eq!(m.pids().unwrap().len(), 2);
+    m.kill_all(Signal::SIGTERM).unwrap();
     use std::os::unix::process::ExitStatusExt;
-    let status = wait_killed(g.children.last_mut().unwrap());
-    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    for c in &mut g.children {
+        assert_eq!(wait_killed(c).signal(), Some(libc::SIGTERM));
+    }
+    g.children.clear();
+    // The cgroup was thawed again after signalling.
+    assert!(!m.is_frozen().unwrap());
     m.destroy().unwrap();
 }
 
-#[test]
-fn v2_kill_all_sigkill_reaches_a_paused_container() {
-    if !v2_only() {
-        return;
-    }
-    let mut g = Guard::new("paused2");
+/// SIGKILL through kill_all reaches a frozen process.
+fn kill_all_sigkill_paused(tag: &str) {
+    let mut g = Guard::new(tag);
     let m = new_manager(&g.config("c6")).unwrap();
     m.create().unwrap();
     let pid = g.sleep();
@@ -820,4 +774,32 @@ fn v2_kill_all_sigkill_reaches_a_paused_container() {
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     m.thaw().unwrap();
     m.destroy().unwrap();
+}
+
+#[test]
+fn v1_kill_all_with_a_catchable_signal_reaches_every_process() {
+    if v1_only() {
+        kill_all_catchable("term");
+    }
+}
+
+#[test]
+fn v2_kill_all_with_a_catchable_signal() {
+    if v2_only() {
+        kill_all_catchable("term2");
+    }
+}
+
+#[test]
+fn v1_kill_all_sigkill_reaches_a_paused_container() {
+    if v1_only() {
+        kill_all_sigkill_paused("paused");
+    }
+}
+
+#[test]
+fn v2_kill_all_sigkill_reaches_a_paused_container() {
+    if v2_only() {
+        kill_all_sigkill_paused("paused2");
+    }
 }

@@ -5,7 +5,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -33,11 +32,7 @@ impl Containerd {
             .spawn()
             .expect("containerd is needed: apt-get install -y containerd");
         let c = Containerd { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !c.ctr(&["version"]).status.success() {
-            assert!(Instant::now() < deadline, "containerd did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_secs(20, || c.ctr(&["version"]).status.success(), "containerd");
         c
     }
 
@@ -53,14 +48,7 @@ impl Containerd {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctr(args);
-        assert!(
-            out.status.success(),
-            "ctr {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        must(&format!("ctr {args:?}"), self.ctr(args), &self.log())
     }
 
     fn log(&self) -> String {
@@ -197,14 +185,10 @@ fn containerd_drives_berth() {
     let ps = ctd.ok(&["task", "ps", "c-bg"]);
     assert!(ps.lines().count() >= 2, "{ps}");
     ctd.ok(&["task", "kill", "c-bg"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ctd.ok(&["task", "ls"]).contains("STOPPED") {
-        assert!(
-            Instant::now() < deadline,
-            "the task did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        || ctd.ok(&["task", "ls"]).contains("STOPPED"),
+        "the task to stop on SIGTERM",
+    );
     ctd.ok(&["task", "delete", "c-bg"]);
     ctd.ok(&["container", "delete", "c-bg"]);
     assert!(!ctd.ok(&["task", "ls"]).contains("c-bg"));
@@ -248,15 +232,7 @@ fn podman_drives_berth() {
             .output()
             .expect("podman is needed: apt-get install -y podman")
     };
-    let ok = |args: &[&str]| -> String {
-        let out = podman(args);
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let ok = |args: &[&str]| must(&format!("podman {args:?}"), podman(args), "");
     struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> Output);
     impl Drop for Cleanup<'_> {
         fn drop(&mut self) {
@@ -341,20 +317,10 @@ fn docker_drives_berth() {
             .unwrap()
     };
     let ok = |args: &[&str]| -> String {
-        let out = docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(d.join("dockerd.log")).unwrap_or_default()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let log = std::fs::read_to_string(d.join("dockerd.log")).unwrap_or_default();
+        must(&format!("docker {args:?}"), docker(args), &log)
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !docker(&["version"]).status.success() {
-        assert!(Instant::now() < deadline, "dockerd did not come up");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_secs(30, || docker(&["version"]).status.success(), "dockerd");
     ok(&["load", "-i", docker_tar.to_str().unwrap()]);
     let runtime = ["--runtime", "berth", "--network", "none"];
     docker_cli_scenario("docker", &docker, &runtime);
@@ -407,15 +373,7 @@ fn docker_drives_berth() {
 /// What podman and docker share (their CLIs agree): the image's command, exit codes, then a
 /// detached container through exec, pause/unpause, top, stop (its TERM trap's code) and rm.
 fn docker_cli_scenario(name: &str, cli: &dyn Fn(&[&str]) -> Output, run_flags: &[&str]) {
-    let ok = |args: &[&str]| -> String {
-        let out = cli(args);
-        assert!(
-            out.status.success(),
-            "{name} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let ok = |args: &[&str]| must(&format!("{name} {args:?}"), cli(args), "");
     fn run<'a>(run_flags: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
         [&["run"][..], run_flags, extra].concat()
     }

@@ -68,55 +68,34 @@ fn make_bundle(name: &str, spec: Value) -> Bundle {
     b
 }
 
+/// The `berth spec` template's mounts (without devpts gid=5 in a user namespace, where gid 5
+/// is not mapped), plus the cases these tests probe.
 fn base_spec(userns: bool) -> Value {
-    let devpts = if userns {
-        json!([
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620"
-        ])
-    } else {
-        json!([
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-            "gid=5"
-        ])
-    };
-    json!({
-        "ociVersion": "1.2.0",
-        "root": {"path": "rootfs", "readonly": true},
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": devpts},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-            {"destination": "/etc/x/vol", "type": "bind", "source": "vol", "options": ["rbind", "ro", "nosuid"]},
-            {"destination": "/ro", "type": "bind", "source": "vol", "options": ["bind", "rro"]},
-            {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
-        ],
-        "linux": {
-            "rootfsPropagation": "shared",
-            "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
-                         "fileMode": 8630, "uid": 1000, "gid": 1000}],
-            "sysctl": {"kernel.shmmax": "12345678"},
-            "maskedPaths": ["/proc/kcore", "/proc/timer_list", "/proc/acpi", "/etc/masked_file", "/etc/masked_dir", "/does/not/exist"],
-            "readonlyPaths": ["/proc/sys", "/etc/rodir", "/nope"]
+    let mut spec = berth::spec::template::default_spec_json(false, 0, 0);
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    if userns {
+        for m in mounts.iter_mut().filter(|m| m["type"] == "devpts") {
+            m["options"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|o| o != "gid=5");
         }
-    })
+    }
+    mounts.extend([
+        json!({"destination": "/etc/x/vol", "type": "bind", "source": "vol", "options": ["rbind", "ro", "nosuid"]}),
+        json!({"destination": "/ro", "type": "bind", "source": "vol", "options": ["bind", "rro"]}),
+        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}),
+        json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}),
+    ]);
+    spec["linux"] = json!({
+        "rootfsPropagation": "shared",
+        "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                     "fileMode": 8630, "uid": 1000, "gid": 1000}],
+        "sysctl": {"kernel.shmmax": "12345678"},
+        "maskedPaths": ["/proc/kcore", "/proc/timer_list", "/proc/acpi", "/etc/masked_file", "/etc/masked_dir", "/does/not/exist"],
+        "readonlyPaths": ["/proc/sys", "/etc/rodir", "/nope"]
+    });
+    spec
 }
 
 fn mountinfo_lines() -> usize {

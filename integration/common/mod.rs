@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -289,4 +290,28 @@ pub fn cgroup_file(pid: i64, controller: &str, file: &str) -> std::path::PathBuf
         }
     }
     panic!("no {controller} cgroup for {pid}: {text}");
+}
+
+/// Poll `f` until it holds (10 s at most).
+pub fn wait_for(f: impl FnMut() -> bool, what: &str) {
+    wait_for_secs(10, f, what)
+}
+
+/// Poll `f` until it holds, for `secs` at most.
+pub fn wait_for_secs(secs: u64, mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A command's stdout, after asserting it succeeded (`what` and `log` go in the failure).
+pub fn must(what: &str, out: Output, log: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{log}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

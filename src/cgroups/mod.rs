@@ -444,15 +444,7 @@ mod tests {
         t.creation_failed(denied()).unwrap();
         assert!(t.disabled());
         t.check_disabled_set(&LinuxResources::default()).unwrap();
-        let r = oci_spec::runtime::LinuxResourcesBuilder::default()
-            .pids(
-                oci_spec::runtime::LinuxPidsBuilder::default()
-                    .limit(5)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let r = pids_limit_5();
         assert!(t.check_disabled_set(&r).is_err());
         // Not rootless, or another errno: the error stands.
         let t = Tracker::new(CommonState::default());
@@ -464,6 +456,10 @@ mod tests {
         let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC));
         assert!(t.creation_failed(other).is_err());
         assert!(!t.disabled());
+    }
+
+    fn pids_limit_5() -> LinuxResources {
+        serde_json::from_value(serde_json::json!({"pids": {"limit": 5}})).unwrap()
     }
 
     #[test]
@@ -490,15 +486,7 @@ mod tests {
     #[test]
     fn empty_resources_are_not_a_request() {
         assert!(!resources_requested(&LinuxResources::default()));
-        let r = oci_spec::runtime::LinuxResourcesBuilder::default()
-            .pids(
-                oci_spec::runtime::LinuxPidsBuilder::default()
-                    .limit(5)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let r = pids_limit_5();
         assert!(resources_requested(&r));
     }
 }

@@ -171,8 +171,7 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
         cg.kill_all(Signal::SIGKILL)?;
     }
     cg.destroy()?;
-    let mut state = c.oci_state();
-    state["status"] = "stopped".into();
+    let state = c.state_doc(Status::Stopped);
     let hooks = c.record.hooks.as_ref();
     crate::hooks::run_all_warn(
         "poststop",

@@ -186,8 +186,12 @@ impl Container {
 
     /// The OCI state document (what `berth state` prints), with runc's field order.
     pub fn oci_state(&self) -> serde_json::Value {
+        self.state_doc(self.status())
+    }
+
+    /// The state document for a status the caller already knows (hooks at start and delete).
+    pub fn state_doc(&self, status: Status) -> serde_json::Value {
         let r = &self.record;
-        let status = self.status();
         let pid = if status == Status::Stopped { 0 } else { r.pid };
         let mut v = serde_json::json!({
             "ociVersion": r.oci_version,
