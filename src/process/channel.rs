@@ -119,7 +119,26 @@ impl Channel {
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
         let body = serde_json::to_vec(msg)?;
-        send_packet(self.fd.as_raw_fd(), &body, fd).context("sending on the sync socket")
+        match send_packet(self.fd.as_raw_fd(), &body, fd) {
+            // The other end is gone: what it said last (a `Failed`) is still queued, and
+            // is the real cause.
+            Err(Errno::EPIPE) => match self.pending() {
+                Some(Msg::Failed(e)) => Err(self.failure(e)),
+                _ => Err(Errno::EPIPE).context(format!(
+                    "sending on the sync socket: the {} exited",
+                    self.peer
+                )),
+            },
+            other => other.context("sending on the sync socket"),
+        }
+    }
+
+    /// A message already queued, without waiting.
+    fn pending(&self) -> Option<Msg> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n =
+            nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).ok()?;
+        serde_json::from_slice(&buf[..n]).ok()
     }
 
     /// Receive one message; `None` when the other end closed without a word.
@@ -172,7 +191,9 @@ fn recv_packet(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> 
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = loop {
         match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Err(Errno::EINTR) => continue,
+            // EINTR; or ECONNRESET, reported once when the peer closed with our packets
+            // unread: what it sent before (its `Failed`) is still queued behind it.
+            Err(Errno::EINTR) | Err(Errno::ECONNRESET) => continue,
             r => break r.context("receiving on the sync socket")?,
         }
     };
@@ -215,5 +236,41 @@ mod tests {
         assert_eq!(format!("{e:#}"), "container init: x: m");
         drop(a);
         assert!(b.recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_send_to_a_failed_child_reports_its_failure() {
+        let (a, b) = Channel::pair("container init").unwrap();
+        b.send(&Msg::Failed(ChildError {
+            step: "rootfs".into(),
+            errno: 2,
+            message: "gone".into(),
+        }))
+        .unwrap();
+        drop(b);
+        let e = a.send(&Msg::HooksDone).unwrap_err();
+        assert_eq!(format!("{e:#}"), "container init: rootfs: gone");
+        let e = a.send(&Msg::HooksDone).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("the container init exited"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn a_child_that_closed_with_unread_packets_still_reports_its_failure() {
+        let (a, b) = Channel::pair("container init").unwrap();
+        a.send(&Msg::CgroupJoined).unwrap(); // never read by the child
+        b.send(&Msg::Failed(ChildError {
+            step: "rootfs".into(),
+            errno: 2,
+            message: "gone".into(),
+        }))
+        .unwrap();
+        drop(b);
+        let e = a
+            .expect("RunHooks", |m| matches!(m, Msg::RunHooks))
+            .unwrap_err();
+        assert_eq!(format!("{e:#}"), "container init: rootfs: gone");
     }
 }

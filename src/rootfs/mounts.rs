@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
+use nix::sys::stat::SFlag;
 use nix::sys::statfs::{fstatfs, statfs, PROC_SUPER_MAGIC};
 use oci_spec::runtime::Mount;
 
@@ -118,6 +119,7 @@ fn fs_entry(
     dest: &Path,
     opts: &MountOptions,
 ) -> Result<()> {
+    refuse_unordinary(ctx.root(), dest, typ)?;
     let dst = path::ensure(ctx.root(), dest, Kind::Dir).context("creating the destination")?;
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&dst.fd))
         .context("stat destination")?;
@@ -209,6 +211,26 @@ pub(super) fn apply_propagation(
             .context("setting propagation")?;
     }
     Ok(())
+}
+
+/// procfs and sysfs go only on an ordinary directory, as runc requires: a rootfs whose /proc
+/// or /sys is a symlink (to a host path, to /dev, to itself) is refused before anything is
+/// mounted through it (CVE-2019-16884, CVE-2019-19921).
+fn refuse_unordinary(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<()> {
+    if typ != "proc" && typ != "sysfs" {
+        return Ok(());
+    }
+    match path::type_nofollow(root, dest)? {
+        None => Ok(()),
+        Some(t) if t == SFlag::S_IFDIR => Ok(()),
+        Some(t) => {
+            bail!(
+            "filesystem {typ:?} must be mounted on an ordinary directory: {} in the rootfs is {}",
+            dest.display(),
+            if t == SFlag::S_IFLNK { "a symlink" } else { "not a directory" }
+        )
+        }
+    }
 }
 
 /// runc's rule for /proc: only procfs may be mounted on /proc itself, and only a few

@@ -70,6 +70,22 @@ pub fn lookup(root: BorrowedFd<'_>, path: &Path) -> Result<Option<Resolved>> {
     walk(root, path, None)
 }
 
+/// The file type of `path`'s last component inside `root`, not following it; `None` when
+/// it (or its parent) does not exist. Symlinks in the parent are resolved inside the root.
+pub fn type_nofollow(root: BorrowedFd<'_>, path: &Path) -> Result<Option<SFlag>> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(Some(SFlag::S_IFDIR)); // the root itself
+    };
+    let Some(dir) = lookup(root, parent)? else {
+        return Ok(None);
+    };
+    match fstatat(Some(dir.fd.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("stat of {}", path.display())),
+    }
+}
+
 fn components(path: &Path) -> Vec<OsString> {
     let mut out: Vec<OsString> = path
         .components()
