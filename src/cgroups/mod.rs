@@ -1,7 +1,7 @@
 //! Control groups: one [`Manager`] trait over cgroup v1 (a hierarchy per controller) and
 //! cgroup v2 (the unified tree).
 //!
-//! Contract used by the create path (`process::create`) and the later commands:
+//! Contract used by the create path (`container::create`) and the later commands:
 //! 1. [`new_manager`] picks v1 or v2 from the host ([`detect`]) and resolves
 //!    `linux.cgroupsPath` (absolute: under each hierarchy's root; relative: under the runtime's
 //!    own cgroup; none: `/berth/<id>`). It has no side effect.

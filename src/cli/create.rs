@@ -3,7 +3,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::{CreateOpts, Global};
-use crate::process::create::{create, CreateRequest};
+use crate::container::create::{create, CreateRequest};
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {

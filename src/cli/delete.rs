@@ -3,7 +3,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
-use crate::container::{lifecycle, Container};
+use crate::container::{delete, Container};
 
 #[derive(Args, Debug)]
 pub struct DeleteArgs {
@@ -21,6 +21,6 @@ pub fn run(g: &Global, a: DeleteArgs) -> Result<i32> {
         Err(_) if a.force && !g.root.join(&a.id).exists() => return Ok(0),
         Err(e) => return Err(e).with_context(ctx),
     };
-    lifecycle::delete(c, a.force).with_context(ctx)?;
+    delete::delete(c, a.force).with_context(ctx)?;
     Ok(0)
 }

@@ -8,8 +8,8 @@ use clap::Args;
 use oci_spec::runtime::{Capability, Process};
 
 use super::Global;
+use crate::container::exec::{exec, ExecRequest};
 use crate::container::Container;
-use crate::process::exec::{exec, ExecRequest};
 use crate::process::foreground;
 
 #[derive(Args, Debug)]

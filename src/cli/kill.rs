@@ -3,7 +3,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
-use crate::container::{lifecycle, Container};
+use crate::container::{kill, Container};
 
 #[derive(Args, Debug)]
 pub struct KillArgs {
@@ -18,8 +18,8 @@ pub struct KillArgs {
 
 pub fn run(g: &Global, a: KillArgs) -> Result<i32> {
     let ctx = || format!("kill {}", a.id);
-    let sig = lifecycle::parse_signal(&a.signal).with_context(ctx)?;
+    let sig = kill::parse_signal(&a.signal).with_context(ctx)?;
     let c = Container::load(&g.root, &a.id).with_context(ctx)?;
-    lifecycle::kill(&c, sig, a.all).with_context(ctx)?;
+    kill::kill(&c, sig, a.all).with_context(ctx)?;
     Ok(0)
 }

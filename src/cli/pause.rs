@@ -3,7 +3,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
-use crate::container::{lifecycle, Container};
+use crate::container::{pause, Container};
 
 #[derive(Args, Debug)]
 pub struct PauseArgs {
@@ -12,12 +12,12 @@ pub struct PauseArgs {
 
 pub fn pause(g: &Global, a: PauseArgs) -> Result<i32> {
     let c = Container::load(&g.root, &a.id).with_context(|| format!("pause {}", a.id))?;
-    lifecycle::pause(&c).with_context(|| format!("pause {}", a.id))?;
+    pause::pause(&c).with_context(|| format!("pause {}", a.id))?;
     Ok(0)
 }
 
 pub fn resume(g: &Global, a: PauseArgs) -> Result<i32> {
     let c = Container::load(&g.root, &a.id).with_context(|| format!("resume {}", a.id))?;
-    lifecycle::resume(&c).with_context(|| format!("resume {}", a.id))?;
+    pause::resume(&c).with_context(|| format!("resume {}", a.id))?;
     Ok(0)
 }

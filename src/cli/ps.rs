@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use super::Global;
-use crate::container::{lifecycle, Container};
+use crate::container::Container;
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
 pub enum Format {
@@ -25,7 +25,7 @@ pub struct PsArgs {
 pub fn run(g: &Global, a: PsArgs) -> Result<i32> {
     let ctx = || format!("ps {}", a.id);
     let c = Container::load(&g.root, &a.id).with_context(ctx)?;
-    let pids = lifecycle::pids(&c).with_context(ctx)?;
+    let pids = c.pids().with_context(ctx)?;
     match a.format {
         Format::Json => {
             if !a.ps_args.is_empty() {

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::{CreateOpts, Global};
-use crate::container::{lifecycle, Container};
+use crate::container::{delete, start, Container};
 use crate::process::foreground;
 
 #[derive(Args, Debug)]
@@ -35,10 +35,11 @@ pub fn run(g: &Global, a: RunArgs) -> Result<i32> {
     if !a.detach {
         foreground::block(&sigs)?;
     }
-    let created = crate::process::create::create(&super::create::request(g, &a.opts, keep_console))
-        .with_context(ctx)?;
-    if let Err(e) = lifecycle::start(&created.container) {
-        let _ = lifecycle::delete(created.container, true);
+    let created =
+        crate::container::create::create(&super::create::request(g, &a.opts, keep_console))
+            .with_context(ctx)?;
+    if let Err(e) = start::start(&created.container) {
+        let _ = delete::delete(created.container, true);
         return Err(e).with_context(ctx);
     }
     if a.detach {
@@ -50,7 +51,7 @@ pub fn run(g: &Global, a: RunArgs) -> Result<i32> {
     let code = foreground::forward_and_wait(pid, created.console, &sigs).with_context(ctx)?;
     if !a.keep {
         let c = Container::load(&g.root, &id).with_context(ctx)?;
-        lifecycle::delete(c, true).with_context(ctx)?;
+        delete::delete(c, true).with_context(ctx)?;
     }
     Ok(code)
 }

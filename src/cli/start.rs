@@ -3,7 +3,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::Global;
-use crate::container::{lifecycle, Container};
+use crate::container::{start, Container};
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
@@ -12,6 +12,6 @@ pub struct StartArgs {
 
 pub fn run(g: &Global, a: StartArgs) -> Result<i32> {
     let c = Container::load(&g.root, &a.id).with_context(|| format!("start {}", a.id))?;
-    lifecycle::start(&c).with_context(|| format!("start {}", a.id))?;
+    start::start(&c).with_context(|| format!("start {}", a.id))?;
     Ok(0)
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::Global;
-use crate::container::{lifecycle, Container};
+use crate::container::{update, Container};
 
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
@@ -118,9 +118,9 @@ pub fn run(g: &Global, a: UpdateArgs) -> Result<i32> {
     }
     .with_context(ctx)?;
     // Flags win over the file.
-    lifecycle::merge(&mut patch, patch_from_flags(&a));
+    update::merge(&mut patch, patch_from_flags(&a));
     let mut c = Container::load(&g.root, &a.id).with_context(ctx)?;
-    lifecycle::update(&mut c, patch).with_context(ctx)?;
+    update::update(&mut c, patch).with_context(ctx)?;
     Ok(0)
 }
 

@@ -166,6 +166,11 @@ impl Container {
         crate::cgroups::load_manager(&self.record.cgroup)
     }
 
+    /// Every pid in the container's cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        self.cgroup()?.pids()
+    }
+
     pub fn fifo_path(&self) -> PathBuf {
         self.dir.join("exec.fifo")
     }
@@ -232,6 +237,17 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// Whether the recorded init is still the same live process.
 pub fn init_alive(pid: i32, started: u64) -> bool {
     pid > 0 && start_time(pid) == Some(started)
+}
+
+/// Write the pid file atomically (temp + rename), as engines poll for it.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing --pid-file {}", path.display()))
 }
 
 /// The container ids under a state root, sorted.

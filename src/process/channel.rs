@@ -1,6 +1,6 @@
 //! Typed messages between the runtime (parent) and the container init (child) over one
 //! `SOCK_SEQPACKET` socketpair: one JSON value per packet, with an optional fd attached as
-//! SCM_RIGHTS. The protocol itself is described at the top of `process/create.rs`.
+//! SCM_RIGHTS. The protocol itself is described at the top of `container/create.rs`.
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 

@@ -1,6 +1,6 @@
 //! The container init: what the child of the clone does, in order, until it execs the
 //! user's program. Each step is named; a failure is sent to the parent as a `ChildError`
-//! (step, errno, message) and the init exits. See `create.rs` for the protocol.
+//! (step, errno, message) and the init exits. See `container/create.rs` for the protocol.
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 

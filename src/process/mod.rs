@@ -1,8 +1,8 @@
-//! The container's processes: the clone of the init, the parent/child protocol
-//! (`create.rs` documents it), the init sequence, namespaces and terminals.
+//! The mechanics of the container's processes: the parent/child channel, the init
+//! sequence, the program setup shared by the init and exec, namespaces, terminals and
+//! foreground supervision. The lifecycle operations that drive them are in `container/`
+//! (`container/create.rs` documents the protocol).
 pub mod channel;
-pub mod create;
-pub mod exec;
 pub mod foreground;
 pub mod init;
 pub mod namespaces;

@@ -18,9 +18,9 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 
-use super::channel::{Channel, ChildError, Msg, Step};
-use super::namespaces::{self, PidNsGuard};
-use crate::container::{Container, Status};
+use super::state::{write_pid_file, Container, Status};
+use crate::process::channel::{Channel, ChildError, Msg, Step};
+use crate::process::namespaces::{self, PidNsGuard};
 use crate::security::seccomp;
 
 /// What the caller asked for.
@@ -186,7 +186,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         }
     }
     if let Some(f) = req.pid_file {
-        super::create::write_pid_file(f, pid.as_raw())?;
+        write_pid_file(f, pid.as_raw())?;
     }
     Ok(Execed { pid, console })
 }
@@ -210,7 +210,7 @@ fn child(
     nix::sys::prctl::set_dumpable(false)
         .context("PR_SET_DUMPABLE")
         .step("dumpable")?;
-    super::program::set_oom_score_adj(p)?;
+    crate::process::program::set_oom_score_adj(p)?;
     for (t, path, f) in join {
         namespaces::join_file(*t, f, path).step("namespaces")?;
     }
@@ -219,20 +219,20 @@ fn child(
         let size = p
             .console_size()
             .map(|b| (b.height() as u32, b.width() as u32));
-        let master = super::tty::open_container_pty(size, false).step("terminal")?;
+        let master = crate::process::tty::open_container_pty(size, false).step("terminal")?;
         match console_socket {
-            Some(sock) => super::tty::send_to_console_socket(sock.as_raw_fd(), &master),
+            Some(sock) => crate::process::tty::send_to_console_socket(sock.as_raw_fd(), &master),
             None => ch.send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
         }
         .step("terminal")?;
     }
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {
-        super::program::install_seccomp(filter, ch)?;
+        crate::process::program::install_seccomp(filter, ch)?;
     }
-    let program = super::program::prepare(p, preserve_fds, &[])?;
+    let program = crate::process::program::prepare(p, preserve_fds, &[])?;
     if nnp {
-        super::program::install_seccomp(filter, ch)?;
+        crate::process::program::install_seccomp(filter, ch)?;
     }
     Err(program.exec())
 }

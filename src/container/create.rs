@@ -46,11 +46,11 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::channel::{Channel, Msg};
-use super::init::InitContext;
-use super::namespaces::{self, PidNsGuard, Plan};
+use super::state::{self, write_pid_file, Container, Record};
 use crate::cgroups::{self, CgroupConfig};
-use crate::container::state::{self, Container, Record};
+use crate::process::channel::{Channel, Msg};
+use crate::process::init::InitContext;
+use crate::process::namespaces::{self, PidNsGuard, Plan};
 use crate::spec::Bundle;
 
 /// What the caller asked for.
@@ -187,7 +187,7 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     .context("clone of the container init");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
-        super::init::run(InitContext {
+        crate::process::init::run(InitContext {
             id: req.id,
             spec,
             bundle: &bundle.dir,
@@ -345,17 +345,6 @@ fn listen_fds() -> (Vec<String>, u32) {
         Some(n) if n > 0 => (vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()], n),
         _ => (Vec::new(), 0),
     }
-}
-
-/// Write the pid file atomically (temp + rename), as engines poll for it.
-pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
-    ));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing --pid-file {}", path.display()))
 }
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -1,0 +1,64 @@
+//! `delete`: kill what is left, remove the cgroup, run the poststop hooks, remove the state.
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+
+use super::state::{start_time, Container, Status};
+
+/// Kill what is left, remove the cgroup, run poststop hooks, remove the state.
+pub fn delete(c: Container, force: bool) -> Result<()> {
+    let status = c.status();
+    if matches!(status, Status::Running | Status::Paused) && !force {
+        bail!(
+            "cannot delete container {:?}: it is running (stop it first, or use --force)",
+            c.record.id
+        );
+    }
+    let cg = c.cgroup()?;
+    if status == Status::Paused {
+        // A frozen init cannot die.
+        cg.thaw()?;
+    }
+    if status != Status::Stopped {
+        stop_init(&c)?;
+    }
+    // Processes outside the pid namespace's reach (a shared pid namespace) go too.
+    if !cg.pids().unwrap_or_default().is_empty() {
+        cg.kill_all(Signal::SIGKILL)?;
+    }
+    cg.destroy()?;
+    let state = c.state_doc(Status::Stopped);
+    let hooks = c.record.hooks.as_ref();
+    crate::hooks::run_all_warn(
+        "poststop",
+        hooks.and_then(|h| h.poststop().as_ref()),
+        &state,
+    );
+    c.remove_dir()
+}
+
+/// SIGKILL the init and wait (up to 10 s) until it is gone.
+fn stop_init(c: &Container) -> Result<()> {
+    let Ok(pidfd) = crate::sys::process::pidfd_open(c.record.pid) else {
+        return Ok(()); // already gone
+    };
+    if start_time(c.record.pid) != Some(c.record.init_start_time) {
+        return Ok(());
+    }
+    crate::sys::process::pidfd_send_signal(&pidfd, libc::SIGKILL)
+        .with_context(|| format!("killing the init (pid {})", c.record.pid))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u8)) {
+            Ok(n) if n > 0 => return Ok(()),
+            _ if Instant::now() > deadline => {
+                bail!("the init (pid {}) did not exit after SIGKILL", c.record.pid)
+            }
+            _ => {}
+        }
+    }
+}

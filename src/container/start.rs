@@ -1,0 +1,53 @@
+//! `start`: release the init blocked on the exec fifo, then run the poststart hooks.
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{bail, Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::state::{init_alive, Container, Status};
+
+/// Release the init blocked on the exec fifo, then run the poststart hooks.
+pub fn start(c: &Container) -> Result<()> {
+    match c.status() {
+        Status::Created => {}
+        s => bail!(
+            "cannot start container {:?}: it is {s}, not created",
+            c.record.id
+        ),
+    }
+    let path = c.fifo_path();
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("opening the exec fifo {}", path.display()))?;
+    // Wait for the init's byte, watching that it is still alive.
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u8)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                if !init_alive(c.record.pid, c.record.init_start_time) {
+                    bail!("the container init exited before start");
+                }
+            }
+            Ok(_) => break,
+            Err(e) => return Err(e).context("waiting on the exec fifo"),
+        }
+    }
+    let mut byte = [0u8; 1];
+    let n = fifo.read(&mut byte).context("reading the exec fifo")?;
+    if n != 1 || byte[0] != b'0' {
+        bail!("the container init closed the exec fifo without starting");
+    }
+    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    let state = c.oci_state();
+    let hooks = c.record.hooks.as_ref();
+    crate::hooks::run_all_warn(
+        "poststart",
+        hooks.and_then(|h| h.poststart().as_ref()),
+        &state,
+    );
+    Ok(())
+}
