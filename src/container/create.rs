@@ -1,4 +1,11 @@
-//! Creating a container: the parent side, top to bottom.
+//! Creating a container: the parent side, top to bottom, in four phases:
+//!
+//! 1. [`prepare`]: load, validate, plan, compile seccomp, resolve the cgroup. No side effects.
+//! 2. [`spawn`]: the state dir and its lock, the exec fifo, the cgroup, the clone.
+//! 3. [`drive`]: the protocol with the init below (maps, cgroup join, hooks, Ready, limits).
+//! 4. [`record`]: state.json and the pid file.
+//!
+//! Restore (`checkpoint`/`restore`) reuses [`prepare`], [`Made`] and [`record`].
 //!
 //! ## The parent/child protocol
 //!
@@ -9,10 +16,11 @@
 //! ```text
 //!  parent (berth create)                        child (container init, process/init.rs)
 //!  ─────────────────────                        ───────────────────────────────────────
-//!  validate config, lock <root>/<id>, mkfifo
-//!  create the cgroup
+//!  [prepare] validate config, plan, seccomp
+//!  [spawn] lock <root>/<id>, mkfifo,
+//!  create the cgroup,
 //!  clone3(CLONE_NEW* [, CLONE_INTO_CGROUP]) ──▶ blocks in recv()
-//!  write uid_map / gid_map (new user ns)
+//!  [drive] uid_map / gid_map (new user ns)
 //!  ── Go{host_pid} ───────────────────────────▶ join namespaces by path, unshare time,
 //!  move the init into the cgroup (v1)            keyring, oom_score_adj, rootfs::prepare
 //!  ── CgroupJoined ───────────────────────────▶ (awaited before a cgroup mount or the end of
@@ -29,7 +37,7 @@
 //!  ◀─────────── SeccompNotify + fd (NOTIFY) ──
 //!  send it to linux.seccomp.listenerPath
 //!  ◀────────────────────────────────── Ready ──
-//!  cgroup limits, state.json (created),          open(exec.fifo, O_WRONLY) blocks until
+//!  cgroup limits; [record] state.json,           open(exec.fifo, O_WRONLY) blocks until
 //!  --pid-file, exit                              `berth start` opens it; then
 //!                                               startContainer hooks, execve
 //! ```
@@ -37,6 +45,7 @@
 //! instead; the parent then reaps it, removes the cgroup and the state dir, and reports one
 //! error line: `container init: <step>: <context chain>: <errno text>`.
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -46,11 +55,12 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::state::{self, write_pid_file, Container, Record};
-use crate::cgroups::{self, CgroupConfig};
+use super::state::{self, write_pid_file, Container, Lock, Record};
+use crate::cgroups::{self, CgroupConfig, Manager};
 use crate::process::channel::{Channel, Msg};
 use crate::process::init::InitContext;
 use crate::process::namespaces::{self, PidNsGuard, Plan};
+use crate::security::seccomp;
 use crate::spec::Bundle;
 
 /// What the caller asked for.
@@ -77,14 +87,132 @@ pub struct Created {
     pub console: Option<OwnedFd>,
 }
 
-/// Undo what a failed create did, in reverse order.
-struct Cleanup {
+/// `berth create`, top to bottom: check everything, make the init, drive it to Ready,
+/// record it.
+pub fn create(req: &CreateRequest) -> Result<Created> {
+    let prep = prepare(req)?;
+    let (made, child) = spawn(req, &prep)?;
+    let console = drive(req, &prep, &child)?;
+    let container = record(&prep, made, child.pid, req.pid_file)?;
+    Ok(Created {
+        container,
+        pid: child.pid,
+        console,
+    })
+}
+
+/// Everything create checks and resolves before its first side effect. Restore starts
+/// from the same value.
+pub(crate) struct Prepared {
+    pub id: String,
+    pub root: PathBuf,
+    pub bundle: Bundle,
+    pub plan: Plan,
+    /// linux.seccomp, compiled.
+    pub seccomp: Option<seccomp::Program>,
+    /// The cgroup's paths, resolved; nothing exists yet.
+    pub cgroup: Box<dyn Manager>,
+    pub terminal: bool,
+    pub rootless: bool,
+}
+
+impl Prepared {
+    /// The state document given to hooks and to a seccomp listener.
+    pub fn hook_state(&self, status: &str, pid: i32) -> serde_json::Value {
+        let spec = &self.bundle.spec;
+        let mut v = serde_json::json!({
+            "ociVersion": spec.version(),
+            "id": self.id,
+            "status": status,
+            "pid": pid,
+            "bundle": self.bundle.dir,
+        });
+        if let Some(a) = spec.annotations().as_ref().filter(|a| !a.is_empty()) {
+            v["annotations"] = serde_json::json!(a);
+        }
+        v
+    }
+}
+
+/// Phase 1: load and validate the bundle, plan the namespaces, compile seccomp, resolve
+/// the cgroup. No side effects: a bad config fails here and leaves nothing.
+pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
+    state::check_id(req.id)?;
+    let bundle = crate::spec::load_bundle(req.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .context("config.json: process: missing")?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && req.console_socket.is_none() && !req.keep_console {
+        bail!("process.terminal is true: pass --console-socket (or use `run` in the foreground)");
+    }
+    if !terminal && req.console_socket.is_some() {
+        bail!("--console-socket given but process.terminal is false");
+    }
+    let plan = Plan::from_spec(spec);
+    let linux = spec.linux().as_ref();
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(seccomp::compile)
+        .transpose()?;
+    let cgroup = cgroups::new_manager(&CgroupConfig {
+        cgroups_path: linux.and_then(|l| l.cgroups_path().clone()),
+        id: req.id.to_string(),
+        systemd: req.systemd_cgroup,
+        rootless: req.rootless,
+    })?;
+    Ok(Prepared {
+        id: req.id.to_string(),
+        root: req.root.to_path_buf(),
+        bundle,
+        plan,
+        seccomp,
+        cgroup,
+        terminal,
+        rootless: req.rootless,
+    })
+}
+
+/// What a create (or restore) has made so far. Dropped before `record` commits it, it undoes
+/// everything in reverse order: the child, the cgroup, the state directory.
+pub(crate) struct Made<'p> {
     dir: Option<PathBuf>,
-    cgroup: Option<Box<dyn cgroups::Manager>>,
+    lock: Option<Lock>,
+    cgroup: Option<&'p dyn Manager>,
     child: Option<Pid>,
 }
 
-impl Drop for Cleanup {
+impl<'p> Made<'p> {
+    /// The state directory `<root>/<id>`, locked: a duplicate id stops here.
+    pub fn state_dir(prep: &Prepared) -> Result<Made<'_>> {
+        let (dir, lock) = state::create_dir(&prep.root, &prep.id)?;
+        Ok(Made {
+            dir: Some(dir),
+            lock: Some(lock),
+            cgroup: None,
+            child: None,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.as_deref().expect("the state directory")
+    }
+
+    /// Create the cgroup (registered for cleanup first: a partial create is undone too).
+    pub fn cgroup(&mut self, cg: &'p dyn Manager) -> Result<()> {
+        self.cgroup = Some(cg);
+        cg.create()
+    }
+
+    /// From now on a failure kills and reaps `pid`.
+    pub fn child(&mut self, pid: Pid) {
+        self.child = Some(pid);
+    }
+}
+
+impl Drop for Made<'_> {
     fn drop(&mut self) {
         if let Some(pid) = self.child.take() {
             let _ = kill(pid, Signal::SIGKILL);
@@ -101,107 +229,71 @@ impl Drop for Cleanup {
     }
 }
 
-pub fn create(req: &CreateRequest) -> Result<Created> {
-    // 1. Everything that can be checked is checked before any side effect.
-    state::check_id(req.id)?;
-    let bundle = crate::spec::load_bundle(req.bundle)?;
-    let spec = &bundle.spec;
-    let process = spec
-        .process()
-        .as_ref()
-        .context("config.json: process: missing")?;
-    let terminal = process.terminal().unwrap_or(false);
-    if terminal && req.console_socket.is_none() && !req.keep_console {
-        bail!("process.terminal is true: pass --console-socket (or use `run` in the foreground)");
-    }
-    if !terminal && req.console_socket.is_some() {
-        bail!("--console-socket given but process.terminal is false");
-    }
-    let plan = Plan::from_spec(spec);
-    // Compiled once, here, before any side effect (errors name the JSON path).
-    let seccomp = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .map(|sc| crate::security::seccomp::compile(sc).map(|p| (p, sc)))
-        .transpose()?;
-    let (listen_env, listen_fds) = listen_fds();
-    let cg_cfg = CgroupConfig {
-        cgroups_path: spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
-        id: req.id.to_string(),
-        systemd: req.systemd_cgroup,
-        rootless: req.rootless,
-    };
-    let cgroup = cgroups::new_manager(&cg_cfg)?;
+/// The init, right after the clone: its pid and our end of the channel.
+pub(crate) struct Child {
+    pub pid: Pid,
+    pub channel: Channel,
+    /// Cloned straight into its cgroup (v2); otherwise the parent moves it.
+    pub in_cgroup: bool,
+}
 
-    // 2. The state directory, locked: a duplicate id stops here.
-    let (dir, lock) = state::create_dir(req.root, req.id)?;
-    let mut cleanup = Cleanup {
-        dir: Some(dir.clone()),
-        cgroup: None,
-        child: None,
-    };
-    let fifo_path = dir.join("exec.fifo");
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
-        .with_context(|| format!("creating the exec fifo {}", fifo_path.display()))?;
-    // Writable by the container's user whoever it is (mkfifo applied our umask).
-    std::fs::set_permissions(&fifo_path, std::fs::Permissions::from_mode(0o622))
-        .with_context(|| format!("chmod of {}", fifo_path.display()))?;
-    let fifo: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(&fifo_path)
-        .with_context(|| format!("opening {}", fifo_path.display()))?
-        .into();
+/// Phase 2: the state directory and its lock, the exec fifo, the cgroup, the clone.
+fn spawn<'p>(req: &CreateRequest, prep: &'p Prepared) -> Result<(Made<'p>, Child)> {
+    let mut made = Made::state_dir(prep)?;
+    let fifo = make_fifo(made.dir())?;
     let console_socket = match req.console_socket {
         Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(
             || format!("connecting to --console-socket {}", p.display()),
         )?)),
         None => None,
     };
+    made.cgroup(prep.cgroup.as_ref())?;
+    let child = clone_init(req, prep, fifo, console_socket)?;
+    made.child(child.pid);
+    Ok((made, child))
+}
 
-    // 3. The cgroup, made by the parent (registered for cleanup first: a partial create is
-    // undone too).
-    let cgroup = cleanup.cgroup.insert(cgroup);
-    cgroup.create()?;
-
-    // 4. The clone.
+/// The clone: the child becomes the container's init and never returns from here. The
+/// parent keeps only its end of the channel.
+fn clone_init(
+    req: &CreateRequest,
+    prep: &Prepared,
+    fifo: OwnedFd,
+    console_socket: Option<OwnedFd>,
+) -> Result<Child> {
     let (parent_end, child_end) = Channel::pair("container init")?;
-    let state_doc = hook_state(req.id, &bundle, "creating", 0);
-    let pidns = plan
-        .join_pid
-        .as_deref()
-        .map(PidNsGuard::enter)
-        .transpose()?;
+    let (extra_env, listen) = listen_fds();
+    let pidns = prep.plan.join_pid.as_deref();
+    let pidns = pidns.map(PidNsGuard::enter).transpose()?;
     // Our image must never be dumpable where container processes can see it (CVE-2019-5736):
     // the init inherits "not dumpable", unless we must write its id maps (then it clears the
     // flag itself once they are written, before anything else can join its namespaces).
-    if !plan.new_user {
+    if !prep.plan.new_user {
         nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     }
-    let into = cgroup.clone_into_fd();
+    let into = prep.cgroup.clone_into_fd();
     let forked = crate::sys::process::fork_with_flags(
-        plan.clone_flags,
+        prep.plan.clone_flags,
         into.as_ref().map(|f| f.as_raw_fd()),
     )
     .context("clone of the container init");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
         crate::process::init::run(InitContext {
-            id: req.id,
-            spec,
-            bundle: &bundle.dir,
-            rootfs: &bundle.rootfs,
-            plan: &plan,
+            id: &prep.id,
+            spec: &prep.bundle.spec,
+            bundle: &prep.bundle.dir,
+            rootfs: &prep.bundle.rootfs,
+            plan: &prep.plan,
             channel: child_end,
             fifo,
             console_socket,
             no_pivot: req.no_pivot,
             no_new_keyring: req.no_new_keyring,
-            extra_fds: listen_fds + req.preserve_fds,
-            extra_env: listen_env,
-            seccomp: seccomp.as_ref().map(|(p, _)| p),
-            state: state_doc,
+            extra_fds: listen + req.preserve_fds,
+            extra_env,
+            seccomp: prep.seccomp.as_ref(),
+            state: prep.hook_state("creating", 0),
         });
     }
     if let Some(g) = pidns {
@@ -213,34 +305,57 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
             unreachable!("the child never returns from init::run")
         }
     };
-    cleanup.child = Some(pid);
-    drop(child_end);
-    drop(console_socket);
+    // The child's ends close here: its exit is end-of-file on the channel.
+    drop((child_end, fifo, console_socket));
+    Ok(Child {
+        pid,
+        channel: parent_end,
+        in_cgroup: into.is_some(),
+    })
+}
 
-    // 5. Parent: ids, cgroup membership, then go.
-    if plan.new_user {
+/// `<dir>/exec.fifo`, writable by the container's user whoever it is; returns an O_PATH fd.
+fn make_fifo(dir: &Path) -> Result<OwnedFd> {
+    let path = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("creating the exec fifo {}", path.display()))?;
+    // mkfifo applied our umask.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o622))
+        .with_context(|| format!("chmod of {}", path.display()))?;
+    Ok(std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?
+        .into())
+}
+
+/// Phase 3: the protocol with the init (drawn at the top of this file), from the id maps
+/// to Ready, then the cgroup limits. Returns the pty master of a foreground `run`.
+fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<OwnedFd>> {
+    let (ch, pid) = (&child.channel, child.pid.as_raw());
+    let spec = &prep.bundle.spec;
+    if prep.plan.new_user {
         let linux = spec.linux().as_ref().context("linux: missing")?;
         namespaces::write_id_maps(
-            pid.as_raw(),
+            pid,
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
-            req.rootless,
+            prep.rootless,
         )?;
     }
-    parent_end.send(&Msg::Go {
-        host_pid: pid.as_raw(),
-    })?;
+    ch.send(&Msg::Go { host_pid: pid })?;
     // The init starts on its rootfs while we move it into the cgroup (on v1 the first attach
     // waits for an RCU grace period); it waits for CgroupJoined before its cgroup mounts and
     // its cgroup namespace, and long before any container code runs.
-    if into.is_none() {
-        cgroup.apply(pid.as_raw())?;
+    if !child.in_cgroup {
+        prep.cgroup.apply(pid)?;
     }
-    parent_end.send(&Msg::CgroupJoined)?;
+    ch.send(&Msg::CgroupJoined)?;
 
-    // 6. Hooks in the runtime namespace once the mounts exist.
-    parent_end.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
-    let state_doc = hook_state(req.id, &bundle, "creating", pid.as_raw());
+    // Hooks in the runtime namespace once the mounts exist.
+    ch.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
+    let state_doc = prep.hook_state("creating", pid);
     let hooks = spec.hooks().as_ref();
     crate::hooks::run_all(
         "prestart",
@@ -252,87 +367,66 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
         hooks.and_then(|h| h.create_runtime().as_ref()),
         &state_doc,
     )?;
-    parent_end.send(&Msg::HooksDone)?;
+    ch.send(&Msg::HooksDone)?;
 
-    // 7. The console (foreground run), then Ready.
-    let console = if terminal && req.console_socket.is_none() {
-        Some(
-            parent_end
-                .expect("Console", |m| matches!(m, Msg::Console))?
-                .context("the init sent no pty master")?,
-        )
+    let console = if prep.terminal && req.console_socket.is_none() {
+        let fd = ch.expect("Console", |m| matches!(m, Msg::Console))?;
+        Some(fd.context("the init sent no pty master")?)
     } else {
         None
     };
-    if let Some((_, sc)) = seccomp.as_ref().filter(|(p, _)| p.uses_notify()) {
-        let fd = parent_end
-            .expect("SeccompNotify", |m| matches!(m, Msg::SeccompNotify))?
-            .context("the init sent no seccomp notify fd")?;
-        let listener = sc
-            .listener_path()
-            .as_ref()
-            .context("linux.seccomp.listenerPath: missing")?;
-        let mut st = hook_state(req.id, &bundle, "creating", pid.as_raw());
-        st["pid"] = pid.as_raw().into();
-        crate::security::seccomp::send_to_listener(
-            listener,
-            fd.as_fd(),
-            &st,
-            sc.listener_metadata().as_deref(),
-        )?;
+    if prep.seccomp.as_ref().is_some_and(|p| p.uses_notify()) {
+        let fd = ch.expect("SeccompNotify", |m| matches!(m, Msg::SeccompNotify))?;
+        let fd = fd.context("the init sent no seccomp notify fd")?;
+        let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        seccomp::hand_to_listener(profile, fd.as_fd(), &state_doc)?;
     }
-    parent_end.expect("Ready", |m| matches!(m, Msg::Ready))?;
-
-    // 8. Limits, state, pid file.
+    ch.expect("Ready", |m| matches!(m, Msg::Ready))?;
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cgroup.set(r)?;
+        prep.cgroup.set(r)?;
     }
+    Ok(console)
+}
+
+/// Phase 4: state.json and the --pid-file. From here on the container exists: nothing is
+/// undone any more. Restore ends here too.
+pub(crate) fn record(
+    prep: &Prepared,
+    mut made: Made,
+    pid: Pid,
+    pid_file: Option<&Path>,
+) -> Result<Container> {
+    let spec = &prep.bundle.spec;
     let record = Record {
         oci_version: spec.version().clone(),
-        id: req.id.to_string(),
+        id: prep.id.clone(),
         pid: pid.as_raw(),
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
+        bundle: prep.bundle.dir.clone(),
+        rootfs: prep.bundle.rootfs.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         init_start_time: state::start_time(pid.as_raw())
             .context("the container init died during create")?,
-        cgroup: cgroup.state(),
+        cgroup: prep.cgroup.state(),
         resources: spec.linux().as_ref().and_then(|l| l.resources().clone()),
         hooks: spec.hooks().clone(),
-        rootless: req.rootless,
+        rootless: prep.rootless,
     };
-    let container = Container::new(dir, lock, record);
+    let lock = made
+        .lock
+        .take()
+        .context("the state directory is not locked")?;
+    let container = Container::new(made.dir().to_path_buf(), lock, record);
+    // Until both are written, a failure still undoes everything (`made` drops).
     container.save()?;
-    if let Some(p) = req.pid_file {
+    if let Some(p) = pid_file {
         write_pid_file(p, pid.as_raw())?;
     }
-    // Success: nothing to undo.
-    cleanup.dir = None;
-    cleanup.cgroup = None;
-    cleanup.child = None;
-    drop(parent_end);
-    Ok(Created {
-        container,
-        pid,
-        console,
-    })
-}
-
-/// The state document given to hooks (and printed by `berth state`).
-pub fn hook_state(id: &str, b: &Bundle, status: &str, pid: i32) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "ociVersion": b.spec.version(),
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": b.dir,
-    });
-    if let Some(a) = b.spec.annotations().as_ref().filter(|a| !a.is_empty()) {
-        v["annotations"] = serde_json::json!(a);
-    }
-    v
+    made.dir = None;
+    made.cgroup = None;
+    made.child = None;
+    Ok(container)
 }
 
 /// Socket-activation fds passed through (LISTEN_FDS), as runc does: they sit at 3.. and the
@@ -346,5 +440,3 @@ fn listen_fds() -> (Vec<String>, u32) {
         _ => (Vec::new(), 0),
     }
 }
-
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -159,24 +159,10 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             None => break, // the socket closed on exec: the program runs
             Some((Msg::Console, fd)) => console = fd,
             Some((Msg::SeccompNotify, Some(fd))) => {
-                let sc = seccomp_profile
-                    .as_ref()
-                    .context("seccomp fd without a profile")
-                    .map_err(fail)?;
-                let listener = sc
-                    .listener_path()
-                    .as_ref()
-                    .context("linux.seccomp.listenerPath: missing")
-                    .map_err(fail)?;
                 let mut st = c.oci_state();
                 st["pid"] = pid.as_raw().into();
-                seccomp::send_to_listener(
-                    listener,
-                    fd.as_fd(),
-                    &st,
-                    sc.listener_metadata().as_deref(),
-                )
-                .map_err(fail)?;
+                seccomp::hand_to_listener(seccomp_profile.as_ref(), fd.as_fd(), &st)
+                    .map_err(fail)?;
             }
             Some((Msg::Failed(e), _)) => {
                 let _ = waitpid(pid, None);

@@ -48,7 +48,9 @@ mod syscalls;
 
 use std::os::fd::OwnedFd;
 
-pub use notify::{receive_notification, respond_errno, send_to_listener, Notification};
+pub use notify::{
+    hand_to_listener, receive_notification, respond_errno, send_to_listener, Notification,
+};
 
 /// Actions `compile` accepts (for `berth features`).
 pub const ACTIONS: &[&str] = &[

@@ -38,6 +38,21 @@ pub fn send_to_listener(
     Ok(())
 }
 
+/// Send a NOTIFY listener fd to the profile's `listenerPath`, with `state` (the process's
+/// pid in it) and the profile's `listenerMetadata`: the create and exec hand-off.
+pub fn hand_to_listener(
+    profile: Option<&oci_spec::runtime::LinuxSeccomp>,
+    fd: BorrowedFd,
+    state: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let profile = profile.context("a seccomp notify fd without a profile")?;
+    let listener = profile
+        .listener_path()
+        .as_ref()
+        .context("linux.seccomp.listenerPath: missing")?;
+    send_to_listener(listener, fd, state, profile.listener_metadata().as_deref())
+}
+
 /// The runtime-spec containerProcessState document.
 pub(super) fn process_state(
     state: &serde_json::Value,
