@@ -9,12 +9,18 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-need=(busybox-static runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc)
+need=(busybox-static runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc
+      containernetworking-plugins iproute2 util-linux)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The CRI lane's client speaks gRPC through grpcio from PyPI, kept under target/.
+if ! PYTHONPATH=target/py python3 -c 'import grpc' 2>/dev/null; then
+    python3 -m pip install -q --target target/py grpcio
 fi
 
 cargo fmt --check

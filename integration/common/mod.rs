@@ -3,6 +3,10 @@
 //! when the test fails), and a runner for the real binary.
 #![allow(dead_code)]
 
+mod engine;
+#[allow(unused_imports)]
+pub use engine::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
