@@ -319,3 +319,45 @@ pub fn must(what: &str, out: Output, log: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `berth run` of the bundle with the caller's stdio on a new pty (its controlling terminal),
+/// as a person at a terminal runs it; `input` is typed in. Returns (exit code, every byte the
+/// terminal showed).
+pub fn run_on_pty(root: &Root, b: &Bundle, id: &str, input: &[u8]) -> (i32, Vec<u8>) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave.as_raw_fd();
+    let mut cmd = root.cmd();
+    cmd.args(["run", "-b", b.path().to_str().unwrap(), id]);
+    cmd.stdin(std::fs::File::from(pty.slave.try_clone().unwrap()))
+        .stdout(std::fs::File::from(pty.slave.try_clone().unwrap()))
+        .stderr(std::fs::File::from(pty.slave.try_clone().unwrap()));
+    // SAFETY: setsid and TIOCSCTTY between fork and exec are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Our copies of the slave must go, or the master never sees the end.
+    drop(cmd);
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(input).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), out)
+}

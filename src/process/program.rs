@@ -54,13 +54,17 @@ pub fn prepare(
     nix::sys::prctl::set_keepcaps(true)
         .context("PR_SET_KEEPCAPS")
         .step("user")?;
+    // The cwd is entered as root first, so a directory only root can reach works; where root
+    // is refused (a directory only its owner can enter, on a filesystem that denies root),
+    // again as the user, as runc does.
+    let entered = enter_cwd(process.cwd(), true).step("cwd")?;
     set_user(user.additional_gids().as_deref().unwrap_or(&[]), uid, gid).step("user")?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022) as libc::mode_t,
     ));
-    std::env::set_current_dir(process.cwd())
-        .with_context(|| format!("chdir to process.cwd {}", process.cwd().display()))
-        .step("cwd")?;
+    if !entered {
+        enter_cwd(process.cwd(), false).step("cwd")?;
+    }
     caps.apply_process_sets().step("capabilities")?;
     nix::sys::prctl::set_keepcaps(false)
         .context("PR_SET_KEEPCAPS")
@@ -71,6 +75,16 @@ pub fn prepare(
             .step("noNewPrivileges")?;
     }
     Ok(Program { path, args, env })
+}
+
+/// chdir to process.cwd; with `may_retry`, a permission error is not fatal (false: try again
+/// after the identity change).
+fn enter_cwd(cwd: &Path, may_retry: bool) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) if may_retry => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("chdir to process.cwd {}", cwd.display())),
+    }
 }
 
 /// Install the seccomp filter; a notify fd goes to the parent over `ch`, which hands it to the

@@ -10,7 +10,8 @@
 //! 2. (createContainer hooks run here, before pivot_root, as the runtime spec says)
 //! 3. `pivot(&cfg)`: pivot_root (or chroot-move with `--no-pivot`), chdir "/".
 //! 4. `mount_console(slave)` when `process.terminal` is set.
-//! 5. `finish(&cfg)`: sysctl, readonlyPaths, maskedPaths, readonly root, rootfsPropagation.
+//! 5. `finish(&cfg)`: read-only /dev, sysctl, readonlyPaths, maskedPaths, readonly root,
+//!    rootfsPropagation.
 //!
 //! Paths inside the rootfs are hostile: every one is resolved through fds inside the root
 //! (`path`), and mounts are made on fds (new mount API, or mount(2) on /proc/self/fd/N).
@@ -61,8 +62,6 @@ pub(crate) struct Ctx<'a> {
     cfg: &'a RootfsConfig<'a>,
     /// O_PATH fd on the rootfs (the self-bind mount on top of it).
     root: OwnedFd,
-    /// /dev was asked read-only: remount it so once the devices exist.
-    dev_readonly: bool,
 }
 
 impl Ctx<'_> {
@@ -94,19 +93,10 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     let mut ctx = Ctx {
         cfg,
         root: path::open_root(&cfg.rootfs)?,
-        dev_readonly: false,
     };
     mounts::mount_all(&mut ctx)?;
     if dev::needs_setup(cfg.spec) {
         dev::setup(&ctx)?;
-    }
-    if ctx.dev_readonly {
-        let dev = path::lookup(ctx.root(), Path::new("/dev"))?.context("/dev vanished")?;
-        let attr = sys::MountAttr {
-            set: libc::MOUNT_ATTR_RDONLY,
-            ..Default::default()
-        };
-        sys::mount_setattr(dev.fd.as_fd(), false, attr).context("remounting /dev read-only")?;
     }
     Ok(())
 }
@@ -137,10 +127,19 @@ pub fn mount_console(slave: &Path) -> Result<()> {
     })
 }
 
-/// Last rootfs steps, after pivot: sysctl, readonlyPaths, maskedPaths, root.readonly and
+/// Last rootfs steps, after pivot and the console: a read-only /dev remounted so (its nodes
+/// and /dev/console exist by now), sysctl, readonlyPaths, maskedPaths, root.readonly and
 /// finally `linux.rootfsPropagation` applied to /.
 pub fn finish(cfg: &RootfsConfig) -> Result<()> {
     let root = path::open_root(Path::new("/"))?;
+    if mounts::dev_readonly(cfg.spec) {
+        let dev = path::lookup(root.as_fd(), Path::new("/dev"))?.context("/dev vanished")?;
+        let attr = sys::MountAttr {
+            set: libc::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        sys::mount_setattr(dev.fd.as_fd(), false, attr).context("remounting /dev read-only")?;
+    }
     let linux = cfg.spec.linux().as_ref();
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(root.as_fd(), sysctl)?;

@@ -77,6 +77,24 @@ fn mount_one(ctx: &mut Ctx<'_>, m: &Mount) -> Result<()> {
     fs_entry(ctx, &source, typ, &dest, &opts)
 }
 
+/// Whether /dev is to be made read-only at the end, as runc's finalizeRootfs does: the first
+/// `mounts[]` entry at /dev that is not a bind asks for `ro` (a bind is made read-only when
+/// it is bound, and then /dev is not populated).
+pub(super) fn dev_readonly(spec: &oci_spec::runtime::Spec) -> bool {
+    let Some(m) = spec.mounts().iter().flatten().find(|m| {
+        Path::new("/")
+            .join(m.destination())
+            .components()
+            .eq(Path::new("/dev").components())
+    }) else {
+        return false;
+    };
+    let Ok(opts) = options::parse(m.options().as_deref().unwrap_or(&[])) else {
+        return false;
+    };
+    m.typ().as_deref() != Some("bind") && !opts.is_bind() && opts.flags & libc::MS_RDONLY != 0
+}
+
 /// Idmapped mounts (`uidMappings`/`gidMappings`) are refused with a clear error.
 pub(super) fn refuse_idmap(m: &Mount) -> Result<()> {
     if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
@@ -128,10 +146,10 @@ fn fs_entry(
     }
     check_proc_dest(&dst.path, None, typ)?;
     let mut flags = opts.flags;
-    if dst.path == Path::new("/dev") && flags & libc::MS_RDONLY != 0 {
-        // Devices are created in /dev after the mounts: remount it read-only after that.
+    if dst.path == Path::new("/dev") {
+        // Devices, /dev/pts and the console are made in /dev later: `finish` remounts it
+        // read-only (see dev_readonly).
         flags &= !libc::MS_RDONLY;
-        ctx.dev_readonly = true;
     }
     let old = match opts.tmpcopyup {
         true if typ != "tmpfs" => bail!("tmpcopyup is only valid for tmpfs mounts"),

@@ -29,11 +29,54 @@ pub fn pivot_root_dot(rootfs: &Path) -> Result<()> {
     chdir("/").context("chdir /")
 }
 
-/// `--no-pivot`: move the rootfs mount onto / and chroot into it.
+/// `--no-pivot`: move the rootfs mount onto / and chroot into it. The old root stays in the
+/// mount namespace below the new one, reachable through `..` from an fd or a chroot escape,
+/// so first its full procfs and sysfs mounts go (detached, or covered by a tmpfs where
+/// they cannot be unmounted), as runc does: through them the container would see the
+/// host's unmasked /proc and /sys, and the kernel would let it mount a fresh procfs.
 pub fn move_root(rootfs: &Path) -> Result<()> {
+    hide_kernel_fs_outside(rootfs)?;
     chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
     mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
         .with_context(|| format!("moving {} onto /", rootfs.display()))?;
     chroot(".").context("chroot")?;
     chdir("/").context("chdir /")
+}
+
+/// Detach (or cover) every whole procfs and sysfs mount outside `rootfs`.
+fn hide_kernel_fs_outside(rootfs: &Path) -> Result<()> {
+    let infos = crate::mountinfo::read()?;
+    for m in infos.iter().filter(|m| {
+        (m.fstype == "proc" || m.fstype == "sysfs")
+            && m.root == Path::new("/")
+            && !m.mount_point.starts_with(rootfs)
+    }) {
+        let p = &m.mount_point;
+        // The unmount must not propagate to the host.
+        match mount(
+            None::<&str>,
+            p,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Ok(()) => {}
+            // A parent was detached already: this one went with it.
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(e).with_context(|| format!("making {} rslave", p.display())),
+        }
+        match umount2(p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM) => mount(
+                Some("tmpfs"),
+                p,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .with_context(|| format!("covering {} with a tmpfs", p.display()))?,
+            Err(e) => return Err(e).with_context(|| format!("unmounting {}", p.display())),
+        }
+    }
+    Ok(())
 }
