@@ -1,11 +1,11 @@
 //! Creating a container: the parent side, top to bottom, in four phases:
 //!
-//! 1. [`prepare`]: load, validate, plan, compile seccomp, resolve the cgroup. No side effects.
-//! 2. [`spawn`]: the state dir and its lock, the exec fifo, the cgroup, the clone.
-//! 3. [`drive`]: the protocol with the init below (maps, cgroup join, hooks, Ready, limits).
-//! 4. [`record`]: state.json and the pid file.
+//! 1. `prepare`: load, validate, plan, compile seccomp, resolve the cgroup. No side effects.
+//! 2. `spawn`: the state dir and its lock, the exec fifo, the cgroup, the clone.
+//! 3. `drive`: the protocol with the init below (maps, cgroup join, hooks, Ready, limits).
+//! 4. `record`: state.json and the pid file.
 //!
-//! Restore (`checkpoint`/`restore`) reuses [`prepare`], [`Made`] and [`record`].
+//! Restore (`checkpoint`/`restore`) reuses `prepare`, `Made` and `record`.
 //!
 //! ## The parent/child protocol
 //!

@@ -2,25 +2,25 @@
 //!
 //! The same shape as create, smaller: the parent enters the init's pid namespace around a
 //! fork (so the child is in it) straight into the container's cgroup on v2 (on v1 the
-//! parent moves it), then says go. The child joins the init's other namespaces (user
-//! first), sets up its terminal, seccomp and identity with the code the init uses
-//! (`program.rs`), and execs. Its end of the socket is close-on-exec: the parent reads the
-//! messages (Console, SeccompNotify) until end-of-file, which means the exec happened, or a
-//! `Failed` with the step and errno.
-use std::fs::File;
+//! parent moves it), then says go. The child (`process/exec_child.rs`) joins the init's
+//! other namespaces (user first), sets up its terminal, seccomp and identity with the code
+//! the init uses (`process/program.rs`), and execs. Its end of the socket is close-on-exec:
+//! the parent reads the messages (Console, SeccompNotify) until end-of-file, which means the
+//! exec happened, or a `Failed` with the step and errno.
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 
 use super::state::{write_pid_file, Container, Status};
-use crate::process::channel::{Channel, ChildError, Msg, Step};
-use crate::process::namespaces::{self, PidNsGuard};
+use crate::process::channel::{Channel, Msg};
+use crate::process::exec_child::{self, ExecContext};
+use crate::process::namespaces::PidNsGuard;
 use crate::security::seccomp;
 
 /// What the caller asked for.
@@ -39,36 +39,6 @@ pub struct ExecRequest<'a> {
 pub struct Execed {
     pub pid: Pid,
     pub console: Option<OwnedFd>,
-}
-
-/// The init's namespaces that differ from ours, user first; pid and time come last (the
-/// parent handles pid; time is joined by the child).
-fn namespaces_to_join(init: i32) -> Result<Vec<(T, PathBuf, File)>> {
-    let kinds = [
-        (T::User, "user"),
-        (T::Mount, "mnt"),
-        (T::Ipc, "ipc"),
-        (T::Uts, "uts"),
-        (T::Network, "net"),
-        (T::Cgroup, "cgroup"),
-        (T::Time, "time"),
-        (T::Pid, "pid"),
-    ];
-    let mut out = Vec::new();
-    for (t, name) in kinds {
-        let theirs = PathBuf::from(format!("/proc/{init}/ns/{name}"));
-        let a = std::fs::metadata(&theirs)
-            .with_context(|| format!("the container init's {name} namespace"))?;
-        let b = std::fs::metadata(format!("/proc/self/ns/{name}"))
-            .with_context(|| format!("our {name} namespace"))?;
-        use std::os::unix::fs::MetadataExt;
-        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
-            // Opened now: once in the container's mount namespace, /proc is its own.
-            let f = File::open(&theirs).with_context(|| format!("opening {}", theirs.display()))?;
-            out.push((t, theirs, f));
-        }
-    }
-    Ok(out)
 }
 
 pub fn exec(req: &ExecRequest) -> Result<Execed> {
@@ -90,7 +60,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     )?;
     let seccomp_profile = config.linux().as_ref().and_then(|l| l.seccomp().clone());
     let filter = seccomp_profile.as_ref().map(seccomp::compile).transpose()?;
-    let mut join = namespaces_to_join(c.record.pid)?;
+    let mut join = exec_child::namespaces_to_join(c.record.pid)?;
     let pid_ns = join
         .iter()
         .position(|(t, _, _)| *t == T::Pid)
@@ -115,21 +85,14 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .context("fork of the exec process");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
-        let err = match child(
-            &child_end,
-            p,
-            &join,
-            console_socket.as_ref(),
-            filter.as_ref(),
-            req.preserve_fds,
-        ) {
-            Ok(never) => match never {},
-            Err(e) => e,
-        };
-        if child_end.send(&Msg::Failed(err.clone())).is_err() {
-            eprintln!("berth: exec process: {err}");
-        }
-        crate::sys::process::exit_now(1);
+        crate::process::exec_child::run(ExecContext {
+            process: p,
+            channel: child_end,
+            join: &join,
+            console_socket: console_socket.as_ref(),
+            seccomp: filter.as_ref(),
+            preserve_fds: req.preserve_fds,
+        });
     }
     if let Some(g) = guard {
         g.leave()?;
@@ -175,50 +138,4 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         write_pid_file(f, pid.as_raw())?;
     }
     Ok(Execed { pid, console })
-}
-
-enum Never {}
-
-/// The exec'd process, from the fork to execve.
-fn child(
-    ch: &Channel,
-    p: &Process,
-    join: &[(T, PathBuf, File)],
-    console_socket: Option<&OwnedFd>,
-    filter: Option<&seccomp::Program>,
-    preserve_fds: u32,
-) -> Result<Never, ChildError> {
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .context("resetting the signal mask")
-        .step("signals")?;
-    ch.expect("Go", |m| matches!(m, Msg::Go { .. }))
-        .step("sync")?;
-    nix::sys::prctl::set_dumpable(false)
-        .context("PR_SET_DUMPABLE")
-        .step("dumpable")?;
-    crate::process::program::set_oom_score_adj(p)?;
-    for (t, path, f) in join {
-        namespaces::join_file(*t, f, path).step("namespaces")?;
-    }
-    nix::unistd::setsid().context("setsid").step("session")?;
-    if p.terminal().unwrap_or(false) {
-        let size = p
-            .console_size()
-            .map(|b| (b.height() as u32, b.width() as u32));
-        let master = crate::process::tty::open_container_pty(size, false).step("terminal")?;
-        match console_socket {
-            Some(sock) => crate::process::tty::send_to_console_socket(sock.as_raw_fd(), &master),
-            None => ch.send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
-        }
-        .step("terminal")?;
-    }
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        crate::process::program::install_seccomp(filter, ch)?;
-    }
-    let program = crate::process::program::prepare(p, preserve_fds, &[])?;
-    if nnp {
-        crate::process::program::install_seccomp(filter, ch)?;
-    }
-    Err(program.exec())
 }

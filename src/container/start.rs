@@ -42,7 +42,9 @@ pub fn start(c: &Container) -> Result<()> {
         bail!("the container init closed the exec fifo without starting");
     }
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-    let state = c.oci_state();
+    // Released: the program runs. It may be gone already; the hooks see it running, as
+    // runc shows it.
+    let state = c.state_doc(Status::Running);
     let hooks = c.record.hooks.as_ref();
     crate::hooks::run_all_warn(
         "poststart",

@@ -5,12 +5,13 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Spec;
 
 use super::channel::{Channel, ChildError, Msg, Step};
+use super::child::Never;
 use super::namespaces::Plan;
+use super::program::Setup;
 
 /// Everything the init needs; built by the parent before the clone.
 pub struct InitContext<'a> {
@@ -38,19 +39,8 @@ pub struct InitContext<'a> {
 
 /// Run the init. Never returns: execs the program or exits with status 1.
 pub fn run(ctx: InitContext) -> ! {
-    let err = match setup(&ctx) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    // The parent may be gone (after `create` returned): then stderr is all we have.
-    if ctx.channel.send(&Msg::Failed(err.clone())).is_err() {
-        eprintln!("berth: container init: {err}");
-    }
-    // No destructors or atexit handlers inherited from the runtime may run in the init.
-    crate::sys::process::exit_now(1)
+    super::child::run("container init", &ctx.channel, || setup(&ctx))
 }
-
-enum Never {}
 
 fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     let spec = ctx.spec;
@@ -60,27 +50,18 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         .context("process: missing")
         .step("config")?;
     let linux = spec.linux().as_ref();
-
-    // The parent may have signals blocked (foreground run); the program must not inherit that.
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .context("resetting the signal mask")
-        .step("signals")?;
+    let common = Setup {
+        process,
+        channel: &ctx.channel,
+        console_socket: ctx.console_socket.as_ref(),
+        seccomp: ctx.seccomp,
+        extra_fds: ctx.extra_fds,
+        extra_env: &ctx.extra_env,
+        init: true,
+    };
 
     // 1. Wait until the parent mapped our ids.
-    let host_pid = match ctx.channel.recv().step("sync")? {
-        Some((Msg::Go { host_pid }, _)) => host_pid,
-        other => {
-            return Err(ChildError {
-                step: "sync".into(),
-                errno: 0,
-                message: format!("expected Go from the parent, got {other:?}"),
-            })
-        }
-    };
-    // Other processes must not get at us through /proc while we run runtime code.
-    nix::sys::prctl::set_dumpable(false)
-        .context("PR_SET_DUMPABLE")
-        .step("dumpable")?;
+    let host_pid = super::program::begin(&ctx.channel)?;
 
     // 2. Namespaces joined by path and the late ones. In a user namespace we become its
     // root (our host ids map to nothing there until we take the mapped ones).
@@ -151,20 +132,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     make_cwd(process.cwd()).step("cwd")?;
 
     // 4. Session, terminal, the rest of the rootfs, names.
-    nix::unistd::setsid().context("setsid").step("session")?;
-    if process.terminal().unwrap_or(false) {
-        let size = process
-            .console_size()
-            .map(|b| (b.height() as u32, b.width() as u32));
-        let master = super::tty::open_container_pty(size, true).step("terminal")?;
-        match &ctx.console_socket {
-            Some(sock) => super::tty::send_to_console_socket(sock.as_raw_fd(), &master),
-            None => ctx
-                .channel
-                .send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
-        }
-        .step("terminal")?;
-    }
+    common.session()?;
     crate::rootfs::finish(&rcfg).step("rootfs")?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h)
@@ -175,16 +143,9 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         set_domainname(d).step("domainname")?;
     }
 
-    // 5. Process attributes, the identity change and capabilities (runc's order), with the
-    // seccomp filter before or after them (see install_seccomp).
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        super::program::install_seccomp(ctx.seccomp, &ctx.channel)?;
-    }
-    let program = super::program::prepare(process, ctx.extra_fds, &ctx.extra_env)?;
-    if nnp {
-        super::program::install_seccomp(ctx.seccomp, &ctx.channel)?;
-    }
+    // 5. Process attributes, the identity change and capabilities, with the seccomp
+    // filter (the same path as exec).
+    let program = common.program()?;
 
     // 6. Ready: wait for `start` on the exec fifo, run startContainer hooks, exec.
     ctx.channel.send(&Msg::Ready).step("sync")?;

@@ -3,6 +3,8 @@
 //! foreground supervision. The lifecycle operations that drive them are in `container/`
 //! (`container/create.rs` documents the protocol).
 pub mod channel;
+pub mod child;
+pub mod exec_child;
 pub mod foreground;
 pub mod init;
 pub mod namespaces;

@@ -1,19 +1,103 @@
 //! Turning a runtime process into the user's program, for the container init and for
-//! `exec`: rlimits, environment, the program lookup, fds, the bounding set, the identity
-//! change with capabilities kept, umask, cwd, the other capability sets, no_new_privs, and
-//! at last execve. The order is runc's.
+//! `exec` alike. Both children go through the same steps, and differ only in how they
+//! enter the container's namespaces (init.rs builds them, exec_child.rs joins them):
+//!
+//! 1. `begin`: reset the signal mask, wait for the parent's Go, clear "dumpable";
+//! 2. `Setup::session`: setsid and the terminal (the pty master goes to the console
+//!    socket, or to the parent);
+//! 3. `Setup::program`: the seccomp filter around `prepare`: rlimits, environment, the
+//!    program lookup, fds, the bounding set, the identity change with capabilities kept,
+//!    umask, cwd, the other capability sets, no_new_privs (runc's order);
+//! 4. `Program::exec`: execve.
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Process};
-
-use std::os::fd::AsRawFd;
 
 use super::channel::{Channel, ChildError, Msg, Step};
 use crate::security::caps::CapSets;
 use crate::security::seccomp;
+
+/// The first steps of every child: the runtime's signal mask must not reach the program
+/// (a foreground run blocks signals), the parent says go (ids mapped), and from then on
+/// other processes must not get at us through /proc while we run runtime code
+/// (CVE-2019-5736). Returns the child's host pid, sent with Go.
+pub fn begin(ch: &Channel) -> Result<i32, ChildError> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("resetting the signal mask")
+        .step("signals")?;
+    let host_pid = match ch.recv().step("sync")? {
+        Some((Msg::Go { host_pid }, _)) => host_pid,
+        other => {
+            return Err(ChildError {
+                step: "sync".into(),
+                errno: 0,
+                message: format!("expected Go from the parent, got {other:?}"),
+            })
+        }
+    };
+    nix::sys::prctl::set_dumpable(false)
+        .context("PR_SET_DUMPABLE")
+        .step("dumpable")?;
+    Ok(host_pid)
+}
+
+/// What the program setup needs, the same for the init and an exec'd process.
+pub struct Setup<'a> {
+    pub process: &'a Process,
+    pub channel: &'a Channel,
+    /// Connected `--console-socket`, when given.
+    pub console_socket: Option<&'a OwnedFd>,
+    /// The compiled linux.seccomp filter.
+    pub seccomp: Option<&'a seccomp::Program>,
+    /// fds 3..3+extra_fds are passed to the program (LISTEN_FDS + --preserve-fds).
+    pub extra_fds: u32,
+    /// Extra environment (LISTEN_FDS / LISTEN_PID) added to process.env.
+    pub extra_env: &'a [String],
+    /// The container init binds its pty on /dev/console; an exec'd process does not.
+    pub init: bool,
+}
+
+impl Setup<'_> {
+    /// A new session, and with process.terminal a pty as controlling terminal and stdio.
+    pub fn session(&self) -> Result<(), ChildError> {
+        nix::unistd::setsid().context("setsid").step("session")?;
+        if !self.process.terminal().unwrap_or(false) {
+            return Ok(());
+        }
+        let size = self
+            .process
+            .console_size()
+            .map(|b| (b.height() as u32, b.width() as u32));
+        let master = super::tty::open_container_pty(size, self.init).step("terminal")?;
+        match self.console_socket {
+            Some(sock) => super::tty::send_to_console_socket(sock.as_raw_fd(), &master),
+            None => self
+                .channel
+                .send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
+        }
+        .step("terminal")
+    }
+
+    /// Everything up to execve, with the seccomp filter installed before the identity
+    /// change when no_new_privs is off (loading it then needs CAP_SYS_ADMIN) and as late as
+    /// possible when it is on, so the filter sees few runtime syscalls.
+    pub fn program(&self) -> Result<Program, ChildError> {
+        let nnp = self.process.no_new_privileges().unwrap_or(false);
+        if !nnp {
+            install_seccomp(self.seccomp, self.channel)?;
+        }
+        let program = prepare(self.process, self.extra_fds, self.extra_env)?;
+        if nnp {
+            install_seccomp(self.seccomp, self.channel)?;
+        }
+        Ok(program)
+    }
+}
 
 /// What execve needs, resolved while the process could still read the container's files.
 pub struct Program {
@@ -24,11 +108,7 @@ pub struct Program {
 
 /// Everything up to (not including) execve. `extra_fds` fds from 3 stay open; `extra_env`
 /// is added to process.env.
-pub fn prepare(
-    process: &Process,
-    extra_fds: u32,
-    extra_env: &[String],
-) -> Result<Program, ChildError> {
+fn prepare(process: &Process, extra_fds: u32, extra_env: &[String]) -> Result<Program, ChildError> {
     set_rlimits(process).step("rlimits")?;
     let env = build_env(process, extra_env);
     let path = find_program(process, &env).step("exec")?;
@@ -88,9 +168,8 @@ fn enter_cwd(cwd: &Path, may_retry: bool) -> Result<bool> {
 }
 
 /// Install the seccomp filter; a notify fd goes to the parent over `ch`, which hands it to the
-/// listener. Without no_new_privs call this before `prepare` (it needs CAP_SYS_ADMIN), with
-/// it after, so the filter sees few runtime syscalls.
-pub fn install_seccomp(filter: Option<&seccomp::Program>, ch: &Channel) -> Result<(), ChildError> {
+/// listener.
+fn install_seccomp(filter: Option<&seccomp::Program>, ch: &Channel) -> Result<(), ChildError> {
     let Some(f) = filter else {
         return Ok(());
     };
