@@ -15,6 +15,7 @@ pub struct DeleteArgs {
 
 pub fn run(g: &Global, a: DeleteArgs) -> Result<i32> {
     let ctx = || format!("delete {}", a.id);
+    crate::container::state::check_id(&a.id).with_context(ctx)?;
     let c = match Container::load(&g.root, &a.id) {
         Ok(c) => c,
         // runc: `delete --force` of a missing container succeeds quietly.

@@ -95,8 +95,7 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process> {
         if !a.args.is_empty() {
             bail!("give either --process or a command, not both");
         }
-        let text =
-            std::fs::read(f).with_context(|| format!("reading --process {}", f.display()))?;
+        let text = crate::spec::read_json_file(f).context("--process")?;
         return crate::spec::parse_process(&text)
             .with_context(|| format!("parsing {}", f.display()));
     }
@@ -104,8 +103,8 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process> {
         bail!("no command given (and no --process)");
     }
     let config = crate::spec::parse_config(
-        &std::fs::read(c.record.bundle.join("config.json"))
-            .context("reading the bundle's config.json")?,
+        &crate::spec::read_json_file(&c.record.bundle.join("config.json"))
+            .context("the bundle's config.json")?,
     )?;
     let mut p = config
         .process()

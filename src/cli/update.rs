@@ -111,8 +111,7 @@ pub fn run(g: &Global, a: UpdateArgs) -> Result<i32> {
         Some("-") => {
             serde_json::from_reader(std::io::stdin()).context("reading resources from stdin")
         }
-        Some(f) => std::fs::read(f)
-            .with_context(|| format!("reading {f}"))
+        Some(f) => crate::spec::read_json_file(std::path::Path::new(f))
             .and_then(|t| serde_json::from_slice(&t).with_context(|| format!("parsing {f}"))),
         None => Ok(json!({})),
     }

@@ -223,9 +223,14 @@ impl Container {
 
 /// Start time of a process (clock ticks since boot), `None` if it is gone.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The start time in `/proc/PID/stat` text; `None` for a zombie, a dead process or a line
+/// that does not parse.
+pub fn parse_start_time(stat: &str) -> Option<u64> {
     // The command name is in parentheses and may hold spaces: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split(' ').collect();
     // fields[0] is field 3 (state); starttime is field 22.
     if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
@@ -256,7 +261,9 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", root.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the state root {}", root.display()))
+        }
     };
     for e in entries {
         let e = e?;
@@ -271,6 +278,17 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_start_time() {
+        let line = "42 (a) b) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
+        assert_eq!(parse_start_time(line), Some(987654));
+        assert_eq!(parse_start_time(&line.replace(" S ", " Z ")), None);
+        // A line ending at the last `)` used to slice past its end and panic.
+        assert_eq!(parse_start_time("1 (x)"), None);
+        assert_eq!(parse_start_time(")"), None);
+        assert_eq!(parse_start_time(""), None);
+    }
 
     #[test]
     fn ids() {

@@ -24,12 +24,37 @@ pub struct Bundle {
     pub rootfs: PathBuf,
 }
 
+/// The largest JSON document berth reads from a caller (config.json, `exec --process`,
+/// `update -r`): 10 MiB, far above what any engine writes.
+pub const MAX_JSON_BYTES: u64 = 10 << 20;
+/// The most `mounts[]` entries a config may list (the kernel's default `fs.mount-max` is
+/// 100,000 for the whole namespace).
+pub const MAX_MOUNTS: usize = 10_000;
+
+/// Read a JSON document the caller gave, refusing one over [`MAX_JSON_BYTES`].
+pub fn read_json_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut text = Vec::new();
+    f.take(MAX_JSON_BYTES + 1)
+        .read_to_end(&mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if text.len() as u64 > MAX_JSON_BYTES {
+        bail!(
+            "{} is larger than {} MiB",
+            path.display(),
+            MAX_JSON_BYTES >> 20
+        );
+    }
+    Ok(text)
+}
+
 /// Load `<bundle>/config.json`, resolve the rootfs and validate everything.
 pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     let dir = std::fs::canonicalize(bundle)
         .with_context(|| format!("bundle directory {}", bundle.display()))?;
     let path = dir.join("config.json");
-    let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = read_json_file(&path)?;
     let spec = parse_config(&text).with_context(|| format!("parsing {}", path.display()))?;
     let root = spec
         .root()

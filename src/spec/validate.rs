@@ -33,6 +33,13 @@ pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
 
 pub fn validate(spec: &Spec) -> Result<()> {
     check_version(spec.version())?;
+    let mounts = spec.mounts().as_ref().map_or(0, |m| m.len());
+    if mounts > super::MAX_MOUNTS {
+        bail!(
+            "mounts: {mounts} entries; berth accepts at most {}",
+            super::MAX_MOUNTS
+        );
+    }
     let linux = spec.linux().as_ref();
     let namespaces = linux.and_then(|l| l.namespaces().as_ref());
     let mut seen = HashSet::new();

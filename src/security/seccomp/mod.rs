@@ -43,6 +43,7 @@
 //!   the profile.
 mod bpf;
 mod compile;
+pub mod interp;
 mod notify;
 mod syscalls;
 

@@ -38,44 +38,7 @@ fn compile_err(v: serde_json::Value) -> String {
 
 /// Run `p` the way the kernel would, checking every instruction is one the kernel accepts.
 fn run_raw(p: &Program, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-    let mut data = [0u8; 64];
-    data[0..4].copy_from_slice(&nr.to_le_bytes());
-    data[4..8].copy_from_slice(&arch.to_le_bytes());
-    for (i, a) in args.iter().enumerate() {
-        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
-    }
-    let insns = &p.insns;
-    assert!(insns.len() <= MAX_INSNS);
-    let (mut acc, mut pc) = (0u32, 0usize);
-    loop {
-        let i = insns.get(pc).expect("pc inside the program");
-        pc += 1;
-        let k = i.k;
-        match i.code {
-            BPF_LD_W_ABS => {
-                let k = k as usize;
-                assert!(
-                    k.is_multiple_of(4) && k + 4 <= data.len(),
-                    "bad load offset {k}"
-                );
-                acc = u32::from_le_bytes(data[k..k + 4].try_into().unwrap());
-            }
-            BPF_ALU_AND_K => acc &= k,
-            BPF_RET_K => return k,
-            c if c == BPF_JMP | BPF_JA => pc += k as usize,
-            c if c & 0x07 == BPF_JMP => {
-                let hit = match c & 0xf0 {
-                    BPF_JEQ => acc == k,
-                    BPF_JGT => acc > k,
-                    BPF_JGE => acc >= k,
-                    BPF_JSET => acc & k != 0,
-                    op => panic!("unexpected jump op {op:#x}"),
-                };
-                pc += usize::from(if hit { i.jt } else { i.jf });
-            }
-            c => panic!("unexpected opcode {c:#x}"),
-        }
-    }
+    super::interp::run(p, arch, nr, args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run(p: &Program, arch: Arch, name: &str, args: [u64; 6]) -> u32 {
@@ -555,42 +518,7 @@ fn container_process_state_document() {
     assert_eq!(doc["state"], state);
 }
 
-/// The decision table evaluated directly, to check the generated BPF against it.
-fn reference(f: &super::compile::Filter, arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
-    use super::compile::Op;
-    let Some(af) = f.arch(arch) else {
-        return f.bad_arch.ret();
-    };
-    let m = if arch.is_64bit() {
-        u64::MAX
-    } else {
-        0xffff_ffff
-    };
-    if let Some(rules) = af.syscalls.get(&nr) {
-        for r in rules {
-            let holds = r.conds.iter().all(|c| {
-                let (x, v) = (args[usize::from(c.index)] & m, c.value & m);
-                match c.op {
-                    Op::Eq => x == v,
-                    Op::Ne => x != v,
-                    Op::Lt => x < v,
-                    Op::Le => x <= v,
-                    Op::Gt => x > v,
-                    Op::Ge => x >= v,
-                    Op::MaskedEq { mask } => x & mask == v,
-                }
-            });
-            if holds {
-                return r.action.ret();
-            }
-        }
-        return f.default.ret();
-    }
-    if af.enosys_above.is_some_and(|max| nr > max) {
-        return errno(libc::ENOSYS);
-    }
-    f.default.ret()
-}
+use super::interp::reference;
 
 #[test]
 fn engine_profiles_program_matches_decision_table_for_every_number() {
