@@ -1074,3 +1074,34 @@ fn exec_terminal_through_console_socket() {
     assert!(out.contains("exec-through-the-pty"), "{out}");
     root.ok(&["delete", "--force", &id]);
 }
+
+#[test]
+fn a_bundle_changed_after_create_changes_nothing() {
+    // exec, start and delete read the config snapshot taken at create, as runc reads the
+    // config kept in its state.json.
+    let log_dir = TempDir::new("berth-snaplog");
+    let log = log_dir.path().join("log");
+    let b = Bundle::with(&["sleep", "100"], |s| {
+        s["process"]["env"] = json!(["PATH=/bin", "SNAP=taken-at-create"]);
+        s["hooks"] = json!({
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo poststart >> {}", log.display())]}],
+            "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo poststop >> {}", log.display())]}],
+        });
+    });
+    let (root, id, _) = created(&b);
+    // The bundle's config now says something else, then nothing parseable at all.
+    let mut edited = b.config();
+    edited["process"]["env"] = json!(["PATH=/bin", "SNAP=edited"]);
+    edited["hooks"] = json!({});
+    b.set_config(&edited);
+    let out = root.ok(&["exec", &id, "sh", "-c", "echo $SNAP"]);
+    assert_eq!(out.trim(), "taken-at-create");
+    std::fs::write(b.path().join("config.json"), "not json").unwrap();
+    root.ok(&["start", &id]);
+    let out = root.ok(&["exec", &id, "sh", "-c", "echo $SNAP"]);
+    assert_eq!(out.trim(), "taken-at-create");
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    root.ok(&["delete", "--force", &id]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text, "poststart\npoststop\n");
+}

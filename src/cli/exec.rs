@@ -102,11 +102,8 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process> {
     if a.args.is_empty() {
         bail!("no command given (and no --process)");
     }
-    let config = crate::spec::parse_config(
-        &crate::spec::read_json_file(&c.record.bundle.join("config.json"))
-            .context("the bundle's config.json")?,
-    )?;
-    let mut p = config
+    let mut p = c
+        .config()?
         .process()
         .clone()
         .context("config.json: process: missing")?;

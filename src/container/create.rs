@@ -3,7 +3,7 @@
 //! 1. `prepare`: load, validate, plan, compile seccomp, resolve the cgroup. No side effects.
 //! 2. `spawn`: the state dir and its lock, the exec fifo, the cgroup, the clone.
 //! 3. `drive`: the protocol with the init below (maps, cgroup join, hooks, Ready, limits).
-//! 4. `record`: state.json and the pid file.
+//! 4. `record`: the config snapshot, state.json and the pid file.
 //!
 //! Restore (`checkpoint`/`restore`) reuses `prepare`, `Made` and `record`.
 //!
@@ -388,7 +388,7 @@ fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<O
     Ok(console)
 }
 
-/// Phase 4: state.json and the --pid-file. From here on the container exists: nothing is
+/// Phase 4: the config snapshot, state.json and the --pid-file. From here on the container exists: nothing is
 /// undone any more. Restore ends here too.
 pub(crate) fn record(
     prep: &Prepared,
@@ -410,7 +410,6 @@ pub(crate) fn record(
             .context("the container init died during create")?,
         cgroup: prep.cgroup.state(),
         resources: spec.linux().as_ref().and_then(|l| l.resources().clone()),
-        hooks: spec.hooks().clone(),
         rootless: prep.rootless,
     };
     let lock = made
@@ -418,7 +417,8 @@ pub(crate) fn record(
         .take()
         .context("the state directory is not locked")?;
     let container = Container::new(made.dir().to_path_buf(), lock, record);
-    // Until both are written, a failure still undoes everything (`made` drops).
+    // Until all are written, a failure still undoes everything (`made` drops).
+    container.save_config(spec)?;
     container.save()?;
     if let Some(p) = pid_file {
         write_pid_file(p, pid.as_raw())?;

@@ -31,7 +31,7 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
     }
     cg.destroy()?;
     let state = c.state_doc(Status::Stopped);
-    let hooks = c.record.hooks.as_ref();
+    let hooks = c.hooks();
     crate::hooks::run_all_warn(
         "poststop",
         hooks.and_then(|h| h.poststop().as_ref()),

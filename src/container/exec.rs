@@ -54,11 +54,11 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     if terminal && req.console_socket.is_none() && !req.keep_console {
         bail!("process.terminal is true: pass --console-socket (or run in the foreground)");
     }
-    let config = crate::spec::parse_config(
-        &std::fs::read(c.record.bundle.join("config.json"))
-            .context("reading the bundle's config.json")?,
-    )?;
-    let seccomp_profile = config.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let seccomp_profile = c
+        .config()?
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone());
     let filter = seccomp_profile.as_ref().map(seccomp::compile).transpose()?;
     let mut join = exec_child::namespaces_to_join(c.record.pid)?;
     let pid_ns = join

@@ -45,7 +45,7 @@ pub fn start(c: &Container) -> Result<()> {
     // Released: the program runs. It may be gone already; the hooks see it running, as
     // runc shows it.
     let state = c.state_doc(Status::Running);
-    let hooks = c.record.hooks.as_ref();
+    let hooks = c.hooks();
     crate::hooks::run_all_warn(
         "poststart",
         hooks.and_then(|h| h.poststart().as_ref()),

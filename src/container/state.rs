@@ -1,6 +1,8 @@
 //! The state directory of one container and what it records.
 //!
 //! Layout: `<root>/<id>/state.json` (written atomically: temp file + rename),
+//! `<root>/<id>/config.json` (the validated spec, snapshotted at create: later commands
+//! read it, never the bundle, so a bundle edited or removed after create changes nothing),
 //! `<root>/<id>/exec.fifo` (exists while the container is `created`), and an flock on the
 //! directory itself that serializes every command on one id.
 use std::collections::HashMap;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
+use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 /// runc's status words.
@@ -58,9 +61,6 @@ pub struct Record {
     /// linux.resources as applied (create, then each `update`).
     #[serde(default)]
     pub resources: Option<oci_spec::runtime::LinuxResources>,
-    /// The hooks to run at start (poststart) and delete (poststop).
-    #[serde(default)]
-    pub hooks: Option<oci_spec::runtime::Hooks>,
     pub rootless: bool,
 }
 
@@ -68,8 +68,13 @@ pub struct Record {
 pub struct Container {
     pub dir: PathBuf,
     pub record: Record,
+    /// The config snapshot, read on first use.
+    config: std::cell::OnceCell<Spec>,
     _lock: Lock,
 }
+
+/// The config snapshot's name in the state directory.
+const CONFIG: &str = "config.json";
 
 /// Check a container id: non-empty, no `/`, not `.` or `..`, printable.
 pub fn check_id(id: &str) -> Result<()> {
@@ -122,6 +127,7 @@ impl Container {
         Container {
             dir,
             record,
+            config: std::cell::OnceCell::new(),
             _lock: lock,
         }
     }
@@ -148,17 +154,48 @@ impl Container {
         Ok(Container {
             dir,
             record,
+            config: std::cell::OnceCell::new(),
             _lock: lock,
         })
     }
 
+    /// Snapshot the validated spec (once, at create), before state.json exists.
+    pub fn save_config(&self, spec: &Spec) -> Result<()> {
+        write_atomic(&self.dir.join(CONFIG), &serde_json::to_vec(spec)?)?;
+        let _ = self.config.set(spec.clone());
+        Ok(())
+    }
+
+    /// The config snapshot taken at create.
+    pub fn config(&self) -> Result<&Spec> {
+        if let Some(c) = self.config.get() {
+            return Ok(c);
+        }
+        let path = self.dir.join(CONFIG);
+        let text = std::fs::read(&path)
+            .with_context(|| format!("reading the config snapshot {}", path.display()))?;
+        let spec = serde_json::from_slice(&text)
+            .with_context(|| format!("parsing the config snapshot {}", path.display()))?;
+        Ok(self.config.get_or_init(|| spec))
+    }
+
+    /// The hooks of the config snapshot (none when it cannot be read: a warning).
+    pub fn hooks(&self) -> Option<&oci_spec::runtime::Hooks> {
+        match self.config() {
+            Ok(c) => c.hooks().as_ref(),
+            Err(e) => {
+                tracing::warn!("{e:#}: running no hooks");
+                None
+            }
+        }
+    }
+
     /// Write state.json atomically.
     pub fn save(&self) -> Result<()> {
-        let tmp = self.dir.join(".state.json.tmp");
-        let path = self.dir.join("state.json");
-        std::fs::write(&tmp, serde_json::to_vec(&self.record)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))
+        write_atomic(
+            &self.dir.join("state.json"),
+            &serde_json::to_vec(&self.record)?,
+        )
     }
 
     /// The container's cgroup manager, rebuilt from the saved paths.
@@ -244,15 +281,19 @@ pub fn init_alive(pid: i32, started: u64) -> bool {
     pid > 0 && start_time(pid) == Some(started)
 }
 
-/// Write the pid file atomically (temp + rename), as engines poll for it.
+/// Write the pid file atomically, as engines poll for it.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    write_atomic(path, pid.to_string().as_bytes()).context("writing --pid-file")
+}
+
+/// Write `path` through a temp file in the same directory and a rename: readers see the
+/// old content or the new, never a part.
+fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
-    ));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing --pid-file {}", path.display()))
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 /// The container ids under a state root, sorted.
