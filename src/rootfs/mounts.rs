@@ -121,13 +121,37 @@ pub(super) fn bind(
     opts: &MountOptions,
 ) -> Result<()> {
     let tree = sys::clone_tree(src, opts.is_rec()).context("open_tree")?;
-    let attr = opts.bind_attr();
-    if !attr.is_empty() {
-        sys::mount_setattr(tree.as_fd(), false, attr).context("setting the mount flags")?;
+    if let Some(attr) = opts.bind_attr() {
+        match sys::mount_setattr(tree.as_fd(), false, attr) {
+            Err(Errno::EPERM) => {
+                let source = source_attr(tree.as_fd())?;
+                let attr = opts.keep_locked(attr, source)?;
+                sys::mount_setattr(tree.as_fd(), false, attr)
+                    .context("setting the mount flags (keeping the source's locked flags)")?;
+            }
+            other => other.context("setting the mount flags")?,
+        }
     }
     set_recursive(tree.as_fd(), opts)?;
     sys::move_mount(tree.as_fd(), dst.fd.as_fd()).context("move_mount")?;
     apply_propagation(root, &dst.path, &opts.propagation)
+}
+
+/// The per-mount flags of the mount at `fd`, as `MOUNT_ATTR_*` bits.
+fn source_attr(fd: BorrowedFd<'_>) -> Result<u64> {
+    use nix::sys::statvfs::{fstatvfs, FsFlags};
+    let st = fstatvfs(fd).context("statvfs of the source")?;
+    let f = st.flags();
+    let pairs = [
+        (FsFlags::ST_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (FsFlags::ST_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (FsFlags::ST_NODEV, libc::MOUNT_ATTR_NODEV),
+        (FsFlags::ST_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+    ];
+    Ok(pairs
+        .iter()
+        .filter(|(st, _)| f.contains(*st))
+        .fold(0, |acc, (_, at)| acc | at))
 }
 
 fn fs_entry(

@@ -128,47 +128,92 @@ impl MountOptions {
         self.data.join(",")
     }
 
-    /// The per-mount attributes (non-recursive) that a bind mount must get after the
-    /// bind, for `mount_setattr`: flags set and flags explicitly cleared. Superblock flags
-    /// (sync, dirsync, mand, iversion, lazytime, acl, silent) cannot change on a bind mount;
-    /// like runc's `MS_REMOUNT|MS_BIND`, they have no effect there.
-    pub fn bind_attr(&self) -> MountAttr {
+    /// The per-mount attributes a bind mount gets after the bind, as runc's remount
+    /// (`MS_REMOUNT|MS_BIND|flags`) gives them; `None` keeps the source's flags.
+    ///
+    /// - No flag set and none cleared beyond bind/rbind: the source's flags stay.
+    /// - Otherwise ro, nosuid, nodev, noexec and nosymfollow become exactly the flags asked
+    ///   for: one not named is cleared, so `bind,nosuid` of a read-only source is read-write.
+    ///   (mount(8) would keep the source's other flags; runc does not.)
+    /// - The atime setting (noatime, nodiratime, relatime, strictatime) is kept unless one of
+    ///   noatime, nodiratime, relatime or strictatime is given; then it is that one, relatime
+    ///   unless noatime or strictatime says otherwise, as the kernel's remount sets it.
+    ///   Clearing an atime flag alone (`atime`, `norelatime`) keeps the source's setting.
+    ///
+    /// Superblock flags (sync, dirsync, mand, iversion, lazytime, acl, silent) cannot change
+    /// on a bind mount; as with runc, they only trigger the remount.
+    pub fn bind_attr(&self) -> Option<MountAttr> {
+        let asked = self.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+        if asked == 0 && self.cleared == 0 {
+            return None;
+        }
         let mut attr = MountAttr::default();
-        let pairs = [
-            (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
-            (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
-            (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
-            (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
-            (libc::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
-            (MS_NOSYMFOLLOW, libc::MOUNT_ATTR_NOSYMFOLLOW),
-        ];
-        for (ms, at) in pairs {
+        for (ms, at) in PER_MOUNT {
             if self.flags & ms != 0 {
                 attr.set |= at;
-            } else if self.cleared & ms != 0 {
+            } else {
                 attr.clr |= at;
             }
         }
-        let atime = if self.flags & libc::MS_NOATIME != 0 {
-            Some(libc::MOUNT_ATTR_NOATIME)
-        } else if self.flags & libc::MS_STRICTATIME != 0 {
-            Some(libc::MOUNT_ATTR_STRICTATIME)
-        } else if self.flags & libc::MS_RELATIME != 0 {
-            Some(libc::MOUNT_ATTR_RELATIME)
-        } else if self.cleared & libc::MS_RELATIME != 0 {
-            Some(libc::MOUNT_ATTR_STRICTATIME)
-        } else if self.cleared & (libc::MS_NOATIME | libc::MS_STRICTATIME) != 0 {
-            Some(libc::MOUNT_ATTR_RELATIME)
-        } else {
-            None
-        };
-        if let Some(value) = atime {
+        let atime_flags =
+            libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME | libc::MS_STRICTATIME;
+        if self.flags & atime_flags != 0 {
+            let value = if self.flags & libc::MS_STRICTATIME != 0 {
+                libc::MOUNT_ATTR_STRICTATIME
+            } else if self.flags & libc::MS_NOATIME != 0 {
+                libc::MOUNT_ATTR_NOATIME
+            } else {
+                libc::MOUNT_ATTR_RELATIME
+            };
             attr.clr |= ATIME_MASK;
             attr.set |= value;
+            if self.flags & libc::MS_NODIRATIME != 0 {
+                attr.set |= libc::MOUNT_ATTR_NODIRATIME;
+            } else {
+                attr.clr |= libc::MOUNT_ATTR_NODIRATIME;
+            }
         }
-        attr
+        Some(attr)
+    }
+
+    /// After `bind_attr` was refused with EPERM (a user namespace locks the flags of mounts
+    /// it got from its parent): keep the locked flags the source has, as runc retries,
+    /// unless the options cleared one of them by name, which cannot be honoured.
+    /// `source` holds the source mount's `MOUNT_ATTR_*` flags.
+    pub fn keep_locked(&self, mut attr: MountAttr, source: u64) -> Result<MountAttr> {
+        for (ms, at, name) in LOCKABLE {
+            if source & at == 0 {
+                continue;
+            }
+            if self.cleared & ms != 0 {
+                bail!(
+                    "the source is {name} and its user namespace locks that flag: it cannot be cleared"
+                );
+            }
+            attr.clr &= !at;
+            attr.set |= at;
+        }
+        Ok(attr)
     }
 }
+
+/// mount(2) flags that are per-mount attributes, and their `MOUNT_ATTR_*` bits.
+const PER_MOUNT: [(c_ulong, u64); 5] = [
+    (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+    (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+    (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+    (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+    (MS_NOSYMFOLLOW, libc::MOUNT_ATTR_NOSYMFOLLOW),
+];
+
+/// The per-mount flags a user namespace locks on the mounts it inherits (nosymfollow is not
+/// lockable; the atime setting is, and cannot change at all).
+const LOCKABLE: [(c_ulong, u64, &str); 4] = [
+    (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY, "ro"),
+    (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID, "nosuid"),
+    (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV, "nodev"),
+    (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC, "noexec"),
+];
 
 /// Parse `options` in order.
 pub fn parse(options: &[String]) -> Result<MountOptions> {
@@ -287,14 +332,44 @@ mod tests {
     }
 
     #[test]
-    fn bind_attr_from_flags() {
-        let a = p(&["bind", "ro", "nosuid", "exec", "noatime"]).bind_attr();
+    fn bind_attr_as_runc_remounts() {
+        use libc::{
+            MOUNT_ATTR_NODEV as NODEV, MOUNT_ATTR_NODIRATIME as NODIRATIME,
+            MOUNT_ATTR_NOEXEC as NOEXEC, MOUNT_ATTR_NOSUID as NOSUID,
+            MOUNT_ATTR_NOSYMFOLLOW as NOSYMFOLLOW, MOUNT_ATTR_RDONLY as RDONLY,
+        };
+        // Nothing asked: the source's flags stay, atime included.
+        assert_eq!(p(&["rbind", "rprivate"]).bind_attr(), None);
+        // A flag cleared by name is enough to remount; unnamed flags are cleared.
+        let a = p(&["bind", "dev"]).bind_attr().unwrap();
         assert_eq!(
-            a.set,
-            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOATIME
+            (a.set, a.clr),
+            (0, RDONLY | NOSUID | NODEV | NOEXEC | NOSYMFOLLOW)
         );
-        assert_eq!(a.clr, libc::MOUNT_ATTR_NOEXEC | ATIME_MASK);
-        assert!(p(&["rbind"]).bind_attr().is_empty());
+        let a = p(&["bind", "ro", "nosuid", "exec"]).bind_attr().unwrap();
+        assert_eq!(a.set, RDONLY | NOSUID);
+        assert_eq!(a.clr, NODEV | NOEXEC | NOSYMFOLLOW);
+        // Clearing an atime flag alone keeps the atime setting; naming one sets it.
+        assert_eq!(
+            p(&["bind", "atime"]).bind_attr().unwrap().clr & ATIME_MASK,
+            0
+        );
+        let a = p(&["bind", "nodiratime"]).bind_attr().unwrap();
+        assert_eq!(a.set, libc::MOUNT_ATTR_RELATIME | NODIRATIME);
+        assert_eq!(a.clr & ATIME_MASK, ATIME_MASK);
+        let a = p(&["bind", "noatime", "strictatime"]).bind_attr().unwrap();
+        assert_eq!(a.set, libc::MOUNT_ATTR_STRICTATIME);
+        assert_ne!(a.clr & NODIRATIME, 0);
+        // Locked flags of the source are kept unless cleared by name.
+        let o = p(&["bind", "nosuid"]);
+        let a = o
+            .keep_locked(o.bind_attr().unwrap(), RDONLY | NODEV)
+            .unwrap();
+        assert_eq!(a.set, NOSUID | RDONLY | NODEV);
+        assert_eq!(a.clr & (RDONLY | NODEV), 0);
+        let o = p(&["bind", "rw", "nosuid"]);
+        let err = o.keep_locked(o.bind_attr().unwrap(), RDONLY).unwrap_err();
+        assert!(err.to_string().contains("ro"), "{err}");
     }
 
     #[test]
