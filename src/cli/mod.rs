@@ -39,8 +39,9 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Directory holding container state.
-    #[arg(long, global = true, default_value = "/run/berth")]
+    /// Directory holding container state (default: /run/berth; $XDG_RUNTIME_DIR/berth for an
+    /// unprivileged caller, or for a non-root $USER in a user namespace, as runc does).
+    #[arg(long, global = true, default_value_os_t = default_root())]
     pub root: PathBuf,
     /// Write log lines to this file instead of stderr.
     #[arg(long, global = true)]
@@ -54,7 +55,8 @@ pub struct Global {
     /// Interpret cgroupsPath as systemd's slice:prefix:name.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (auto: rootless when not running as root).
+    /// Rootless mode: true, false or auto (auto: rootless when not running as root, or when
+    /// running as root in a user namespace, as under rootless podman).
     /// Given before the command, as with runc (`spec --rootless` is spec's own flag).
     #[arg(long, default_value = "auto")]
     pub rootless: Rootless,
@@ -66,8 +68,24 @@ impl Global {
         match self.rootless {
             Rootless::True => true,
             Rootless::False => false,
-            Rootless::Auto => !nix::unistd::geteuid().is_root(),
+            Rootless::Auto => {
+                !nix::unistd::geteuid().is_root() || crate::process::namespaces::in_user_namespace()
+            }
         }
+    }
+}
+
+/// runc's default state root: `$XDG_RUNTIME_DIR/berth` when the caller is unprivileged, or
+/// root in a user namespace with a `$USER` other than root (a rootless engine's namespace);
+/// otherwise /run/berth.
+fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty());
+    let honour = !nix::unistd::geteuid().is_root()
+        || (crate::process::namespaces::in_user_namespace()
+            && std::env::var("USER").map_or(true, |u| u != "root"));
+    match xdg {
+        Some(x) if honour => PathBuf::from(x).join("berth"),
+        _ => PathBuf::from("/run/berth"),
     }
 }
 

@@ -59,7 +59,7 @@ use super::state::{self, write_pid_file, Container, Lock, Record};
 use crate::cgroups::{self, CgroupConfig, Manager};
 use crate::process::channel::{Channel, Msg};
 use crate::process::init::InitContext;
-use crate::process::namespaces::{self, PidNsGuard, Plan};
+use crate::process::namespaces::{PidNsGuard, Plan};
 use crate::security::seccomp;
 use crate::spec::Bundle;
 
@@ -337,11 +337,10 @@ fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<O
     let spec = &prep.bundle.spec;
     if prep.plan.new_user {
         let linux = spec.linux().as_ref().context("linux: missing")?;
-        namespaces::write_id_maps(
+        crate::process::idmap::write(
             pid,
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
-            prep.rootless,
         )?;
     }
     ch.send(&Msg::Go { host_pid: pid })?;

@@ -95,7 +95,8 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         });
     }
     if let Some(g) = guard {
-        g.leave()?;
+        // The exec parent makes no other child.
+        g.leave_if_permitted()?;
     }
     let pid = match forked? {
         crate::sys::process::Forked::Parent(pid) => pid,

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod child;
 pub mod exec_child;
 pub mod foreground;
+pub mod idmap;
 pub mod init;
 pub mod namespaces;
 pub mod program;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::sched::{setns, unshare, CloneFlags};
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType as T, Spec};
+use oci_spec::runtime::{LinuxNamespaceType as T, Spec};
 
 use crate::spec::validate::ns_name;
 
@@ -127,28 +127,12 @@ fn new_time_namespace(
     join(T::Time, Path::new("/proc/self/ns/time_for_children"))
 }
 
-/// Parent side: write uid_map and gid_map of the init. Unprivileged callers must deny
-/// setgroups first and can only map themselves.
-pub fn write_id_maps(
-    pid: i32,
-    uids: &[LinuxIdMapping],
-    gids: &[LinuxIdMapping],
-    rootless: bool,
-) -> Result<()> {
-    let fmt = |m: &[LinuxIdMapping]| {
-        m.iter()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
-    };
-    if rootless {
-        let p = format!("/proc/{pid}/setgroups");
-        std::fs::write(&p, "deny").with_context(|| format!("writing deny to {p}"))?;
-    }
-    for (file, text) in [("uid_map", fmt(uids)), ("gid_map", fmt(gids))] {
-        let p = format!("/proc/{pid}/{file}");
-        std::fs::write(&p, &text).with_context(|| format!("writing {:?} to {p}", text.trim()))?;
-    }
-    Ok(())
+/// Whether we run in a user namespace other than the initial one (whose uid_map maps every
+/// id to itself), as the root of a rootless engine's namespace does.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
 }
 
 /// Parent side: enter the pid namespace given by path for the clone only, and come back.
@@ -166,6 +150,17 @@ impl PidNsGuard {
 
     pub fn leave(self) -> Result<()> {
         setns(self.own.as_fd(), CloneFlags::CLONE_NEWPID).context("returning to our pid namespace")
+    }
+
+    /// `leave`, for a caller that makes no other child afterwards. The root of a rootless
+    /// engine's user namespace may enter a pid namespace that its namespace owns, but not
+    /// return to the host's, over which it holds no capability (EPERM); it then stays set to
+    /// make children in the container's pid namespace, which matters to nobody.
+    pub fn leave_if_permitted(self) -> Result<()> {
+        match setns(self.own.as_fd(), CloneFlags::CLONE_NEWPID) {
+            Err(nix::errno::Errno::EPERM) if in_user_namespace() => Ok(()),
+            r => r.context("returning to our pid namespace"),
+        }
     }
 }
 

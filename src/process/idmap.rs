@@ -1,0 +1,79 @@
+//! The init's uid_map and gid_map, written by the parent once the init exists. Root writes
+//! them itself. An unprivileged caller may write only a map of its own id, and for the gid
+//! map only after denying setgroups. A map of more ids goes through the setuid helpers
+//! newuidmap and newgidmap (the uidmap package), which check /etc/subuid and /etc/subgid;
+//! setgroups then stays allowed. This is runc's rule too.
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::LinuxIdMapping;
+
+/// Write both maps of `pid` (uids first, as the kernel wants nothing else to come first).
+pub fn write(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+    let euid = nix::unistd::geteuid().as_raw();
+    let egid = nix::unistd::getegid().as_raw();
+    let unprivileged = euid != 0;
+    let uid_helper = unprivileged && !only_own_id(uids, euid);
+    let gid_helper = unprivileged && !only_own_id(gids, egid);
+    if unprivileged && !gid_helper {
+        let p = format!("/proc/{pid}/setgroups");
+        std::fs::write(&p, "deny").with_context(|| format!("writing deny to {p}"))?;
+    }
+    for (file, helper, maps, field) in [
+        (
+            "uid_map",
+            uid_helper.then_some("newuidmap"),
+            uids,
+            "linux.uidMappings",
+        ),
+        (
+            "gid_map",
+            gid_helper.then_some("newgidmap"),
+            gids,
+            "linux.gidMappings",
+        ),
+    ] {
+        if let Some(tool) = helper {
+            run_helper(tool, pid, maps, field)?;
+        } else {
+            let text: String = maps
+                .iter()
+                .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+                .collect();
+            let p = format!("/proc/{pid}/{file}");
+            std::fs::write(&p, &text)
+                .with_context(|| format!("writing {:?} to {p}", text.trim()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A map of just the caller's own id, which an unprivileged process may write itself.
+fn only_own_id(maps: &[LinuxIdMapping], own: u32) -> bool {
+    matches!(maps, [m] if m.host_id() == own && m.size() == 1)
+}
+
+/// `newuidmap PID ID HOST-ID SIZE...` (or newgidmap).
+fn run_helper(tool: &str, pid: i32, maps: &[LinuxIdMapping], field: &str) -> Result<()> {
+    let mut args = vec![pid.to_string()];
+    for m in maps {
+        args.extend([m.container_id(), m.host_id(), m.size()].map(|v| v.to_string()));
+    }
+    let out = match Command::new(tool).args(&args).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{field}: mapping more than our own id as an unprivileged user needs {tool} \
+             (Debian's uidmap package), which is not in PATH"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("{field}: running {tool}")),
+    };
+    if !out.status.success() {
+        bail!(
+            "{field}: {tool} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
