@@ -70,8 +70,40 @@ build_busybox() {
     mv "$img.tmp" "$img"
 }
 
+# A layer with one 1 GiB sparse file holding 2 MiB of data (GNU tar, PAX sparse 1.0), in a
+# layout written by hand: umoci's Go writer would store the holes as zeros.
+build_sparse() {
+    local img=$CACHE/sparse
+    [ -f "$img/index.json" ] && return
+    local src=$CACHE/sparse-src
+    rm -rf "$img.tmp" "$src" && mkdir -p "$img.tmp/blobs/sha256" "$src"
+    truncate -s 1G "$src/big"
+    head -c 1M /dev/urandom | dd of="$src/big" conv=notrunc status=none
+    head -c 1M /dev/urandom | dd of="$src/big" bs=1M seek=700 conv=notrunc status=none
+    tar -C "$src" --format=posix --sparse --sparse-version=1.0 -cf "$img.tmp/layer.tar" .
+    local diff blob cfg man
+    diff=$(sha256sum < "$img.tmp/layer.tar" | cut -d' ' -f1)
+    gzip -1 -c "$img.tmp/layer.tar" > "$img.tmp/layer.gz"
+    blob=$(sha256sum < "$img.tmp/layer.gz" | cut -d' ' -f1)
+    mv "$img.tmp/layer.gz" "$img.tmp/blobs/sha256/$blob"
+    rm "$img.tmp/layer.tar"
+    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/big"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff" > "$img.tmp/cfg"
+    cfg=$(sha256sum < "$img.tmp/cfg" | cut -d' ' -f1)
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
+        "$cfg" "$(stat -c %s "$img.tmp/cfg")" "$blob" "$(stat -c %s "$img.tmp/blobs/sha256/$blob")" > "$img.tmp/man"
+    man=$(sha256sum < "$img.tmp/man" | cut -d' ' -f1)
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}' \
+        "$man" "$(stat -c %s "$img.tmp/man")" > "$img.tmp/index.json"
+    mv "$img.tmp/cfg" "$img.tmp/blobs/sha256/$cfg"
+    mv "$img.tmp/man" "$img.tmp/blobs/sha256/$man"
+    echo '{"imageLayoutVersion":"1.0.0"}' > "$img.tmp/oci-layout"
+    rm -rf "$src"
+    mv "$img.tmp" "$img"
+}
+
 build_debian
 build_busybox
+build_sparse
 
 # ---- measuring ----
 # Outputs go to $OUTDIR (default: a tmpfs) so the numbers measure the unpackers, not the disk's
@@ -117,12 +149,14 @@ layers_of() {  # blob paths of the image's layers, in order
 
 export -f layers_of
 printf '\n%-9s %-22s %8s %9s %9s %10s\n' image tool seconds vs_umoci vs_floor peak_RSS
-for spec in "debian:minbase" "busybox:latest"; do
+for spec in "debian:minbase" "busybox:latest" "sparse:latest"; do
     name=${spec%%:*}; tag=${spec#*:}; img=$CACHE/$name
     blobs=$(layers_of "$img" "$tag" | tr '\n' ' ')
     gz=$(du -cb $blobs | tail -1 | cut -f1)
     read -r u_s u_k < <(measure sh -c "umoci unpack --image $img:$tag \$0" "$OUTDIR/out")
     read -r b_s b_k < <(measure sh -c "$BERTH unpack $img:$tag \$0" "$OUTDIR/out")
+    # BERTH_BASE=path: the same runs with another berth binary (before/after a change).
+    [ -n "${BERTH_BASE:-}" ] && read -r bb_s bb_k < <(measure sh -c "$BERTH_BASE unpack $img:$tag \$0" "$OUTDIR/out")
     read -r f_s f_k < <(measure sh -c "mkdir -p \$0/rootfs && for l in $blobs; do gunzip -c \$l | tar -C \$0/rootfs -xpf - --numeric-owner --xattrs --xattrs-include='*'; done" "$OUTDIR/out")
     read -r g_s g_k < <(measure sh -c "for l in $blobs; do gunzip -c \$l >/dev/null; done")
     # overlay: fill the cache once, then time a second bundle (in a private mount namespace).
@@ -138,6 +172,7 @@ for spec in "debian:minbase" "busybox:latest"; do
     echo "# $name: $(echo $blobs | wc -w) layers, $((gz / 1000000)) MB compressed, $entries tar entries"
     row "umoci unpack" "$u_s" "$u_k"
     row "berth unpack" "$b_s" "$b_k"
+    [ -n "${BERTH_BASE:-}" ] && row "berth (BERTH_BASE)" "$bb_s" "$bb_k"
     row "gunzip|tar (floor)" "$f_s" "$f_k"
     row "gunzip only" "$g_s" "$g_k"
     row "berth --overlay (warm)" "$o_s" "$o_k"

@@ -322,6 +322,40 @@ fn docker_drives_berth() {
     };
     wait_for_secs(30, || docker(&["version"]).status.success(), "dockerd");
     ok(&["load", "-i", docker_tar.to_str().unwrap()]);
+    // `docker save` writes its own docker-archive (layer tars by moby's archive package):
+    // berth unpacks it to the same tree, times and all, as the image it was loaded from.
+    let saved = d.join("saved.tar");
+    ok(&[
+        "save",
+        "-o",
+        saved.to_str().unwrap(),
+        "localhost/smoke:latest",
+    ]);
+    let listing = |src: &Path, name: &str| -> String {
+        let b = d.join(name);
+        let out = Command::new(BERTH)
+            .args(["unpack", src.to_str().unwrap(), b.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let out = must(&format!("berth unpack {}", src.display()), out, "");
+        assert!(out.is_empty() || out.contains("unpacked"), "{out}");
+        let l = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "cd {}/rootfs && find . -printf '%p %y %m %U %G %l %s %T@\\n' | sort",
+                b.display()
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(l.stdout).unwrap()
+    };
+    let want = listing(&layout_tar, "from-layout");
+    assert!(want.contains("./bin/busybox"), "{want}");
+    assert_eq!(
+        listing(&saved, "from-docker-save"),
+        want,
+        "docker save vs the OCI archive"
+    );
     let runtime = ["--runtime", "berth", "--network", "none"];
     docker_cli_scenario("docker", &docker, &runtime);
     // docker's limits config: dropped caps, read-only root, memory and pids limits.

@@ -1154,3 +1154,408 @@ fn unpack_then_run() {
     assert!(out.status.success(), "berth run: {err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello-from-image"));
 }
+
+// ---------- the compatibility corpus: layers written by other tools ----------
+
+/// A source tree with what layers carry: nanosecond mtimes on files, directories and symlinks,
+/// a hardlink group, a sparse file (16 MiB, two small data runs), xattrs (user, trusted,
+/// security.capability), a setuid file, a fifo and a char device.
+fn corpus_src(dir: &Path) {
+    let cap: String = cap_net_raw().iter().map(|b| format!("{b:02x}")).collect();
+    run(&format!(
+        "set -e; cd {d}; mkdir -p d/sub e
+        echo hello > d/f; printf x > d/sub/g; echo other > e/h
+        ln d/f d/f2; ln d/f e/f3; ln -s ../d/f e/link
+        truncate -s 16M sparse
+        printf head | dd of=sparse conv=notrunc status=none
+        printf tail | dd of=sparse bs=1M seek=10 conv=notrunc status=none
+        setfattr -n user.note -v hi d/f
+        setfattr -n trusted.t -v v d/sub/g
+        setfattr -n security.capability -v 0x{cap} d/sub/g
+        printf s > suid; chmod 4755 suid
+        mkfifo fifo; mknod null c 1 3
+        for p in d/f d/sub/g e/h sparse suid fifo null; do touch -d @1600000000.123456789 $p; done
+        touch -h -d @1600000001.987654321 e/link
+        touch -d @1600000002.000000001 d/sub d e .",
+        d = dir.display()
+    ));
+}
+
+/// Everything `tree` compares, plus the mtime to the nanosecond, which names share an inode,
+/// and (with `holes`) whether a file has holes.
+fn tree_full(root: &Path, holes: bool) -> BTreeMap<String, String> {
+    let mut out = tree(root);
+    let mut inodes: BTreeMap<u64, String> = BTreeMap::new();
+    for (k, v) in out.iter_mut() {
+        let p = root.join(k.trim_start_matches('/'));
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        v.push_str(&format!(" mtime={}.{:09}", m.mtime(), m.mtime_nsec()));
+        if m.file_type().is_file() {
+            let first = inodes.entry(m.ino()).or_insert_with(|| k.clone());
+            v.push_str(&format!(" inode-of={first}"));
+            if holes {
+                v.push_str(&format!(" holes={}", m.blocks() * 512 < m.len()));
+            }
+        }
+    }
+    out
+}
+
+fn umoci_tree(layout: &Path, t: &Path, holes: bool) -> BTreeMap<String, String> {
+    let u = t.join("umoci");
+    run(&format!(
+        "umoci unpack --image {}:latest {} >/dev/null",
+        layout.display(),
+        u.display()
+    ));
+    tree_full(&u.join("rootfs"), holes)
+}
+
+/// Unpack a layer tar with GNU tar (or bsdtar), keeping xattrs and holes.
+fn tar_tree(layer: &Path, t: &Path, tool: &str) -> BTreeMap<String, String> {
+    let out = t.join(format!("{tool}-x"));
+    std::fs::create_dir_all(&out).unwrap();
+    let flags = if tool == "bsdtar" {
+        "--xattrs --numeric-owner -xpf"
+    } else {
+        "--xattrs --xattrs-include='*' --numeric-owner -xpf"
+    };
+    run(&format!(
+        "cd {} && {tool} {flags} {}",
+        out.display(),
+        layer.display()
+    ));
+    tree_full(&out, true)
+}
+
+/// Make a one-layer image of `tar`, unpack it with berth, and return berth's tree.
+fn berth_tree_of(t: &Path, tar: &[u8], holes: bool) -> (PathBuf, BTreeMap<String, String>) {
+    let layout = layout_with(
+        t,
+        &[(tar.to_vec(), Comp::Gzip)],
+        json!({"Cmd": ["/bin/sh"]}),
+    );
+    let b = t.join("bundle");
+    unpack_ok(&[layout.to_str().unwrap(), b.to_str().unwrap()]);
+    (layout, tree_full(&b.join("rootfs"), holes))
+}
+
+/// Entries whose data or metadata one side cannot express (documented per case).
+fn without(mut t: BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, String> {
+    for k in keys {
+        t.remove(*k);
+    }
+    t
+}
+
+/// What a layer writer records: the sparse file's holes, nanosecond times, xattrs.
+struct Writer {
+    cmd: &'static str,
+    holes: bool,
+    ns: bool,
+    xattrs: bool,
+    /// Debian's umoci 0.4.7 refuses old GNU sparse entries (typeflag 'S'): there the tree is
+    /// compared with GNU tar's only.
+    umoci: bool,
+}
+
+fn tool_corpus(w: Writer) {
+    if !have("umoci") || !have("setfattr") || !have("bsdtar") {
+        eprintln!("skipped: needs umoci, attr and libarchive-tools");
+        return;
+    }
+    let writer = w.cmd;
+    let t = tmp();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    corpus_src(&src);
+    let layer = t.path().join("layer.tar");
+    run(&format!(
+        "cd {} && {writer} > {}",
+        src.display(),
+        layer.display()
+    ));
+    let data = std::fs::read(&layer).unwrap();
+    let (layout, ours) = berth_tree_of(t.path(), &data, true);
+    // What the writer recorded of the source must come out: times, links, xattrs, holes.
+    let cut = |t: &str| {
+        if w.ns {
+            t.to_string()
+        } else {
+            t[..11].to_string()
+        }
+    };
+    for (p, want) in [
+        ("/d/f", "1600000000.123456789"),
+        ("/sparse", "1600000000.123456789"),
+        ("/null", "1600000000.123456789"),
+        ("/fifo", "1600000000.123456789"),
+        ("/e/link", "1600000001.987654321"),
+        ("/d/sub", "1600000002.000000001"),
+    ] {
+        let want = format!("mtime={}", cut(want));
+        assert!(
+            ours[p].contains(&want),
+            "{writer}: {p}: {} lacks {want}",
+            ours[p]
+        );
+    }
+    assert!(
+        ours["/e/f3"].contains("inode-of=/d/f"),
+        "{writer}: {}",
+        ours["/e/f3"]
+    );
+    assert_eq!(
+        ours["/d/sub/g"].contains("security.capability=") && ours["/d/f"].contains("user.note="),
+        w.xattrs,
+        "{writer}: {}",
+        ours["/d/sub/g"]
+    );
+    assert_eq!(
+        ours["/sparse"].contains("holes=true"),
+        w.holes,
+        "{writer}: {}",
+        ours["/sparse"]
+    );
+    let sparse = std::fs::read(t.path().join("bundle/rootfs/sparse")).unwrap();
+    assert_eq!(
+        sparse,
+        std::fs::read(src.join("sparse")).unwrap(),
+        "{writer}: sparse data"
+    );
+    // umoci (Go's archive/tar) writes sparse files out in full: holes are compared with tar.
+    let no_holes = |t: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        t.iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.replace(" holes=true", "").replace(" holes=false", ""),
+                )
+            })
+            .collect()
+    };
+    if w.umoci {
+        assert_same(
+            &no_holes(&ours),
+            &no_holes(&umoci_tree(&layout, t.path(), false)),
+            &format!("{writer}: berth vs umoci"),
+        );
+    }
+    let tool = if writer.starts_with("bsdtar") {
+        "bsdtar"
+    } else {
+        "tar"
+    };
+    // bsdtar -x leaves the mtime of "." (the directory it extracts into) alone.
+    let skip: &[&str] = if tool == "bsdtar" { &["/"] } else { &[] };
+    assert_same(
+        &without(ours.clone(), skip),
+        &without(tar_tree(&layer, t.path(), tool), skip),
+        &format!("{writer}: berth vs {tool} -x"),
+    );
+}
+
+#[test]
+fn corpus_gnu_tar_gnu_format_sparse() {
+    tool_corpus(Writer {
+        cmd: "tar --format=gnu --sparse -cf - .",
+        holes: true,
+        ns: false,
+        xattrs: false,
+        umoci: false,
+    });
+}
+
+#[test]
+fn corpus_gnu_tar_posix_sparse_0_0() {
+    tool_corpus(Writer {
+        cmd:
+            "tar --format=posix --sparse --sparse-version=0.0 --xattrs --xattrs-include='*' -cf - .",
+        holes: true,
+        ns: true,
+        xattrs: true,
+        umoci: true,
+    });
+}
+
+#[test]
+fn corpus_gnu_tar_posix_sparse_0_1() {
+    tool_corpus(Writer {
+        cmd:
+            "tar --format=posix --sparse --sparse-version=0.1 --xattrs --xattrs-include='*' -cf - .",
+        holes: true,
+        ns: true,
+        xattrs: true,
+        umoci: true,
+    });
+}
+
+#[test]
+fn corpus_gnu_tar_posix_sparse_1_0() {
+    tool_corpus(Writer {
+        cmd:
+            "tar --format=posix --sparse --sparse-version=1.0 --xattrs --xattrs-include='*' -cf - .",
+        holes: true,
+        ns: true,
+        xattrs: true,
+        umoci: true,
+    });
+}
+
+#[test]
+fn corpus_bsdtar_pax_xattrs() {
+    tool_corpus(Writer {
+        cmd: "bsdtar --format=pax --xattrs -cf - .",
+        holes: true,
+        ns: true,
+        xattrs: true,
+        umoci: true,
+    });
+}
+
+/// Python's tarfile keeps times as floats (to about 100 ns) and writes no xattrs or holes.
+#[test]
+fn corpus_python_tarfile_pax() {
+    tool_corpus(Writer {
+        cmd: "python3 -c 'import sys, tarfile; t = tarfile.open(fileobj=sys.stdout.buffer, mode=\"w|\", format=tarfile.PAX_FORMAT); t.add(\".\"); t.close()'",
+        holes: false,
+        ns: false,
+        xattrs: false,
+        umoci: true,
+    });
+}
+
+/// Go's archive/tar (containerd, podman) reads a layer whose stream ends right after the last
+/// entry's data, with or without its padding and end blocks; so does berth. A stream cut
+/// inside an entry's data stays an error naming the entry, and leaves no bundle.
+#[test]
+fn layers_ending_right_after_the_data_are_read() {
+    let t = tmp();
+    let full = tar_of(&[dir("etc"), file("etc/a", "first"), file("etc/last", "abc")]);
+    let unpack_cut = |name: &str, cut: usize| -> (PathBuf, Output) {
+        let img = layout_with(
+            &t.path().join(name),
+            &[(full[..cut].to_vec(), Comp::Gzip)],
+            json!({"Cmd": ["sh"]}),
+        );
+        let b = t.path().join(format!("{name}-bundle"));
+        let out = berth(&["unpack", img.to_str().unwrap(), b.to_str().unwrap()]);
+        (b, out)
+    };
+    let data_end = full.len() - 1024 - (512 - 3);
+    let (whole, out) = unpack_cut("whole", full.len());
+    assert!(out.status.success());
+    // The layer has no entry for "/": its mtime is the time of the unpack.
+    let want = without(tree_full(&whole.join("rootfs"), true), &["/"]);
+    for (name, cut) in [
+        ("one-end-block", full.len() - 512),
+        ("no-end-blocks", full.len() - 1024),
+        ("no-padding", data_end),
+    ] {
+        let (b, out) = unpack_cut(name, cut);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_same(
+            &without(tree_full(&b.join("rootfs"), true), &["/"]),
+            &want,
+            name,
+        );
+    }
+    let (b, out) = unpack_cut("cut-in-data", data_end - 1);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("etc/last") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(!b.exists(), "a refused layer leaves no bundle");
+}
+
+/// In overlay mode a hardlink to a file of a lower layer shares its inode: the target is
+/// copied up into the linking layer once and every link of the group points at that copy.
+#[test]
+fn overlay_hardlinks_into_lower_layers_share_the_inode() {
+    let t = tmp();
+    let l1 = tar_of(&[dir("a"), with(file("a/target", "shared data"), 0o640, 7, 8)]);
+    let l2 = tar_of(&[
+        dir("b"),
+        ent("b/one", Kind::Hardlink("a/target")),
+        ent("b/two", Kind::Hardlink("a/target")),
+    ]);
+    let img = layout_with(
+        t.path(),
+        &[(l1, Comp::Gzip), (l2, Comp::Gzip)],
+        json!({"Cmd": ["sh"]}),
+    );
+    let b = t.path().join("o");
+    let cache = t.path().join("cache");
+    let script = format!(
+        "{BERTH} unpack --cache {c} --overlay {img} {b}
+        cd {b}/rootfs && stat -c '%n %i %h %s %a %u:%g' a/target b/one b/two > {t}/stat",
+        c = cache.display(),
+        img = img.display(),
+        b = b.display(),
+        t = t.path().display(),
+    );
+    let out = sh_in_mount_ns(&script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
+    let rows: Vec<Vec<&str>> = stat.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(rows.len(), 3, "{stat}");
+    for r in &rows {
+        assert_eq!(r[1], rows[0][1], "one inode for the link group: {stat}");
+        assert_eq!(&r[2..], ["3", "11", "640", "7:8"], "{stat}");
+    }
+    // The layer that links holds one copy with three names; nothing else was copied.
+    let n = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "find {} -type f -name target -links 3 | wc -l; find {} -type f -links 1 -name '[ot]*' | wc -l",
+            cache.display(),
+            cache.display()
+        ))
+        .output()
+        .unwrap();
+    let counts = String::from_utf8_lossy(&n.stdout);
+    assert_eq!(
+        counts.split_whitespace().collect::<Vec<_>>(),
+        ["1", "1"],
+        "{counts}"
+    );
+}
+
+/// An xattr the filesystem refuses is a warning, and the unpack goes on (containerd, umoci).
+#[test]
+fn refused_xattrs_warn_and_the_unpack_goes_on() {
+    let t = tmp();
+    let mut f = file("etc/f", "x");
+    f.xattrs = vec![
+        ("user.kept".into(), b"yes".to_vec()),
+        ("system.berth-nonsense".into(), b"1".to_vec()),
+    ];
+    let img = layout_with(
+        t.path(),
+        &[(tar_of(&[dir("etc"), f]), Comp::Gzip)],
+        json!({"Cmd": ["sh"]}),
+    );
+    let b = t.path().join("b");
+    let out = berth(&["unpack", img.to_str().unwrap(), b.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("system.berth-nonsense") && err.contains("warning"),
+        "{err}"
+    );
+    let p = b.join("rootfs/etc/f");
+    assert_eq!(
+        xattr::get(&p, "user.kept").unwrap().as_deref(),
+        Some(&b"yes"[..])
+    );
+}

@@ -11,6 +11,7 @@ fi
 
 need=(busybox-static runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc
       containernetworking-plugins iproute2 util-linux)
+need+=(libarchive-tools attr)  # the unpack compatibility corpus (bsdtar, setfattr)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

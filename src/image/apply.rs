@@ -23,6 +23,8 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
+
+use super::tarstream::{Entry, Kind, TarReader, Time};
 use rustix::fs::{
     self as rfs, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid,
     XattrFlags,
@@ -33,6 +35,7 @@ const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 const ROOTLESS_XATTR: &str = "user.rootlesscontainers";
 const OVERLAY_OPAQUE: &str = "trusted.overlay.opaque";
+const OVERLAY_PREFIX: &str = "trusted.overlay.";
 const COPY_BUF: usize = 256 << 10;
 
 /// How entries are written.
@@ -55,7 +58,13 @@ pub struct ApplyStats {
 
 /// What an entry is, whatever it was read from.
 enum Body<'a> {
-    File { size: u64, data: &'a mut dyn Read },
+    /// `sparse`: the data segments `(offset, length)` of a file with holes; `data` holds their
+    /// bytes one after another and `size` is the file's length.
+    File {
+        size: u64,
+        data: &'a mut dyn Read,
+        sparse: Option<Vec<(u64, u64)>>,
+    },
     Dir,
     Symlink(Vec<u8>),
     Hardlink(PathBuf),
@@ -65,14 +74,14 @@ enum Body<'a> {
 
 struct DirMeta {
     mode: u32,
-    mtime: i64,
+    times: Timestamps,
 }
 
 struct Meta {
     mode: u32,
     uid: u32,
     gid: u32,
-    mtime: i64,
+    times: Timestamps,
     xattrs: Vec<(OsString, Vec<u8>)>,
 }
 
@@ -114,15 +123,32 @@ fn split(path: &Path) -> (&Path, &OsStr) {
     )
 }
 
-fn ts(secs: i64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
+fn timespec(t: Time) -> Timespec {
+    Timespec {
+        tv_sec: t.sec,
+        tv_nsec: t.nsec.into(),
     }
+}
+
+/// atime and mtime; an entry without an atime gets its mtime, as umoci and GNU tar set it.
+fn ts(mtime: Time, atime: Option<Time>) -> Timestamps {
+    Timestamps {
+        last_access: timespec(atime.unwrap_or(mtime)),
+        last_modification: timespec(mtime),
+    }
+}
+
+/// The times of a file on disk (a cached layer, or a lower layer's file).
+fn ts_of(m: &std::fs::Metadata) -> Timestamps {
+    use std::os::unix::fs::MetadataExt;
+    let t = |sec, nsec: i64| Time {
+        sec,
+        nsec: nsec as u32,
+    };
+    ts(
+        t(m.mtime(), m.mtime_nsec()),
+        Some(t(m.atime(), m.atime_nsec())),
+    )
 }
 
 /// The `user.rootlesscontainers` payload (a protobuf `Resource{uint32 uid=1; uint32 gid=2}`).
@@ -175,23 +201,11 @@ impl Applier {
 
     /// Apply one layer tar stream.
     pub fn apply_layer<R: Read>(&mut self, r: R) -> Result<()> {
-        let mut ar = tar::Archive::new(r);
+        let mut ar = TarReader::new(r);
         let mut created: HashSet<PathBuf> = HashSet::new();
-        for entry in ar.entries().context("reading the layer tar")? {
-            let mut e = entry.map_err(|e| {
-                let truncated = e.kind() == std::io::ErrorKind::UnexpectedEof
-                    || e.to_string().contains("unexpected EOF");
-                let err = anyhow::Error::new(e).context("reading a tar entry header");
-                if truncated {
-                    err.context(
-                        "the layer tar ends in the middle of an entry (a truncated archive)",
-                    )
-                } else {
-                    err
-                }
-            })?;
-            let raw = e.path().context("reading a tar entry name")?.into_owned();
-            self.apply_entry(&mut e, &raw, &mut created)
+        while let Some(e) = ar.next_entry()? {
+            let raw = PathBuf::from(OsString::from_vec(e.path.clone()));
+            self.apply_entry(&mut ar, e, &raw, &mut created)
                 .with_context(|| format!("tar entry {raw:?}"))?;
             self.stats.entries += 1;
         }
@@ -207,54 +221,62 @@ impl Applier {
 
     fn apply_entry<R: Read>(
         &mut self,
-        e: &mut tar::Entry<R>,
+        ar: &mut TarReader<R>,
+        e: Entry,
         raw: &Path,
         created: &mut HashSet<PathBuf>,
     ) -> Result<()> {
-        let kind = e.header().entry_type();
-        if matches!(
-            kind,
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
-        ) {
-            return Ok(());
-        }
         let path = clean_path(raw)?;
         if self.whiteout_name(&path, created)? {
             return Ok(());
         }
-        let meta = read_meta(e)?;
-        let size = e.size();
-        let body = match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                return self.apply_item(&path, Body::File { size, data: e }, &meta, created);
-            }
-            tar::EntryType::Directory => Body::Dir,
-            tar::EntryType::Symlink => Body::Symlink(
-                e.link_name_bytes()
-                    .context("symlink without a target")?
-                    .into_owned(),
-            ),
-            tar::EntryType::Link => Body::Hardlink(
-                e.link_name()
-                    .context("hardlink target")?
-                    .context("hardlink without a target")?
-                    .into_owned(),
-            ),
-            tar::EntryType::Char | tar::EntryType::Block => {
-                let h = e.header();
-                let major = h.device_major().ok().flatten().unwrap_or(0);
-                let minor = h.device_minor().ok().flatten().unwrap_or(0);
-                let ft = if kind == tar::EntryType::Char {
-                    FileType::CharacterDevice
-                } else {
-                    FileType::BlockDevice
+        let meta = self.meta_of(&e)?;
+        let body = match e.kind {
+            Kind::File => {
+                let mut data = EntryData(ar);
+                let body = Body::File {
+                    size: e.size,
+                    data: &mut data,
+                    sparse: e.sparse,
                 };
-                Body::Device(ft, major, minor)
+                return self.apply_item(&path, body, &meta, created);
             }
-            tar::EntryType::Fifo => Body::Fifo,
-            other => bail!("unsupported tar entry type {other:?}"),
+            Kind::Dir => Body::Dir,
+            Kind::Symlink => Body::Symlink(e.link),
+            Kind::Hardlink => {
+                if e.link.is_empty() {
+                    bail!("hardlink without a target");
+                }
+                Body::Hardlink(PathBuf::from(OsString::from_vec(e.link)))
+            }
+            Kind::Char => Body::Device(FileType::CharacterDevice, e.dev_major, e.dev_minor),
+            Kind::Block => Body::Device(FileType::BlockDevice, e.dev_major, e.dev_minor),
+            Kind::Fifo => Body::Fifo,
         };
         self.apply_item(&path, body, &meta, created)
+    }
+
+    fn meta_of(&mut self, e: &Entry) -> Result<Meta> {
+        let mut xattrs = Vec::with_capacity(e.xattrs.len());
+        for (k, v) in &e.xattrs {
+            if self.opts.overlay && k.starts_with(OVERLAY_PREFIX.as_bytes()) {
+                // They would change how overlayfs reads this layer (redirects, metacopy).
+                self.stats.skipped += 1;
+                self.warn_once(
+                    OVERLAY_PREFIX,
+                    format!("overlay: ignoring the layer's {OVERLAY_PREFIX}* xattrs, which overlayfs would interpret"),
+                );
+                continue;
+            }
+            xattrs.push((OsString::from_vec(k.clone()), v.clone()));
+        }
+        Ok(Meta {
+            mode: e.mode,
+            uid: u32::try_from(e.uid).context("entry uid")?,
+            gid: u32::try_from(e.gid).context("entry gid")?,
+            times: ts(e.mtime, e.atime),
+            xattrs,
+        })
     }
 
     /// Handle `.wh..wh..opq` and `.wh.NAME` names (opaque matched first, exactly); true when
@@ -300,7 +322,7 @@ impl Applier {
                 PathBuf::new(),
                 DirMeta {
                     mode: meta.mode,
-                    mtime: meta.mtime,
+                    times: meta.times.clone(),
                 },
             );
             return Ok(());
@@ -309,7 +331,9 @@ impl Applier {
         let (parent, name) = split(path);
         let pfd = self.parent(parent)?;
         match body {
-            Body::File { size, data } => self.file(&pfd, name, path, size, data, meta),
+            Body::File { size, data, sparse } => {
+                self.file(&pfd, name, path, size, data, sparse, meta)
+            }
             Body::Dir => self.dir(&pfd, name, path, meta),
             Body::Symlink(target) => {
                 self.create(&pfd, name, path, true, |p, n| {
@@ -356,14 +380,14 @@ impl Applier {
             mode: m.mode() & 0o7777,
             uid: m.uid(),
             gid: m.gid(),
-            mtime: m.mtime(),
+            times: ts_of(&m),
             xattrs: Vec::new(),
         };
         let mut opaque = false;
         for k in xattr::list(abs).with_context(|| format!("listing xattrs of {}", abs.display()))? {
             if k.as_bytes() == OVERLAY_OPAQUE.as_bytes() {
                 opaque = xattr::get(abs, &k).ok().flatten().as_deref() == Some(b"y");
-            } else if !k.as_bytes().starts_with(b"trusted.overlay.") {
+            } else if !k.as_bytes().starts_with(OVERLAY_PREFIX.as_bytes()) {
                 if let Some(v) =
                     xattr::get(abs, &k).with_context(|| format!("reading xattr {k:?}"))?
                 {
@@ -394,16 +418,8 @@ impl Applier {
                 }
                 inodes.insert(m.ino(), rel.clone());
             }
-            let mut f = File::open(abs).with_context(|| format!("opening {}", abs.display()))?;
-            return self.apply_item(
-                &rel,
-                Body::File {
-                    size: m.len(),
-                    data: &mut f,
-                },
-                &meta,
-                created,
-            );
+            let f = File::open(abs).with_context(|| format!("opening {}", abs.display()))?;
+            return self.file_from_disk(&rel, f, &m, &meta, created);
         }
         let body = if ft.is_symlink() {
             Body::Symlink(std::fs::read_link(abs)?.into_os_string().into_vec())
@@ -518,7 +534,16 @@ impl Applier {
                             next.clone(),
                             DirMeta {
                                 mode: st.st_mode & 0o7777,
-                                mtime: st.st_mtime,
+                                times: ts(
+                                    Time {
+                                        sec: st.st_mtime,
+                                        nsec: st.st_mtime_nsec as u32,
+                                    },
+                                    Some(Time {
+                                        sec: st.st_atime,
+                                        nsec: st.st_atime_nsec as u32,
+                                    }),
+                                ),
                             },
                         );
                     }
@@ -628,6 +653,7 @@ impl Applier {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn file(
         &mut self,
         pfd: &OwnedFd,
@@ -635,6 +661,7 @@ impl Applier {
         path: &Path,
         size: u64,
         e: &mut dyn Read,
+        sparse: Option<Vec<(u64, u64)>>,
         meta: &Meta,
     ) -> Result<()> {
         // chown (as root) and write (without CAP_FSETID) clear setuid/setgid: set them last.
@@ -658,7 +685,33 @@ impl Applier {
         }
         .with_context(|| format!("creating file {path:?}"))?;
         let mut f = File::from(fd);
-        let mut left = size;
+        match sparse {
+            None => self.copy_data(&mut f, e, size, path)?,
+            Some(segments) => {
+                // Only the data is written: the gaps stay holes.
+                for (off, len) in segments {
+                    rfs::seek(&f, rfs::SeekFrom::Start(off))
+                        .with_context(|| format!("seeking in {path:?}"))?;
+                    self.copy_data(&mut f, e, len, path)?;
+                }
+                f.set_len(size)
+                    .with_context(|| format!("setting the length of {path:?}"))?;
+            }
+        }
+        self.own_fd(f.as_fd(), meta)
+            .with_context(|| format!("{path:?}"))?;
+        if fix_mode {
+            rfs::fchmod(&f, Mode::from_raw_mode(meta.mode))
+                .with_context(|| format!("chmod {path:?}"))?;
+        }
+        self.xattrs_fd(f.as_fd(), path, &meta.xattrs)?;
+        rfs::futimens(&f, &meta.times).with_context(|| format!("setting times of {path:?}"))?;
+        Ok(())
+    }
+
+    /// Copy `len` bytes of `e` to `f` at its current offset.
+    fn copy_data(&mut self, f: &mut File, e: &mut dyn Read, len: u64, path: &Path) -> Result<()> {
+        let mut left = len;
         while left > 0 {
             let want = self
                 .buf
@@ -682,14 +735,6 @@ impl Applier {
             left -= filled as u64;
             self.stats.bytes += filled as u64;
         }
-        self.own_fd(f.as_fd(), meta)
-            .with_context(|| format!("{path:?}"))?;
-        if fix_mode {
-            rfs::fchmod(&f, Mode::from_raw_mode(meta.mode))
-                .with_context(|| format!("chmod {path:?}"))?;
-        }
-        self.xattrs_fd(f.as_fd(), path, &meta.xattrs)?;
-        rfs::futimens(&f, &ts(meta.mtime)).with_context(|| format!("setting times of {path:?}"))?;
         Ok(())
     }
 
@@ -726,7 +771,7 @@ impl Applier {
             path.to_path_buf(),
             DirMeta {
                 mode: meta.mode,
-                mtime: meta.mtime,
+                times: meta.times.clone(),
             },
         );
         Ok(())
@@ -782,7 +827,7 @@ impl Applier {
                 })?;
             }
         }
-        rfs::utimensat(pfd, name, &ts(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
+        rfs::utimensat(pfd, name, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
             .with_context(|| format!("setting times of {path:?}"))?;
         Ok(())
     }
@@ -793,22 +838,45 @@ impl Applier {
         if tname.is_empty() {
             bail!("hardlink to the rootfs root; refused");
         }
+        if self.opts.overlay && self.is_whiteout(tparent, tname) {
+            bail!("hardlinking {path:?} to {target:?}: the target was deleted in this layer");
+        }
         let linked = match self.open_dir(tparent) {
             Ok(tfd) => self.create(pfd, name, path, true, |p, n| {
                 rfs::linkat(&tfd, tname, p, n, AtFlags::empty())
             }),
             Err(e) => Err(e.into()),
         };
+        let not_there = || {
+            format!("hardlinking {path:?} to {target:?}: the target is not present in the rootfs or cannot be linked")
+        };
         match linked {
             Ok(()) => Ok(()),
-            // Overlay layers cannot link across layers: copy the lower file up instead.
+            // Overlay mode, the target in a lower layer: copy it up into this layer once and
+            // link to the copy, as overlayfs does when a link is made in a merged view. Both
+            // names then share one inode, and later links to the target find it here.
             Err(e) => match self.open_in_lowers(&target)? {
-                Some(src) => self.copy_up(pfd, name, path, src),
-                None => Err(e).with_context(|| {
-                    format!("hardlinking {path:?} to {target:?}: the target is not present in the rootfs or cannot be linked")
-                }),
+                Some(src) => {
+                    self.copy_up(&target, src)?;
+                    let tfd = self.open_dir(tparent).with_context(not_there)?;
+                    self.create(pfd, name, path, true, |p, n| {
+                        rfs::linkat(&tfd, tname, p, n, AtFlags::empty())
+                    })
+                    .with_context(not_there)
+                }
+                None => Err(e).with_context(not_there),
             },
         }
+    }
+
+    /// Overlay mode: `parent/name` in this layer is a whiteout (a 0:0 char device).
+    fn is_whiteout(&self, parent: &Path, name: &OsStr) -> bool {
+        let Ok(pfd) = self.open_dir(parent) else {
+            return false;
+        };
+        rfs::statat(&pfd, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+            FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
+        })
     }
 
     /// Overlay mode: the regular file `rel` of the topmost lower layer that has it.
@@ -827,7 +895,9 @@ impl Applier {
         Ok(None)
     }
 
-    fn copy_up(&mut self, pfd: &OwnedFd, name: &OsStr, path: &Path, mut src: File) -> Result<()> {
+    /// Copy a lower layer's file up to `path` in this layer, with its owner, mode, times and
+    /// xattrs.
+    fn copy_up(&mut self, path: &Path, src: File) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
         use xattr::FileExt;
         let m = src
@@ -837,17 +907,42 @@ impl Applier {
             mode: m.mode() & 0o7777,
             uid: m.uid(),
             gid: m.gid(),
-            mtime: m.mtime(),
+            times: ts_of(&m),
             xattrs: Vec::new(),
         };
         for k in src.list_xattr().context("listing xattrs")? {
-            if !k.as_bytes().starts_with(b"trusted.overlay.") {
+            if !k.as_bytes().starts_with(OVERLAY_PREFIX.as_bytes()) {
                 if let Some(v) = src.get_xattr(&k).context("reading xattr")? {
                     meta.xattrs.push((k, v));
                 }
             }
         }
-        self.file(pfd, name, path, m.len(), &mut src, &meta)
+        self.file_from_disk(path, src, &m, &meta, &mut HashSet::new())
+            .with_context(|| format!("copying {path:?} up from a lower layer"))
+    }
+
+    /// A regular file copied from disk (a cached layer, a lower layer), its holes kept.
+    fn file_from_disk(
+        &mut self,
+        rel: &Path,
+        f: File,
+        m: &std::fs::Metadata,
+        meta: &Meta,
+        created: &mut HashSet<PathBuf>,
+    ) -> Result<()> {
+        let segments = data_segments(&f, m).with_context(|| format!("{rel:?}"))?;
+        let mut data = Segments {
+            f,
+            segs: segments.clone().unwrap_or_else(|| vec![(0, m.len())]),
+            i: 0,
+            done: 0,
+        };
+        let body = Body::File {
+            size: m.len(),
+            data: &mut data,
+            sparse: segments,
+        };
+        self.apply_item(rel, body, meta, created)
     }
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr) -> Result<()> {
@@ -1008,11 +1103,14 @@ impl Applier {
     ) -> Result<()> {
         match set(k, v) {
             Ok(()) => Ok(()),
-            Err(Errno::PERM) if self.opts.rootless => {
+            // As containerd and umoci: a name the filesystem (or our privilege) refuses is a
+            // warning, once per name, and the unpack goes on.
+            Err(e @ (Errno::PERM | Errno::OPNOTSUPP)) => {
                 self.stats.skipped += 1;
+                let who = if self.opts.rootless { "rootless: " } else { "" };
                 self.warn_once(
                     &k.to_string_lossy(),
-                    format!("rootless: ignoring EPERM setting xattr {k:?} on {path:?} (and on later entries)"),
+                    format!("{who}ignoring xattr {k:?} on {path:?}, which the filesystem refuses ({e}); later entries with it are skipped too"),
                 );
                 Ok(())
             }
@@ -1039,7 +1137,7 @@ impl Applier {
             };
             rfs::fchmod(&fd, Mode::from_raw_mode(m.mode))
                 .with_context(|| format!("chmod {p:?}"))?;
-            rfs::futimens(&fd, &ts(m.mtime)).with_context(|| format!("setting times of {p:?}"))?;
+            rfs::futimens(&fd, &m.times).with_context(|| format!("setting times of {p:?}"))?;
         }
         self.cached = None;
         Ok(())
@@ -1081,40 +1179,69 @@ pub fn remove_tree(pfd: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
     rfs::unlinkat(pfd, name, AtFlags::REMOVEDIR)
 }
 
-fn read_meta<R: Read>(e: &mut tar::Entry<R>) -> Result<Meta> {
-    let h = e.header();
-    let mut meta = Meta {
-        mode: h.mode().context("entry mode")? & 0o7777,
-        uid: u32::try_from(h.uid().context("entry uid")?).context("entry uid")?,
-        gid: u32::try_from(h.gid().context("entry gid")?).context("entry gid")?,
-        mtime: i64::try_from(h.mtime().unwrap_or(0)).unwrap_or(0),
-        xattrs: Vec::new(),
-    };
-    if let Some(exts) = e.pax_extensions().context("reading PAX headers")? {
-        for ext in exts {
-            let ext = ext.context("reading a PAX record")?;
-            let key = ext.key_bytes();
-            if let Some(x) = key.strip_prefix(b"SCHILY.xattr.") {
-                meta.xattrs.push((
-                    OsStr::from_bytes(x).to_os_string(),
-                    ext.value_bytes().to_vec(),
-                ));
+/// The data segments of a file on disk that has holes (fewer blocks than its length), read with
+/// `SEEK_DATA`/`SEEK_HOLE`; None for a file without holes.
+fn data_segments(f: &File, m: &std::fs::Metadata) -> Result<Option<Vec<(u64, u64)>>> {
+    use std::os::unix::fs::MetadataExt;
+    if m.blocks() * 512 >= m.len() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < m.len() {
+        let start = match rfs::seek(f, rfs::SeekFrom::Data(pos)) {
+            Ok(p) => p,
+            Err(Errno::NXIO) => break,
+            Err(e) => return Err(e).context("SEEK_DATA"),
+        };
+        let end = rfs::seek(f, rfs::SeekFrom::Hole(start)).context("SEEK_HOLE")?;
+        out.push((start, end - start));
+        pos = end;
+    }
+    Ok(Some(out))
+}
+
+/// Reads the given segments of a file one after another.
+struct Segments {
+    f: File,
+    segs: Vec<(u64, u64)>,
+    i: usize,
+    /// Bytes of segment `i` already read.
+    done: u64,
+}
+
+impl Read for Segments {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        while let Some(&(off, len)) = self.segs.get(self.i) {
+            if self.done == len {
+                self.i += 1;
+                self.done = 0;
                 continue;
             }
-            let num = || {
-                std::str::from_utf8(ext.value_bytes())
-                    .ok()
-                    .map(|s| s.split('.').next().unwrap_or("").to_string())
-            };
-            match key {
-                b"uid" => meta.uid = num().and_then(|s| s.parse().ok()).context("PAX uid")?,
-                b"gid" => meta.gid = num().and_then(|s| s.parse().ok()).context("PAX gid")?,
-                b"mtime" => meta.mtime = num().and_then(|s| s.parse().ok()).context("PAX mtime")?,
-                _ => {}
+            let want = buf
+                .len()
+                .min(usize::try_from(len - self.done).unwrap_or(usize::MAX));
+            let n = self.f.read_at(&mut buf[..want], off + self.done)?;
+            if n == 0 {
+                return Err(std::io::Error::other("the file shrank while it was copied"));
             }
+            self.done += n as u64;
+            return Ok(n);
         }
+        Ok(0)
     }
-    Ok(meta)
+}
+
+/// The current entry's data as a `Read`.
+struct EntryData<'a, R: Read>(&'a mut TarReader<R>);
+
+impl<R: Read> Read for EntryData<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .data(buf)
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))
+    }
 }
 
 #[cfg(test)]
@@ -1210,5 +1337,57 @@ mod tests {
         assert_eq!(rootless_payload(0, 0), Vec::<u8>::new());
         assert_eq!(rootless_payload(1000, 0), vec![0x08, 0xe8, 0x07]);
         assert_eq!(rootless_payload(0, 5), vec![0x10, 0x05]);
+    }
+
+    /// PAX mtime and atime with fractions land on files, directories (after their contents),
+    /// symlinks and fifos to the nanosecond.
+    #[test]
+    fn pax_times_to_the_nanosecond() {
+        use std::os::unix::fs::MetadataExt;
+        let mut b = tar::Builder::new(Vec::new());
+        let times = [
+            ("mtime", &b"1600000000.123456789"[..]),
+            ("atime", &b"1500000000.5"[..]),
+        ];
+        for (name, kind, data) in [
+            ("d/", tar::EntryType::Directory, &b""[..]),
+            ("d/f", tar::EntryType::Regular, &b"data"[..]),
+            ("d/l", tar::EntryType::Symlink, &b""[..]),
+            ("d/p", tar::EntryType::Fifo, &b""[..]),
+        ] {
+            b.append_pax_extensions(times).unwrap();
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(kind);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            if kind == tar::EntryType::Symlink {
+                h.set_link_name("f").unwrap();
+            }
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let t = tempfile::tempdir().unwrap();
+        let root = rfs::open(t.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let mut a = Applier::new(
+            root,
+            ApplyOptions {
+                rootless: !rustix::process::geteuid().is_root(),
+                overlay: false,
+            },
+        );
+        a.apply_layer(&b.into_inner().unwrap()[..]).unwrap();
+        a.finish().unwrap();
+        for p in ["d", "d/f", "d/l", "d/p"] {
+            let m = std::fs::symlink_metadata(t.path().join(p)).unwrap();
+            assert_eq!(
+                (m.mtime(), m.mtime_nsec()),
+                (1_600_000_000, 123_456_789),
+                "{p}"
+            );
+            assert_eq!(
+                (m.atime(), m.atime_nsec()),
+                (1_500_000_000, 500_000_000),
+                "{p}"
+            );
+        }
     }
 }

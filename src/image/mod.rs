@@ -22,6 +22,7 @@ pub mod config;
 pub mod digest;
 pub mod layer;
 pub mod source;
+pub mod tarstream;
 
 /// Default bound on one layer's uncompressed size.
 pub const DEFAULT_MAX_LAYER_BYTES: u64 = 64 << 30;
