@@ -1,11 +1,12 @@
 //! The runtime-spec features document (`berth features`). Built from the same tables that
-//! parse and validate configs, so it never claims what berth rejects: the mount options come
-//! from the rootfs option table, the namespaces from the namespace names, the capabilities
-//! from the capability table, and every feature validation rejects is reported disabled.
-use oci_spec::runtime::LinuxNamespaceType as T;
+//! parse and validate configs, so it never claims what berth rejects: the ociVersion range
+//! and the namespaces from validation's tables, the mount options (propagation names
+//! included) from the rootfs option table, the capabilities from the capability table, the
+//! seccomp names from the compiler's tables, and every feature validation rejects is
+//! reported disabled.
 use serde_json::{json, Value};
 
-use super::validate::ns_name;
+use super::validate::{ns_name, NAMESPACES, OCI_VERSION_MAX, OCI_VERSION_MIN};
 use crate::security::seccomp;
 
 /// The hooks berth runs (hooks.rs), in lifecycle order.
@@ -19,33 +20,20 @@ pub const HOOKS: [&str; 6] = [
 ];
 
 pub fn features() -> Value {
-    let namespaces: Vec<&str> = [
-        T::Cgroup,
-        T::Ipc,
-        T::Mount,
-        T::Network,
-        T::Pid,
-        T::User,
-        T::Uts,
-        T::Time,
-    ]
-    .into_iter()
-    .map(ns_name)
-    .collect();
+    let namespaces: Vec<&str> = NAMESPACES.into_iter().map(ns_name).collect();
     let mut caps: Vec<caps::Capability> = caps::all().into_iter().collect();
     caps.sort_by_key(|c| c.index());
     let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
-    let mut mount_options = crate::rootfs::options::known_options();
-    mount_options.sort_unstable();
+    let mount_options = crate::rootfs::options::known_options();
     json!({
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.3.0",
+        "ociVersionMin": OCI_VERSION_MIN,
+        "ociVersionMax": OCI_VERSION_MAX,
         "hooks": HOOKS,
         "mountOptions": mount_options,
         "linux": {
             "namespaces": namespaces,
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::ACTIONS,
@@ -64,4 +52,59 @@ pub fn features() -> Value {
             "org.opencontainers.berth.commit": option_env!("BERTH_COMMIT").unwrap_or("unknown"),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> String {
+        format!(r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}}{extra}}}"#)
+    }
+
+    fn accepted(json: &str) -> anyhow::Result<()> {
+        let spec = crate::spec::parse_config(json.as_bytes())?;
+        super::super::validate::validate(&spec)?;
+        crate::rootfs::validate(&spec)
+    }
+
+    /// Everything `features` claims, a config that uses it is accepted.
+    #[test]
+    fn every_claim_is_accepted_by_validation() {
+        let f = features();
+        for v in [&f["ociVersionMin"], &f["ociVersionMax"]] {
+            let json = config("").replace("1.2.0", v.as_str().unwrap());
+            accepted(&json).unwrap_or_else(|e| panic!("ociVersion {v}: {e:#}"));
+        }
+        for ns in f["linux"]["namespaces"].as_array().unwrap() {
+            let maps = r#"[{"containerID":0,"hostID":1000,"size":1}]"#;
+            let maps = format!(r#","uidMappings":{maps},"gidMappings":{maps}"#);
+            let maps = if ns == "user" { maps.as_str() } else { "" };
+            let json = config(&format!(
+                r#","linux":{{"namespaces":[{{"type":{ns}}}]{maps}}}"#
+            ));
+            accepted(&json).unwrap_or_else(|e| panic!("namespace {ns}: {e:#}"));
+        }
+        for o in f["mountOptions"].as_array().unwrap() {
+            let m = format!(r#","mounts":[{{"destination":"/m","type":"tmpfs","options":[{o}]}}]"#);
+            accepted(&config(&m)).unwrap_or_else(|e| panic!("mount option {o}: {e:#}"));
+            let is_propagation = crate::rootfs::options::propagation_flag(o.as_str().unwrap());
+            if is_propagation.is_ok() {
+                let json = config(&format!(r#","linux":{{"rootfsPropagation":{o}}}"#));
+                accepted(&json).unwrap_or_else(|e| panic!("rootfsPropagation {o}: {e:#}"));
+            }
+        }
+        assert_eq!(f["linux"]["cgroup"]["rdma"], true);
+        let rdma =
+            r#","linux":{"resources":{"rdma":{"mlx5_1":{"hcaHandles":3,"hcaObjects":100}}}}"#;
+        accepted(&config(rdma)).unwrap();
+    }
+
+    /// Just past what `features` claims is refused.
+    #[test]
+    fn past_the_claims_is_refused() {
+        assert!(accepted(&config("").replace("1.2.0", "1.4.0")).is_err());
+        assert!(accepted(&config("").replace("1.2.0", "0.9.0")).is_err());
+        assert!(accepted(&config(r#","linux":{"rootfsPropagation":"sideways"}"#)).is_err());
+    }
 }

@@ -6,16 +6,35 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-/// The ociVersion range we accept: 1.0.0 up to 1.3.x (a pre-release suffix is allowed).
+/// The ociVersion range we accept: 1.0.0 up to 1.MAX_MINOR.x (a pre-release suffix is
+/// allowed). `features` reports the same range.
+pub const OCI_VERSION_MIN: &str = "1.0.0";
+const MAX_MINOR: u32 = 3;
+pub const OCI_VERSION_MAX: &str = "1.3.0";
+
 fn check_version(v: &str) -> Result<()> {
     let core = v.split(['-', '+']).next().unwrap_or_default();
     let parts: Vec<&str> = core.split('.').collect();
     let nums: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
     match nums.as_deref() {
-        Some([1, minor, _]) if *minor <= 3 => Ok(()),
-        _ => bail!("ociVersion: {v:?} is not supported (berth accepts 1.0.0 to 1.3.x)"),
+        Some([1, minor, _]) if *minor <= MAX_MINOR => Ok(()),
+        _ => bail!(
+            "ociVersion: {v:?} is not supported (berth accepts {OCI_VERSION_MIN} to 1.{MAX_MINOR}.x)"
+        ),
     }
 }
+
+/// Every namespace type berth creates and joins (`features` lists these).
+pub const NAMESPACES: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Time,
+];
 
 /// Namespace types that the kernel names in /proc/self/ns, with their spec name.
 pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
@@ -126,16 +145,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         bail!("linux.netDevices: not supported by berth yet");
     }
-    if linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
-        bail!("linux.mountLabel: SELinux is not supported by berth on this host");
-    }
-    if let Some(prop) = linux.rootfs_propagation() {
-        match prop.as_str() {
-            "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared"
-            | "unbindable" | "runbindable" => {}
-            other => bail!("linux.rootfsPropagation: unknown value {other:?}"),
-        }
-    }
+    // linux.mountLabel and linux.rootfsPropagation: rootfs::validate (the mount tables).
     for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
         if !Path::new(p).is_absolute() {
             bail!("linux.maskedPaths[{i}]: {p:?} is not absolute");
