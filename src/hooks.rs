@@ -1,9 +1,14 @@
-//! OCI hooks: each hook gets the container state as JSON on stdin, its own args and env, and
-//! an optional timeout (seconds). A hook fails when it exits non-zero, dies or times out.
+//! OCI hooks: each hook gets the container state as JSON on stdin, its own args (argv[0]
+//! kept) and env, and an optional timeout (seconds). A hook fails when it exits non-zero,
+//! dies or times out. A hook without `env` inherits an environment as runc's hooks do: the
+//! runtime's own for the hooks the runtime runs (prestart, createRuntime, poststart,
+//! poststop), the container process's (`process.env`) for the ones the init runs
+//! (createContainer, startContainer).
 //!
-//! Failure rules (runtime-spec "Lifecycle"): a failing prestart, createRuntime,
-//! createContainer or startContainer hook fails the operation (the caller tears the
-//! container down); a failing poststart or poststop hook is logged as a warning only.
+//! Failure rules, runc's: a failing prestart, createRuntime, createContainer or
+//! startContainer hook fails the operation (the caller tears the container down); a failing
+//! poststart hook fails `start` and the caller kills the container (the runtime-spec says
+//! warn and go on; runc does not); a failing poststop hook is a warning only.
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
@@ -13,22 +18,43 @@ use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::Hook;
 
-/// Run the hooks of one kind, in order; stop at the first failure.
+/// Run the hooks of one kind from the runtime, in order; stop at the first failure.
 pub fn run_all(kind: &str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) -> Result<()> {
+    run_with(kind, hooks, state, None)
+}
+
+/// Run the hooks of one kind from the container init: a hook without `env` gets `env` (the
+/// container process's environment).
+pub fn run_all_in_container(
+    kind: &str,
+    hooks: Option<&Vec<Hook>>,
+    state: &serde_json::Value,
+    env: &[String],
+) -> Result<()> {
+    run_with(kind, hooks, state, Some(env))
+}
+
+fn run_with(
+    kind: &str,
+    hooks: Option<&Vec<Hook>>,
+    state: &serde_json::Value,
+    env: Option<&[String]>,
+) -> Result<()> {
     for (i, h) in hooks.into_iter().flatten().enumerate() {
-        run_one(h, state).with_context(|| format!("{kind} hook #{i} ({})", h.path().display()))?;
+        run_one(h, state, env)
+            .with_context(|| format!("error running {kind} hook #{i} ({})", h.path().display()))?;
     }
     Ok(())
 }
 
-/// Run hooks whose failure is only a warning (poststart, poststop).
+/// Run hooks whose failure is only a warning (poststop).
 pub fn run_all_warn(kind: &str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) {
     if let Err(e) = run_all(kind, hooks, state) {
         tracing::warn!("{e:#}");
     }
 }
 
-fn run_one(h: &Hook, state: &serde_json::Value) -> Result<()> {
+fn run_one(h: &Hook, state: &serde_json::Value, inherit: Option<&[String]>) -> Result<()> {
     let args = h
         .args()
         .clone()
@@ -38,12 +64,18 @@ fn run_one(h: &Hook, state: &serde_json::Value) -> Result<()> {
         use std::os::unix::process::CommandExt;
         cmd.arg0(a0);
     }
-    cmd.args(args.iter().skip(1))
-        .env_clear()
-        .stdin(Stdio::piped());
-    for kv in h.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    cmd.args(args.iter().skip(1)).stdin(Stdio::piped());
+    let env = match (h.env(), inherit) {
+        (Some(own), _) => Some(own.as_slice()),
+        (None, Some(process)) => Some(process),
+        (None, None) => None, // the runtime's environment
+    };
+    if let Some(env) = env {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     let mut child = cmd.spawn().context("starting the hook")?;
@@ -113,7 +145,7 @@ mod tests {
         let f = hook(serde_json::json!({"path": "/bin/false"}));
         let e = run_all("prestart", Some(&vec![f]), &serde_json::json!({})).unwrap_err();
         assert!(
-            format!("{e:#}").contains("prestart hook #0 (/bin/false): failed"),
+            format!("{e:#}").contains("error running prestart hook #0 (/bin/false): failed"),
             "{e:#}"
         );
         let t =

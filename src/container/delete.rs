@@ -41,7 +41,7 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
 }
 
 /// SIGKILL the init and wait (up to 10 s) until it is gone.
-fn stop_init(c: &Container) -> Result<()> {
+pub(super) fn stop_init(c: &Container) -> Result<()> {
     let Ok(pidfd) = crate::sys::process::pidfd_open(c.record.pid) else {
         return Ok(()); // already gone
     };

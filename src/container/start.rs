@@ -1,4 +1,5 @@
-//! `start`: release the init blocked on the exec fifo, then run the poststart hooks.
+//! `start`: release the init blocked on the exec fifo, then run the poststart hooks (a
+//! failing one kills the container and fails `start`, as in runc).
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -46,10 +47,17 @@ pub fn start(c: &Container) -> Result<()> {
     // runc shows it.
     let state = c.state_doc(Status::Running);
     let hooks = c.hooks();
-    crate::hooks::run_all_warn(
+    // As runc: a failing poststart hook fails `start` and the container is killed (the
+    // runtime-spec would only warn).
+    if let Err(e) = crate::hooks::run_all(
         "poststart",
         hooks.and_then(|h| h.poststart().as_ref()),
         &state,
-    );
+    ) {
+        if let Err(k) = super::delete::stop_init(c) {
+            tracing::warn!("stopping the container after the failed poststart hook: {k:#}");
+        }
+        return Err(e);
+    }
     Ok(())
 }

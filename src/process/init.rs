@@ -122,10 +122,14 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     state["pid"] = host_pid.into();
     state["status"] = "created".into();
     let hooks = spec.hooks().as_ref();
-    crate::hooks::run_all(
+    // Hooks run here without an env of their own get the container process's, as in runc.
+    let mut hook_env = process.env().clone().unwrap_or_default();
+    hook_env.extend(ctx.extra_env.iter().cloned());
+    crate::hooks::run_all_in_container(
         "createContainer",
         hooks.and_then(|h| h.create_container().as_ref()),
         &state,
+        &hook_env,
     )
     .step("createContainer hooks")?;
     crate::rootfs::pivot(&rcfg).step("pivot_root")?;
@@ -150,10 +154,11 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     // 6. Ready: wait for `start` on the exec fifo, run startContainer hooks, exec.
     ctx.channel.send(&Msg::Ready).step("sync")?;
     wait_for_start(&ctx.fifo).step("exec fifo")?;
-    crate::hooks::run_all(
+    crate::hooks::run_all_in_container(
         "startContainer",
         hooks.and_then(|h| h.start_container().as_ref()),
         &state,
+        &hook_env,
     )
     .step("startContainer hooks")?;
     Err(program.exec())
