@@ -26,18 +26,19 @@
 //!  ── CgroupJoined ───────────────────────────▶ (awaited before a cgroup mount or the end of
 //!                                               the mounts), unshare cgroup
 //!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
-//!  prestart + createRuntime hooks
+//!  cgroup limits, prestart + createRuntime hooks
 //!  ── HooksDone ──────────────────────────────▶ createContainer hooks, pivot_root, setsid,
 //!                                               pty (master → console socket, or:)
 //!  ◀──────────────────── Console + fd (run) ──
 //!                                               rootfs::finish, hostname, then
-//!                                               (process/program.rs) seccomp if no nnp,
+//!                                               (process/program.rs) memory policy, CPU
+//!                                               affinity, ioprio, scheduler, seccomp if no nnp,
 //!                                               rlimits, exec lookup, fds, caps, user,
-//!                                               no_new_privs, seccomp if nnp
+//!                                               no_new_privs, seccomp if nnp, personality
 //!  ◀─────────── SeccompNotify + fd (NOTIFY) ──
 //!  send it to linux.seccomp.listenerPath
 //!  ◀────────────────────────────────── Ready ──
-//!  cgroup limits; [record] state.json,           open(exec.fifo, O_WRONLY) blocks until
+//!  [record] state.json,                          open(exec.fifo, O_WRONLY) blocks until
 //!  --pid-file, exit                              `berth start` opens it; then
 //!                                               startContainer hooks, execve
 //! ```
@@ -57,6 +58,7 @@ use nix::unistd::Pid;
 
 use super::state::{self, write_pid_file, Container, Lock, Record};
 use crate::cgroups::{self, CgroupConfig, Manager};
+use crate::process::attrs::{affinity::InitialAffinity, Attrs};
 use crate::process::channel::{Channel, Msg};
 use crate::process::init::InitContext;
 use crate::process::namespaces::{PidNsGuard, Plan};
@@ -110,6 +112,8 @@ pub(crate) struct Prepared {
     pub plan: Plan,
     /// linux.seccomp, compiled.
     pub seccomp: Option<seccomp::Program>,
+    /// Memory policy, I/O priority, scheduler, CPU affinity, personality, converted.
+    pub attrs: Attrs,
     /// The cgroup's paths, resolved; nothing exists yet.
     pub cgroup: Box<dyn Manager>,
     pub terminal: bool,
@@ -153,6 +157,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
     }
     let plan = Plan::from_spec(spec);
     let linux = spec.linux().as_ref();
+    let attrs = Attrs::from_spec(process, linux)?;
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
         .map(seccomp::compile)
@@ -169,6 +174,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         bundle,
         plan,
         seccomp,
+        attrs,
         cgroup,
         terminal,
         rootless: req.rootless,
@@ -272,6 +278,8 @@ fn clone_init(
         nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     }
     let into = prep.cgroup.clone_into_fd();
+    // The init starts with execCPUAffinity.initial: ours for the time of the clone.
+    let initial = InitialAffinity::set(&prep.attrs.affinity)?;
     let forked = crate::sys::process::fork_with_flags(
         prep.plan.clone_flags,
         into.as_ref().map(|f| f.as_raw_fd()),
@@ -294,8 +302,10 @@ fn clone_init(
             extra_env,
             seccomp: prep.seccomp.as_ref(),
             state: prep.hook_state("creating", 0),
+            attrs: &prep.attrs,
         });
     }
+    drop(initial);
     if let Some(g) = pidns {
         g.leave()?;
     }
@@ -352,8 +362,12 @@ fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<O
     }
     ch.send(&Msg::CgroupJoined)?;
 
-    // Hooks in the runtime namespace once the mounts exist.
+    // Limits, then the hooks in the runtime namespace, once the mounts exist (runc's order:
+    // the init sets its scheduler after this, inside its cpuset and RT budget).
     ch.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        prep.cgroup.set(r)?;
+    }
     let state_doc = prep.hook_state("creating", pid);
     let hooks = spec.hooks().as_ref();
     crate::hooks::run_all(
@@ -381,9 +395,6 @@ fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<O
         seccomp::hand_to_listener(profile, fd.as_fd(), &state_doc)?;
     }
     ch.expect("Ready", |m| matches!(m, Msg::Ready))?;
-    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        prep.cgroup.set(r)?;
-    }
     Ok(console)
 }
 

@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 
 use super::state::{write_pid_file, Container, Status};
+use crate::process::attrs::{affinity::InitialAffinity, Attrs};
 use crate::process::channel::{Channel, Msg};
 use crate::process::exec_child::{self, ExecContext};
 use crate::process::namespaces::PidNsGuard;
@@ -60,6 +61,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .as_ref()
         .and_then(|l| l.seccomp().clone());
     let filter = seccomp_profile.as_ref().map(seccomp::compile).transpose()?;
+    let attrs = Attrs::from_spec(p, config.linux().as_ref())?;
     let mut join = exec_child::namespaces_to_join(c.record.pid)?;
     let pid_ns = join
         .iter()
@@ -81,6 +83,8 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     let (parent_end, child_end) = Channel::pair("exec process")?;
     let guard = pid_ns.as_deref().map(PidNsGuard::enter).transpose()?;
     let into = cgroup.clone_into_fd();
+    // The child starts with execCPUAffinity.initial: ours for the time of the fork.
+    let initial = InitialAffinity::set(&attrs.affinity)?;
     let forked = crate::sys::process::fork_with_flags(0, into.as_ref().map(|f| f.as_raw_fd()))
         .context("fork of the exec process");
     if let Ok(crate::sys::process::Forked::Child) = forked {
@@ -92,8 +96,10 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             console_socket: console_socket.as_ref(),
             seccomp: filter.as_ref(),
             preserve_fds: req.preserve_fds,
+            attrs: &attrs,
         });
     }
+    drop(initial);
     if let Some(g) = guard {
         // The exec parent makes no other child.
         g.leave_if_permitted()?;

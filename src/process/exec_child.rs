@@ -23,6 +23,8 @@ pub struct ExecContext<'a> {
     pub console_socket: Option<&'a OwnedFd>,
     pub seccomp: Option<&'a seccomp::Program>,
     pub preserve_fds: u32,
+    /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
+    pub attrs: &'a super::attrs::Attrs,
 }
 
 /// Run the exec'd process. Never returns: execs the program or exits with status 1.
@@ -39,6 +41,7 @@ fn setup(ctx: &ExecContext) -> Result<Never, ChildError> {
         extra_fds: ctx.preserve_fds,
         extra_env: &[],
         init: false,
+        attrs: ctx.attrs,
     };
     super::program::begin(&ctx.channel)?;
     super::program::set_oom_score_adj(ctx.process)?;

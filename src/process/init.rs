@@ -35,6 +35,8 @@ pub struct InitContext<'a> {
     pub seccomp: Option<&'a crate::security::seccomp::Program>,
     /// The state document hooks get (pid and status are filled in by the init).
     pub state: serde_json::Value,
+    /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
+    pub attrs: &'a super::attrs::Attrs,
 }
 
 /// Run the init. Never returns: execs the program or exits with status 1.
@@ -58,6 +60,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         extra_fds: ctx.extra_fds,
         extra_env: &ctx.extra_env,
         init: true,
+        attrs: ctx.attrs,
     };
 
     // 1. Wait until the parent mapped our ids.

@@ -2,6 +2,7 @@
 //! sequence, the program setup shared by the init and exec, namespaces, terminals and
 //! foreground supervision. The lifecycle operations that drive them are in `container/`
 //! (`container/create.rs` documents the protocol).
+pub mod attrs;
 pub mod channel;
 pub mod child;
 pub mod exec_child;

@@ -5,9 +5,11 @@
 //! 1. `begin`: reset the signal mask, wait for the parent's Go, clear "dumpable";
 //! 2. `Setup::session`: setsid and the terminal (the pty master goes to the console
 //!    socket, or to the parent);
-//! 3. `Setup::program`: the seccomp filter around `prepare`: rlimits, environment, the
+//! 3. `Setup::program`: the process attributes (attrs/: memory policy, CPU affinity, I/O
+//!    priority, scheduler), the seccomp filter around `prepare`: rlimits, environment, the
 //!    program lookup, fds, the bounding set, the identity change with capabilities kept,
-//!    umask, cwd, the other capability sets, no_new_privs (runc's order);
+//!    umask, cwd, the other capability sets, no_new_privs (runc's order), then the
+//!    personality;
 //! 4. `Program::exec`: execve.
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -60,6 +62,8 @@ pub struct Setup<'a> {
     pub extra_env: &'a [String],
     /// The container init binds its pty on /dev/console; an exec'd process does not.
     pub init: bool,
+    /// Memory policy, I/O priority, scheduler, CPU affinity and personality.
+    pub attrs: &'a super::attrs::Attrs,
 }
 
 impl Setup<'_> {
@@ -86,8 +90,11 @@ impl Setup<'_> {
     /// Everything up to execve, with the seccomp filter installed before the identity
     /// change when no_new_privs is off (loading it then needs CAP_SYS_ADMIN) and as late as
     /// possible when it is on, so the filter sees few runtime syscalls.
+    /// The process attributes come first (the scheduler and an RT I/O class need the
+    /// privileges the identity change drops); the personality last, after seccomp, as runc.
     pub fn program(&self) -> Result<Program, ChildError> {
         let nnp = self.process.no_new_privileges().unwrap_or(false);
+        self.attrs.before_seccomp()?;
         if !nnp {
             install_seccomp(self.seccomp, self.channel)?;
         }
@@ -95,6 +102,7 @@ impl Setup<'_> {
         if nnp {
             install_seccomp(self.seccomp, self.channel)?;
         }
+        self.attrs.after_seccomp()?;
         Ok(program)
     }
 }

@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use super::validate::{ns_name, NAMESPACES, OCI_VERSION_MAX, OCI_VERSION_MIN};
+use crate::process::attrs::mempolicy;
 use crate::security::seccomp;
 
 /// The hooks berth runs (hooks.rs), in lifecycle order.
@@ -44,7 +45,11 @@ pub fn features() -> Value {
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": super::validate::INTEL_RDT},
+            "memoryPolicy": {
+                "modes": mempolicy::MODES.map(|(n, _)| n),
+                "flags": mempolicy::FLAGS.map(|(n, _)| n),
+            },
             "mountExtensions": {"idmap": {"enabled": false}},
         },
         "annotations": {

@@ -128,6 +128,7 @@ fn lenient_prepass(raw: &mut Value) -> Result<()> {
     }
     if let Some(p) = raw.get_mut("process") {
         drop_unknown_caps(p);
+        sched_flag_names(p);
     }
     Ok(())
 }
@@ -139,7 +140,27 @@ pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
         bail!("the top level must be a JSON object");
     }
     drop_unknown_caps(&mut raw);
+    sched_flag_names(&mut raw);
     from_value_with_path(raw)
+}
+
+/// oci-spec 0.10 spells two of the runtime-spec's `process.scheduler.flags` its own way
+/// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`); the spec's names are mapped to them.
+fn sched_flag_names(process: &mut Value) {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for f in flags.iter_mut() {
+        let renamed = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = Value::from(renamed);
+    }
 }
 
 /// Unknown capability names are warnings, as in runc.

@@ -50,6 +50,9 @@ pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
+/// Whether berth implements linux.intelRdt (resctrl). `features` reports this same value.
+pub const INTEL_RDT: bool = false;
+
 pub fn validate(spec: &Spec) -> Result<()> {
     check_version(spec.version())?;
     let mounts = spec.mounts().as_ref().map_or(0, |m| m.len());
@@ -91,6 +94,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
 
     if let Some(p) = spec.process() {
         validate_process(p)?;
+        crate::process::attrs::Attrs::from_spec(p, linux)?;
     }
 
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
@@ -133,14 +137,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
     for (key, _) in linux.sysctl().iter().flatten() {
         check_sysctl(key, &has)?;
     }
-    if linux.intel_rdt().is_some() {
-        bail!("linux.intelRdt: Intel RDT is not supported by berth");
-    }
-    if linux.personality().is_some() {
-        bail!("linux.personality: not supported by berth yet");
-    }
-    if linux.memory_policy().is_some() {
-        bail!("linux.memoryPolicy: not supported by berth yet");
+    if linux.intel_rdt().is_some() && !INTEL_RDT {
+        bail!("linux.intelRdt: intelRdt is specified in config, but Intel RDT is not supported by berth");
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         bail!("linux.netDevices: not supported by berth yet");
@@ -182,12 +180,9 @@ pub fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
     if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
         bail!("process.selinuxLabel: SELinux is not supported by berth on this host");
     }
-    if p.io_priority().is_some() {
-        bail!("process.ioPriority: not supported by berth yet");
-    }
-    if p.scheduler().is_some() {
-        bail!("process.scheduler: not supported by berth yet");
-    }
+    // ioPriority, scheduler and execCPUAffinity (and, with the config's linux section,
+    // memoryPolicy and personality): checked where they are converted.
+    crate::process::attrs::Attrs::from_spec(p, None)?;
     if let Some(score) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&score) {
             bail!("process.oomScoreAdj: {score} is outside -1000..1000");

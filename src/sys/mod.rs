@@ -6,5 +6,6 @@ pub mod fdio;
 pub mod mount;
 pub mod process;
 pub mod rlimit;
+pub mod sched;
 pub mod seccomp;
 pub mod tty;
