@@ -55,11 +55,8 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     if terminal && req.console_socket.is_none() && !req.keep_console {
         bail!("process.terminal is true: pass --console-socket (or run in the foreground)");
     }
-    let seccomp_profile = c
-        .config()?
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().clone());
+    let config = c.config()?;
+    let seccomp_profile = config.linux().as_ref().and_then(|l| l.seccomp().clone());
     let filter = seccomp_profile.as_ref().map(seccomp::compile).transpose()?;
     let attrs = Attrs::from_spec(p, config.linux().as_ref())?;
     let mut join = exec_child::namespaces_to_join(c.record.pid)?;
