@@ -71,48 +71,9 @@ impl Drop for Containerd {
     }
 }
 
-/// A one-layer busybox image as an OCI archive, built with umoci (unpack + repack).
+/// A one-layer busybox image as an OCI archive (tag `smoke`), built with umoci.
 fn build_image(dir: &Path) -> PathBuf {
-    let run = |args: &[&str]| {
-        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let layout = dir.join("oci");
-    let img = format!("{}:smoke", layout.display());
-    run(&["umoci", "init", "--layout", layout.to_str().unwrap()]);
-    run(&["umoci", "new", "--image", &img]);
-    let b = dir.join("b");
-    run(&["umoci", "unpack", "--image", &img, b.to_str().unwrap()]);
-    busybox_rootfs(&b.join("rootfs"));
-    run(&["umoci", "repack", "--image", &img, b.to_str().unwrap()]);
-    run(&[
-        "umoci",
-        "config",
-        "--image",
-        &img,
-        "--config.env",
-        "PATH=/bin",
-        "--config.cmd",
-        "sh",
-        "--config.cmd",
-        "-c",
-        "--config.cmd",
-        "echo hello-from-smoke",
-    ]);
-    let tar = dir.join("smoke.tar");
-    run(&[
-        "tar",
-        "-C",
-        layout.to_str().unwrap(),
-        "-cf",
-        tar.to_str().unwrap(),
-        ".",
-    ]);
-    tar
+    oci_image(dir, "smoke", &["sh", "-c", "echo hello-from-smoke"])
 }
 
 #[test]
@@ -129,7 +90,8 @@ fn containerd_drives_berth() {
         tar.to_str().unwrap(),
     ]);
     let image = "localhost/smoke:smoke";
-    let rt = ["--runc-binary", BERTH];
+    let argv = ArgvCapture::new("containerd-ctr", work.path());
+    let rt = ["--runc-binary", argv.path.to_str().unwrap()];
 
     // Foreground run: the image's command, its output and a clean exit.
     let out = ctd.ok(&["run", "--rm", rt[0], rt[1], image, "c-run"]);
@@ -192,6 +154,7 @@ fn containerd_drives_berth() {
     ctd.ok(&["task", "delete", "c-bg"]);
     ctd.ok(&["container", "delete", "c-bg"]);
     assert!(!ctd.ok(&["task", "ls"]).contains("c-bg"));
+    argv.report();
 }
 
 /// podman (Debian's, private storage, `--runtime berth`) through conmon.
@@ -207,6 +170,7 @@ fn podman_drives_berth() {
     use nix::sys::resource::{getrlimit, Resource};
     let (_, nofile) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     let nproc = getrlimit(Resource::RLIMIT_NPROC).unwrap().1.min(32768);
+    let argv = ArgvCapture::new("podman", d);
     let conf = d.join("containers.conf");
     std::fs::write(
         &conf,
@@ -226,7 +190,8 @@ fn podman_drives_berth() {
             .arg(d.join("run"))
             .arg("--tmpdir")
             .arg(d.join("tmp"))
-            .args(["--storage-driver", "vfs", "--runtime", BERTH])
+            .args(["--storage-driver", "vfs", "--runtime"])
+            .arg(&argv.path)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -244,6 +209,7 @@ fn podman_drives_berth() {
     ok(&["tag", id.trim(), "localhost/smoke:latest"]);
 
     docker_cli_scenario("podman", &podman, &[]);
+    argv.report();
 }
 
 /// dockerd (Debian's 20.10, private data and exec roots, no bridge or iptables) with berth
@@ -268,6 +234,7 @@ fn docker_drives_berth() {
         "skopeo: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let argv = ArgvCapture::new("dockerd", d);
     let sock = format!("unix://{}/docker.sock", d.display());
     let mut daemon = Command::new("dockerd")
         .arg("--data-root")
@@ -288,7 +255,7 @@ fn docker_drives_berth() {
             "--exec-opt",
             "native.cgroupdriver=cgroupfs",
         ])
-        .arg(format!("--add-runtime=berth={BERTH}"))
+        .arg(format!("--add-runtime=berth={}", argv.path.display()))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(d.join("dockerd.log")).unwrap())
         .spawn()
@@ -402,6 +369,7 @@ fn docker_drives_berth() {
     };
     assert_eq!(std::fs::read_to_string(mem).unwrap().trim(), "67108864");
     ok(&["rm", "-f", "dd2"]);
+    argv.report();
 }
 
 /// What podman and docker share (their CLIs agree): the image's command, exit codes, then a

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=(busybox-static runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc
-      containernetworking-plugins iproute2 util-linux)
+      containernetworking-plugins iproute2 util-linux buildah uidmap passwd)
 need+=(libarchive-tools attr)  # the unpack compatibility corpus (bsdtar, setfattr)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -28,6 +28,8 @@ cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # Integration tests start real containers; two at a time fits this 2-core machine.
 cargo test --all-targets -- --test-threads=2
+# What each engine lane saw berth called with (README: Runtime calls per engine).
+cat target/tmp/argv/*.txt
 
 # cgroup v2 with every controller: a Debian kernel under qemu (integration/vm/).
 bash integration/vm/run.sh

@@ -124,7 +124,9 @@ impl ArgvCapture {
         out
     }
 
-    /// Write the raw calls and the summary under target/tmp/argv/ and print the summary.
+    /// Write the raw calls and the summary under target/tmp/argv/ and print the summary;
+    /// then require the README's block for this engine (in "Runtime calls per engine") to
+    /// say exactly that, so a new command or flag from an engine cannot go unnoticed.
     pub fn report(&self) -> String {
         let mut text = format!("argv capture: {}\n", self.engine);
         for (cmd, flags) in self.summary() {
@@ -136,6 +138,23 @@ impl ArgvCapture {
         let _ = std::fs::write(dir.join(format!("{}.txt", self.engine)), &text);
         let _ = std::fs::copy(&self.log, dir.join(format!("{}.log", self.engine)));
         eprint!("{text}");
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let documented: String = readme
+            .split_once(&format!("\nargv capture: {}\n", self.engine))
+            .map(|(_, rest)| {
+                rest.lines()
+                    .take_while(|l| l.starts_with("  "))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let seen = text.split_once('\n').unwrap().1;
+        assert_eq!(
+            documented, seen,
+            "README.md (Runtime calls per engine) must list what {} used",
+            self.engine
+        );
         text
     }
 }

@@ -74,6 +74,12 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     if ctx.plan.in_user_ns() {
         become_userns_root().step("user namespace")?;
     }
+    // A new network namespace gets its loopback up, as runc does (engines rely on it).
+    if ctx.plan.new_net() {
+        crate::sys::net::loopback_up()
+            .context("bringing up the loopback interface \"lo\"")
+            .step("network")?;
+    }
     if !ctx.no_new_keyring {
         session_keyring(ctx.id).step("keyring")?;
     }

@@ -61,6 +61,11 @@ impl Plan {
         p
     }
 
+    /// Whether the clone makes a new network namespace (whose loopback the init brings up).
+    pub fn new_net(&self) -> bool {
+        self.clone_flags & libc::CLONE_NEWNET != 0
+    }
+
     /// Whether the init ends up in a user namespace other than the runtime's.
     pub fn in_user_ns(&self) -> bool {
         self.new_user || self.join.iter().any(|(t, _)| *t == T::User)

@@ -4,6 +4,7 @@ pub mod fd;
 pub mod fdflags;
 pub mod fdio;
 pub mod mount;
+pub mod net;
 pub mod process;
 pub mod rlimit;
 pub mod sched;
