@@ -120,7 +120,7 @@ fn v2_only() -> bool {
 fn v1_paths(m: &dyn Manager) -> (std::collections::BTreeMap<String, PathBuf>, Option<PathBuf>) {
     match m.state() {
         CgroupState::V1 { paths, unified, .. } => (paths, unified),
-        CgroupState::V2 { .. } => panic!("expected a v1 manager"),
+        other => panic!("expected a v1 manager, got {other:?}"),
     }
 }
 
@@ -518,7 +518,7 @@ fn hybrid_hugetlb_limits_go_to_the_cgroup2_tree() {
 fn v2_dir(m: &dyn Manager) -> PathBuf {
     match m.state() {
         CgroupState::V2 { path, .. } => path,
-        CgroupState::V1 { .. } => panic!("expected a v2 manager"),
+        other => panic!("expected a v2 manager, got {other:?}"),
     }
 }
 

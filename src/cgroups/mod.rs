@@ -27,8 +27,10 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 pub mod devices;
+pub mod disabled;
 pub mod fs;
 pub mod paths;
+pub mod shared;
 pub mod stats;
 pub mod v1;
 pub mod v2;
@@ -103,6 +105,8 @@ pub enum CgroupState {
         #[serde(flatten)]
         common: CommonState,
     },
+    /// No cgroup: a rootless caller could not create one.
+    Disabled,
 }
 
 /// State shared by both versions.
@@ -113,9 +117,6 @@ pub struct CommonState {
     pub created: Vec<PathBuf>,
     #[serde(default)]
     pub rootless: bool,
-    /// Rootless and creation failed: the manager does nothing.
-    #[serde(default)]
-    pub disabled: bool,
     /// The leaf sits in berth's own default parent (`/berth`), shared by the containers
     /// without a cgroupsPath: the last one out removes it.
     #[serde(default)]
@@ -133,9 +134,6 @@ impl Tracker {
     pub(crate) fn get(&self) -> CommonState {
         self.0.borrow().clone()
     }
-    pub(crate) fn disabled(&self) -> bool {
-        self.0.borrow().disabled
-    }
     pub(crate) fn record_created(&self, dirs: Vec<PathBuf>) {
         let mut s = self.0.borrow_mut();
         for d in dirs {
@@ -143,31 +141,6 @@ impl Tracker {
                 s.created.push(d);
             }
         }
-    }
-    /// Turns a creation error into a warning for rootless runs with a permission error.
-    pub(crate) fn creation_failed(&self, err: anyhow::Error) -> Result<()> {
-        let mut s = self.0.borrow_mut();
-        let denied = err.chain().any(|e| {
-            e.downcast_ref::<std::io::Error>().is_some_and(|e| {
-                matches!(
-                    e.raw_os_error(),
-                    Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
-                )
-            })
-        });
-        if s.rootless && denied {
-            tracing::warn!("rootless: cannot create cgroup, running without one: {err:#}");
-            s.disabled = true;
-            return Ok(());
-        }
-        Err(err)
-    }
-    /// Rootless with no cgroup: refuse any resource request, accept an empty one.
-    pub(crate) fn check_disabled_set(&self, r: &LinuxResources) -> Result<()> {
-        if resources_requested(r) {
-            bail!("rootless: cgroup resources were requested but the cgroup could not be created (see the warning above)");
-        }
-        Ok(())
     }
     /// Removes leaves (with their subtrees), then the parents this manager made.
     pub(crate) fn destroy(&self, leaves: &[&Path]) -> Result<()> {
@@ -184,7 +157,7 @@ impl Tracker {
         fs::remove_created_parents(&parents)?;
         // berth's shared default parent goes when empty; best effort: it may be in use, or
         // not ours to remove (rootless).
-        if self.get().default_parent && !self.disabled() {
+        if self.get().default_parent {
             for parent in leaves.iter().filter_map(|l| l.parent()) {
                 let _ = std::fs::remove_dir(parent);
             }
@@ -323,6 +296,35 @@ pub fn load_manager(state: &CgroupState) -> Result<Box<dyn Manager>> {
             common,
         } => Box::new(v1::V1Manager::new(paths, unified, common)),
         CgroupState::V2 { path, common } => Box::new(v2::V2Manager::new(path, common)),
+        CgroupState::Disabled => Box::new(disabled::Disabled),
+    })
+}
+
+/// Make the container's cgroup with `m.create()`. On failure what was made is removed again;
+/// for a rootless caller a permission error is a warning instead, and the container runs
+/// without a cgroup: the manager returned is then [`disabled::Disabled`].
+pub fn create(m: Box<dyn Manager>, rootless: bool) -> Result<Box<dyn Manager>> {
+    let Err(err) = m.create() else {
+        return Ok(m);
+    };
+    if let Err(e) = m.destroy() {
+        tracing::warn!("removing the partly made cgroup: {e:#}");
+    }
+    if rootless && permission_denied(&err) {
+        tracing::warn!("rootless: cannot create cgroup, running without one: {err:#}");
+        return Ok(Box::new(disabled::Disabled));
+    }
+    Err(err)
+}
+
+fn permission_denied(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+            )
+        })
     })
 }
 
@@ -395,7 +397,6 @@ mod tests {
             common: CommonState {
                 created: vec![PathBuf::from("/sys/fs/cgroup/memory/berth/a")],
                 rootless: false,
-                disabled: false,
                 default_parent: true,
             },
         };
@@ -437,25 +438,23 @@ mod tests {
             anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EACCES))
                 .context("creating cgroup /x")
         };
-        let t = Tracker::new(CommonState {
-            rootless: true,
-            ..Default::default()
-        });
-        t.creation_failed(denied()).unwrap();
-        assert!(t.disabled());
-        t.check_disabled_set(&LinuxResources::default()).unwrap();
-        let r = pids_limit_5();
-        assert!(t.check_disabled_set(&r).is_err());
-        // Not rootless, or another errno: the error stands.
-        let t = Tracker::new(CommonState::default());
-        assert!(t.creation_failed(denied()).is_err());
-        let t = Tracker::new(CommonState {
-            rootless: true,
-            ..Default::default()
-        });
+        assert!(permission_denied(&denied()));
         let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC));
-        assert!(t.creation_failed(other).is_err());
-        assert!(!t.disabled());
+        assert!(!permission_denied(&other));
+        let d = disabled::Disabled;
+        d.set(&LinuxResources::default()).unwrap();
+        let msg = format!("{:#}", d.set(&pids_limit_5()).unwrap_err());
+        assert!(
+            msg.starts_with("rootless: the container has no cgroup"),
+            "{msg}"
+        );
+        assert_eq!(d.state(), CgroupState::Disabled);
+        let back: CgroupState =
+            serde_json::from_value(serde_json::to_value(d.state()).unwrap()).unwrap();
+        assert!(matches!(
+            load_manager(&back).unwrap().state(),
+            CgroupState::Disabled
+        ));
     }
 
     fn pids_limit_5() -> LinuxResources {

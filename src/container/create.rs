@@ -57,7 +57,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::state::{self, write_pid_file, Container, Lock, Record};
-use crate::cgroups::{self, CgroupConfig, Manager};
+use crate::cgroups::{self, CgroupConfig, CgroupState, Manager};
 use crate::process::attrs::{affinity::InitialAffinity, Attrs};
 use crate::process::channel::{Channel, Msg};
 use crate::process::init::InitContext;
@@ -94,7 +94,7 @@ pub struct Created {
 pub fn create(req: &CreateRequest) -> Result<Created> {
     let prep = prepare(req)?;
     let (made, child) = spawn(req, &prep)?;
-    let console = drive(req, &prep, &child)?;
+    let console = drive(req, &prep, &made, &child)?;
     let container = record(&prep, made, child.pid, req.pid_file)?;
     Ok(Created {
         container,
@@ -115,7 +115,7 @@ pub(crate) struct Prepared {
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality, converted.
     pub attrs: Attrs,
     /// The cgroup's paths, resolved; nothing exists yet.
-    pub cgroup: Box<dyn Manager>,
+    pub cgroup: CgroupState,
     pub terminal: bool,
     pub rootless: bool,
 }
@@ -167,7 +167,8 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         id: req.id.to_string(),
         systemd: req.systemd_cgroup,
         rootless: req.rootless,
-    })?;
+    })?
+    .state();
     Ok(Prepared {
         id: req.id.to_string(),
         root: req.root.to_path_buf(),
@@ -183,16 +184,16 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
 
 /// What a create (or restore) has made so far. Dropped before `record` commits it, it undoes
 /// everything in reverse order: the child, the cgroup, the state directory.
-pub(crate) struct Made<'p> {
+pub(crate) struct Made {
     dir: Option<PathBuf>,
     lock: Option<Lock>,
-    cgroup: Option<&'p dyn Manager>,
+    cgroup: Option<Box<dyn Manager>>,
     child: Option<Pid>,
 }
 
-impl<'p> Made<'p> {
+impl Made {
     /// The state directory `<root>/<id>`, locked: a duplicate id stops here.
-    pub fn state_dir(prep: &Prepared) -> Result<Made<'_>> {
+    pub fn state_dir(prep: &Prepared) -> Result<Made> {
         let (dir, lock) = state::create_dir(&prep.root, &prep.id)?;
         Ok(Made {
             dir: Some(dir),
@@ -206,10 +207,16 @@ impl<'p> Made<'p> {
         self.dir.as_deref().expect("the state directory")
     }
 
-    /// Create the cgroup (registered for cleanup first: a partial create is undone too).
-    pub fn cgroup(&mut self, cg: &'p dyn Manager) -> Result<()> {
-        self.cgroup = Some(cg);
-        cg.create()
+    /// Create the cgroup `prep` resolved (a partial create is undone at once; rootless
+    /// without permission, the container has none). Removed again if the create fails later.
+    pub fn create_cgroup(&mut self, prep: &Prepared) -> Result<&dyn Manager> {
+        let m = cgroups::create(cgroups::load_manager(&prep.cgroup)?, prep.rootless)?;
+        Ok(&**self.cgroup.insert(m))
+    }
+
+    /// The cgroup made by `create_cgroup`.
+    pub fn cgroup(&self) -> Result<&dyn Manager> {
+        self.cgroup.as_deref().context("the cgroup was not created")
     }
 
     /// From now on a failure kills and reaps `pid`.
@@ -218,7 +225,7 @@ impl<'p> Made<'p> {
     }
 }
 
-impl Drop for Made<'_> {
+impl Drop for Made {
     fn drop(&mut self) {
         if let Some(pid) = self.child.take() {
             let _ = kill(pid, Signal::SIGKILL);
@@ -244,7 +251,7 @@ pub(crate) struct Child {
 }
 
 /// Phase 2: the state directory and its lock, the exec fifo, the cgroup, the clone.
-fn spawn<'p>(req: &CreateRequest, prep: &'p Prepared) -> Result<(Made<'p>, Child)> {
+fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
     let mut made = Made::state_dir(prep)?;
     let fifo = make_fifo(made.dir())?;
     let console_socket = match req.console_socket {
@@ -253,8 +260,8 @@ fn spawn<'p>(req: &CreateRequest, prep: &'p Prepared) -> Result<(Made<'p>, Child
         )?)),
         None => None,
     };
-    made.cgroup(prep.cgroup.as_ref())?;
-    let child = clone_init(req, prep, fifo, console_socket)?;
+    let into = made.create_cgroup(prep)?.clone_into_fd();
+    let child = clone_init(req, prep, fifo, console_socket, into)?;
     made.child(child.pid);
     Ok((made, child))
 }
@@ -266,6 +273,7 @@ fn clone_init(
     prep: &Prepared,
     fifo: OwnedFd,
     console_socket: Option<OwnedFd>,
+    into: Option<OwnedFd>,
 ) -> Result<Child> {
     let (parent_end, child_end) = Channel::pair("container init")?;
     let (extra_env, listen) = listen_fds();
@@ -277,7 +285,6 @@ fn clone_init(
     if !prep.plan.new_user {
         nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     }
-    let into = prep.cgroup.clone_into_fd();
     // The init starts with execCPUAffinity.initial: ours for the time of the clone.
     let initial = InitialAffinity::set(&prep.attrs.affinity)?;
     let forked = crate::sys::process::fork_with_flags(
@@ -342,8 +349,14 @@ fn make_fifo(dir: &Path) -> Result<OwnedFd> {
 
 /// Phase 3: the protocol with the init (drawn at the top of this file), from the id maps
 /// to Ready, then the cgroup limits. Returns the pty master of a foreground `run`.
-fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<OwnedFd>> {
+fn drive(
+    req: &CreateRequest,
+    prep: &Prepared,
+    made: &Made,
+    child: &Child,
+) -> Result<Option<OwnedFd>> {
     let (ch, pid) = (&child.channel, child.pid.as_raw());
+    let cgroup = made.cgroup()?;
     let spec = &prep.bundle.spec;
     if prep.plan.new_user {
         let linux = spec.linux().as_ref().context("linux: missing")?;
@@ -358,7 +371,7 @@ fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<O
     // waits for an RCU grace period); it waits for CgroupJoined before its cgroup mounts and
     // its cgroup namespace, and long before any container code runs.
     if !child.in_cgroup {
-        prep.cgroup.apply(pid)?;
+        cgroup.apply(pid)?;
     }
     ch.send(&Msg::CgroupJoined)?;
 
@@ -366,7 +379,7 @@ fn drive(req: &CreateRequest, prep: &Prepared, child: &Child) -> Result<Option<O
     // the init sets its scheduler after this, inside its cpuset and RT budget).
     ch.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        prep.cgroup.set(r)?;
+        cgroup.set(r)?;
     }
     let state_doc = prep.hook_state("creating", pid);
     let hooks = spec.hooks().as_ref();
@@ -418,7 +431,7 @@ pub(crate) fn record(
         annotations: spec.annotations().clone().unwrap_or_default(),
         init_start_time: state::start_time(pid.as_raw())
             .context("the container init died during create")?,
-        cgroup: prep.cgroup.state(),
+        cgroup: made.cgroup()?.state(),
         resources: spec.linux().as_ref().and_then(|l| l.resources().clone()),
         rootless: prep.rootless,
     };

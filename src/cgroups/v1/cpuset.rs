@@ -3,23 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use oci_spec::runtime::LinuxCpu;
 
 use crate::cgroups::fs;
-
-pub fn requested(c: &LinuxCpu) -> bool {
-    c.cpus().is_some() || c.mems().is_some()
-}
-
-pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    if let Some(cpus) = c.cpus() {
-        fs::write(dir, "cpuset.cpus", cpus)?;
-    }
-    if let Some(mems) = c.mems() {
-        fs::write(dir, "cpuset.mems", mems)?;
-    }
-    Ok(())
-}
 
 /// Fills empty cpuset.cpus/cpuset.mems from `leaf` up to the first ancestor that has them,
 /// top-down.

@@ -6,6 +6,7 @@ use anyhow::{bail, Result};
 use oci_spec::runtime::LinuxHugepageLimit;
 
 use crate::cgroups::fs;
+use crate::cgroups::shared::hugetlb::page_sizes;
 use crate::cgroups::stats::Hugetlb;
 
 pub fn set(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
@@ -20,26 +21,6 @@ pub fn set(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
         fs::write(dir, &file, &l.limit().to_string())?;
     }
     Ok(())
-}
-
-/// Page sizes the controller offers, from the file names (`hugetlb.2MB.limit_in_bytes`).
-pub fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir)
-        .map_err(|e| anyhow::Error::new(e).context(format!("listing {}", dir.display())))?
-    {
-        let name = e?.file_name().to_string_lossy().into_owned();
-        if let Some(size) = name
-            .strip_prefix("hugetlb.")
-            .and_then(|n| n.strip_suffix(suffix))
-        {
-            if !size.contains('.') {
-                out.push(size.to_string());
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 pub fn stats(dir: &Path) -> Result<BTreeMap<String, Hugetlb>> {

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
 
-use super::{fs, v2, CgroupState, CommonState, LinuxResources, Manager, Stats, Tracker};
+use super::shared::{self, cgroup2, pids, rdma};
+use super::{fs, CgroupState, CommonState, LinuxResources, Manager, Stats, Tracker};
 
 pub mod blkio;
 pub mod cpu;
@@ -21,8 +22,6 @@ pub mod hugetlb;
 pub mod memory;
 pub mod net_cls;
 pub mod net_prio;
-pub mod pids;
-pub mod rdma;
 
 /// Manager for a v1 (or hybrid) host.
 pub struct V1Manager {
@@ -71,8 +70,8 @@ impl V1Manager {
     /// The cgroup2 directory on a hybrid host, if its tree offers `controller`.
     fn unified_with(&self, controller: &str) -> Option<&Path> {
         let u = self.unified.as_deref()?;
-        let root = v2::tree_root(u)?;
-        v2::available_controllers(&root)
+        let root = cgroup2::tree_root(u)?;
+        cgroup2::available_controllers(&root)
             .ok()?
             .iter()
             .any(|c| c == controller)
@@ -99,8 +98,8 @@ impl V1Manager {
             if cpu::requested(c) {
                 cpu::set(self.need("cpu", "linux.resources.cpu")?, c)?;
             }
-            if cpuset::requested(c) {
-                cpuset::set(self.need("cpuset", "linux.resources.cpu.cpus/mems")?, c)?;
+            if shared::cpuset::requested(c) {
+                shared::cpuset::set(self.need("cpuset", "linux.resources.cpu.cpus/mems")?, c)?;
             }
         }
         if let Some(p) = r.pids() {
@@ -135,8 +134,8 @@ impl V1Manager {
         }
         match self.unified_with("hugetlb") {
             Some(u) => {
-                v2::enable_in_ancestors(u, &["hugetlb"])?;
-                v2::hugetlb::set(u, h)
+                cgroup2::enable_in_ancestors(u, &["hugetlb"])?;
+                shared::hugetlb::set(u, h)
             }
             None => bail!("linux.resources.hugepageLimits was requested but no hugetlb cgroup controller is available (v1 or the cgroup2 tree)"),
         }
@@ -173,7 +172,7 @@ impl Manager for V1Manager {
         for dir in self.dirs() {
             match fs::mkdir_all(dir) {
                 Ok(made) => self.tracker.record_created(made),
-                Err(e) => return self.tracker.creation_failed(e),
+                Err(e) => return Err(e),
             }
         }
         if let Some(d) = self.dir("cpuset") {
@@ -183,9 +182,6 @@ impl Manager for V1Manager {
     }
 
     fn apply(&self, pid: i32) -> Result<()> {
-        if self.tracker.disabled() {
-            return Ok(());
-        }
         for dir in self.dirs() {
             fs::write(dir, "cgroup.procs", &pid.to_string())
                 .with_context(|| format!("moving pid {pid} into cgroup {}", dir.display()))?;
@@ -194,44 +190,35 @@ impl Manager for V1Manager {
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
-        if self.tracker.disabled() {
-            return self.tracker.check_disabled_set(r);
-        }
         self.set_resources(&crate::cgroups::without_unset(r)?)
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
-        if self.tracker.disabled() {
-            return Ok(Vec::new());
-        }
         fs::procs_recursive(self.procs_dir()?)
     }
 
     fn freeze(&self) -> Result<()> {
         match self.freezer_dir()? {
             FreezeVia::V1(d) => freezer::freeze(d),
-            FreezeVia::V2(d) => v2::freezer::freeze(d),
+            FreezeVia::V2(d) => shared::freeze::freeze(d),
         }
     }
 
     fn thaw(&self) -> Result<()> {
         match self.freezer_dir()? {
             FreezeVia::V1(d) => freezer::thaw(d),
-            FreezeVia::V2(d) => v2::freezer::thaw(d),
+            FreezeVia::V2(d) => shared::freeze::thaw(d),
         }
     }
 
     fn is_frozen(&self) -> Result<bool> {
         match self.freezer_dir()? {
             FreezeVia::V1(d) => freezer::is_frozen(d),
-            FreezeVia::V2(d) => v2::freezer::is_frozen(d),
+            FreezeVia::V2(d) => shared::freeze::is_frozen(d),
         }
     }
 
     fn kill_all(&self, sig: Signal) -> Result<()> {
-        if self.tracker.disabled() {
-            bail!("rootless: the container has no cgroup, so its processes cannot be listed to signal them");
-        }
         let freezer = self.freezer_dir().is_ok();
         if sig == Signal::SIGKILL {
             if let Some(u) = self
@@ -265,9 +252,7 @@ impl Manager for V1Manager {
 
     fn oom_kills(&self) -> Result<u64> {
         match self.dir("memory") {
-            Some(d) if !self.tracker.disabled() => {
-                Ok(fs::flat_keyed_value(d, "memory.oom_control", "oom_kill")?.unwrap_or(0))
-            }
+            Some(d) => Ok(fs::flat_keyed_value(d, "memory.oom_control", "oom_kill")?.unwrap_or(0)),
             _ => Ok(0),
         }
     }
@@ -292,7 +277,7 @@ impl Manager for V1Manager {
         if let Some(d) = self.dir("hugetlb") {
             s.hugetlb = hugetlb::stats(d)?;
         } else if let Some(u) = self.unified_with("hugetlb") {
-            s.hugetlb = v2::hugetlb::stats(u)?;
+            s.hugetlb = shared::hugetlb::stats(u)?;
         }
         Ok(s)
     }

@@ -3,65 +3,20 @@
 //! cgroup.kill.
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
 
+use super::shared::cgroup2::{available_controllers, enable_in_ancestors, tree_root};
+use super::shared::{cpuset, freeze, hugetlb, pids, rdma};
 use super::{fs, CgroupState, CommonState, LinuxResources, Manager, Stats, Tracker};
 
 pub mod cpu;
-pub mod cpuset;
 pub mod devices;
-pub mod freezer;
-pub mod hugetlb;
 pub mod io;
 pub mod memory;
-pub mod pids;
-pub mod rdma;
 pub mod unified;
-
-/// The root of the cgroup2 tree holding `dir`: the topmost ancestor with `cgroup.controllers`.
-pub fn tree_root(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .skip(1)
-        .take_while(|a| a.join("cgroup.controllers").exists())
-        .last()
-        .map(Path::to_path_buf)
-}
-
-/// Controllers listed in `dir/cgroup.controllers`.
-pub fn available_controllers(dir: &Path) -> Result<Vec<String>> {
-    Ok(fs::read(dir, "cgroup.controllers")?
-        .split_whitespace()
-        .map(str::to_string)
-        .collect())
-}
-
-/// Enables `wanted` controllers in `cgroup.subtree_control` of every ancestor of `leaf`, from
-/// the tree root down, so `leaf` gets their files.
-pub fn enable_in_ancestors(leaf: &Path, wanted: &[&str]) -> Result<()> {
-    let Some(root) = tree_root(leaf) else {
-        bail!("{} is not inside a cgroup2 tree", leaf.display());
-    };
-    let rel = leaf.strip_prefix(&root).unwrap_or(leaf);
-    let mut dir = root.clone();
-    for comp in rel.components() {
-        let enabled = fs::read(&dir, "cgroup.subtree_control")?;
-        for c in wanted {
-            if !enabled.split_whitespace().any(|e| e == *c) {
-                fs::write(&dir, "cgroup.subtree_control", &format!("+{c}")).with_context(|| {
-                    format!(
-                        "enabling the {c} controller for children of {}",
-                        dir.display()
-                    )
-                })?;
-            }
-        }
-        dir.push(comp);
-    }
-    Ok(())
-}
 
 /// Manager for a cgroup v2 host.
 pub struct V2Manager {
@@ -156,49 +111,37 @@ impl Manager for V2Manager {
     fn create(&self) -> Result<()> {
         match fs::mkdir_all(&self.dir) {
             Ok(made) => self.tracker.record_created(made),
-            Err(e) => return self.tracker.creation_failed(e),
+            Err(e) => return Err(e),
         }
         self.enable_all_controllers()
     }
 
     fn apply(&self, pid: i32) -> Result<()> {
-        if self.tracker.disabled() {
-            return Ok(());
-        }
         fs::write(&self.dir, "cgroup.procs", &pid.to_string())
             .with_context(|| format!("moving pid {pid} into cgroup {}", self.dir.display()))
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
-        if self.tracker.disabled() {
-            return self.tracker.check_disabled_set(r);
-        }
         self.set_resources(&crate::cgroups::without_unset(r)?)
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
-        if self.tracker.disabled() {
-            return Ok(Vec::new());
-        }
         fs::procs_recursive(&self.dir)
     }
 
     fn freeze(&self) -> Result<()> {
-        freezer::freeze(&self.dir)
+        freeze::freeze(&self.dir)
     }
 
     fn thaw(&self) -> Result<()> {
-        freezer::thaw(&self.dir)
+        freeze::thaw(&self.dir)
     }
 
     fn is_frozen(&self) -> Result<bool> {
-        freezer::is_frozen(&self.dir)
+        freeze::is_frozen(&self.dir)
     }
 
     fn kill_all(&self, sig: Signal) -> Result<()> {
-        if self.tracker.disabled() {
-            bail!("rootless: the container has no cgroup, so its processes cannot be listed to signal them");
-        }
         if sig == Signal::SIGKILL && self.dir.join("cgroup.kill").exists() {
             return fs::write(&self.dir, "cgroup.kill", "1");
         }
@@ -218,7 +161,7 @@ impl Manager for V2Manager {
     }
 
     fn oom_kills(&self) -> Result<u64> {
-        if self.tracker.disabled() || !self.dir.join("memory.events").exists() {
+        if !self.dir.join("memory.events").exists() {
             return Ok(0);
         }
         Ok(fs::flat_keyed_value(&self.dir, "memory.events", "oom_kill")?.unwrap_or(0))

@@ -1,6 +1,7 @@
-//! v2 `hugetlb` controller: hugetlb.SIZE.max (and .rsvd.max when the kernel has it, as runc
-//! does), usage from .current and .events. Also used on hybrid hosts, where hugetlb lives only
-//! in the cgroup2 tree.
+//! `hugetlb`: the page sizes a controller offers (v1 and v2), and the cgroup2 files:
+//! hugetlb.SIZE.max (and .rsvd.max when the kernel has it, as runc does), usage from
+//! .current and .events. The cgroup2 files serve the v2 manager and a v1 manager on a
+//! hybrid host, where hugetlb lives only in the cgroup2 tree.
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -9,7 +10,26 @@ use oci_spec::runtime::LinuxHugepageLimit;
 
 use crate::cgroups::fs;
 use crate::cgroups::stats::Hugetlb;
-use crate::cgroups::v1::hugetlb::page_sizes;
+
+/// Page sizes the controller offers, from the file names (`hugetlb.2MB.limit_in_bytes`).
+pub fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| anyhow::Error::new(e).context(format!("listing {}", dir.display())))?
+    {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if let Some(size) = name
+            .strip_prefix("hugetlb.")
+            .and_then(|n| n.strip_suffix(suffix))
+        {
+            if !size.contains('.') {
+                out.push(size.to_string());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
 
 /// The limit as written: -1 (or any negative) is "max".
 pub fn limit_value(l: i64) -> String {

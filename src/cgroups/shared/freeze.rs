@@ -1,4 +1,5 @@
-//! v2 freezer: cgroup.freeze, with the outcome read back from cgroup.events.
+//! The cgroup2 freezer: cgroup.freeze, with the outcome read back from cgroup.events (the v2
+//! manager, and a v1 manager on a hybrid host).
 use std::path::Path;
 use std::time::Duration;
 
