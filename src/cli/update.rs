@@ -26,6 +26,12 @@ pub struct UpdateArgs {
     pub cpu_period: Option<u64>,
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
+    /// CFS burst (microseconds), as runc's --cpu-burst.
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    /// SCHED_IDLE for the cgroup (1) or not (0), as runc's --cpu-idle.
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<i64>,
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
     #[arg(long = "cpu-rt-runtime")]
@@ -83,6 +89,12 @@ fn patch_from_flags(a: &UpdateArgs) -> Value {
     }
     if let Some(v) = a.cpu_quota {
         set(&["cpu", "quota"], json!(v))
+    }
+    if let Some(v) = a.cpu_burst {
+        set(&["cpu", "burst"], json!(v))
+    }
+    if let Some(v) = a.cpu_idle {
+        set(&["cpu", "idle"], json!(v))
     }
     if let Some(v) = a.cpu_rt_period {
         set(&["cpu", "realtimePeriod"], json!(v))

@@ -29,6 +29,11 @@ pub fn quota_value(q: i64) -> String {
 }
 
 pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
+    // The kernel refuses cpu.shares while the group is idle: leaving idle comes first (an
+    // update that turns idle off re-applies the recorded shares), entering it last.
+    if c.idle() == Some(0) {
+        fs::write(dir, "cpu.idle", "0")?;
+    }
     if let Some(shares) = c.shares() {
         fs::write(dir, "cpu.shares", &shares.to_string())?;
         // The kernel clamps out-of-range values silently; report that instead.
@@ -37,11 +42,21 @@ pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
             bail!("linux.resources.cpu.shares: the kernel accepts {shares} as {got} (the range is 2..262144)");
         }
     }
+    // A new period smaller than the current one is refused (EINVAL) while the old quota over
+    // it exceeds a parent's limit (a pod cgroup); as runc does, then write the quota first
+    // and the period after it.
+    let mut period_later = None;
     if let Some(p) = c.period() {
-        fs::write(dir, "cpu.cfs_period_us", &p.to_string())?;
+        match fs::write(dir, "cpu.cfs_period_us", &p.to_string()) {
+            Err(e) if c.quota().is_some() && is_einval(&e) => period_later = Some(p),
+            other => other?,
+        }
     }
     if let Some(q) = c.quota() {
         fs::write(dir, "cpu.cfs_quota_us", &quota_value(q))?;
+    }
+    if let Some(p) = period_later {
+        fs::write(dir, "cpu.cfs_period_us", &p.to_string())?;
     }
     if let Some(b) = c.burst() {
         fs::write(dir, "cpu.cfs_burst_us", &b.to_string())?;
@@ -52,10 +67,19 @@ pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(r) = c.realtime_runtime() {
         fs::write(dir, "cpu.rt_runtime_us", &r.to_string())?;
     }
-    if let Some(i) = c.idle() {
+    if let Some(i) = c.idle().filter(|i| *i != 0) {
         fs::write(dir, "cpu.idle", &i.to_string())?;
     }
     Ok(())
+}
+
+fn is_einval(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            == Some(libc::EINVAL)
+            || c.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::EINVAL)
+    })
 }
 
 pub fn throttling(dir: &Path) -> Result<Throttling> {

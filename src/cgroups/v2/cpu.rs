@@ -53,6 +53,10 @@ pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if c.realtime_period().is_some() || c.realtime_runtime().is_some() {
         bail!("linux.resources.cpu.realtimePeriod/realtimeRuntime are not supported on cgroup v2");
     }
+    // cpu.weight is refused while the group is idle: leave idle first, enter it last.
+    if c.idle() == Some(0) {
+        fs::write(dir, "cpu.idle", "0")?;
+    }
     if let Some(s) = c.shares() {
         fs::write(dir, "cpu.weight", &shares_to_weight(s).to_string())?;
     }
@@ -63,7 +67,7 @@ pub fn set(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(b) = c.burst() {
         fs::write(dir, "cpu.max.burst", &b.to_string())?;
     }
-    if let Some(i) = c.idle() {
+    if let Some(i) = c.idle().filter(|i| *i != 0) {
         fs::write(dir, "cpu.idle", &i.to_string())?;
     }
     Ok(())
