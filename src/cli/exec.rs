@@ -96,8 +96,18 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process> {
             bail!("give either --process or a command, not both");
         }
         let text = crate::spec::read_json_file(f).context("--process")?;
-        return crate::spec::parse_process(&text)
-            .with_context(|| format!("parsing {}", f.display()));
+        let mut p = crate::spec::parse_process(&text)
+            .with_context(|| format!("parsing {}", f.display()))?;
+        // As runc: a process without rlimits gets the container's.
+        if p.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+            let config = c.config()?;
+            let own = config
+                .process()
+                .as_ref()
+                .and_then(|cp| cp.rlimits().clone());
+            p.set_rlimits(own);
+        }
+        return Ok(p);
     }
     if a.args.is_empty() {
         bail!("no command given (and no --process)");
