@@ -11,3 +11,11 @@ pub mod rootfs;
 pub mod security;
 pub mod spec;
 pub mod sys;
+
+/// berth's version (`berth --version`, `features`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit berth was built from (build.rs), or "unknown".
+pub const COMMIT: &str = match option_env!("BERTH_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};

@@ -2,6 +2,7 @@
 //! exposes `run(&Global, Args) -> Result<i32>` returning the process exit code.
 use std::path::PathBuf;
 
+use crate::log::LogFormat;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -90,12 +91,6 @@ fn default_root() -> PathBuf {
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rootless {
     True,
     False,
@@ -164,14 +159,12 @@ pub struct CreateOpts {
     pub id: String,
 }
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
 /// `berth --version`, in the form go-runc parses.
 pub fn version_text() -> String {
     format!(
         "berth version {}\ncommit: {}\nspec: {}\n",
-        VERSION,
-        option_env!("BERTH_COMMIT").unwrap_or("unknown"),
+        crate::VERSION,
+        crate::COMMIT,
         crate::spec::OCI_VERSION
     )
 }

@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
-use super::mounts::{apply_propagation, bind, mount_fd};
+use super::attach::{apply_propagation, bind, mount_fd};
 use super::options::MountOptions;
 use super::path::{self, Kind};
 use super::Ctx;

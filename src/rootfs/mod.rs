@@ -27,6 +27,7 @@ use oci_spec::runtime::Spec;
 
 use crate::mountinfo;
 
+mod attach;
 mod cgroupfs;
 mod copyup;
 pub mod dev;

@@ -53,8 +53,8 @@ pub fn features() -> Value {
             "mountExtensions": {"idmap": {"enabled": false}},
         },
         "annotations": {
-            "org.opencontainers.berth.version": crate::cli::VERSION,
-            "org.opencontainers.berth.commit": option_env!("BERTH_COMMIT").unwrap_or("unknown"),
+            "org.opencontainers.berth.version": crate::VERSION,
+            "org.opencontainers.berth.commit": crate::COMMIT,
         }
     })
 }
