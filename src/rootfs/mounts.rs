@@ -121,6 +121,7 @@ fn fs_entry(
     opts: &MountOptions,
 ) -> Result<()> {
     refuse_unordinary(ctx.root(), dest, typ)?;
+    let existed = path::lookup(ctx.root(), dest)?.is_some();
     let dst = path::ensure(ctx.root(), dest, Kind::Dir).context("creating the destination")?;
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&dst.fd))
         .context("stat destination")?;
@@ -139,7 +140,7 @@ fn fs_entry(
         true => Some(open_dir(ctx.root(), &dst.path)?),
         false => None,
     };
-    let data = opts.data_string();
+    let data = tmpfs_data(typ, existed.then_some(st.st_mode), opts.data_string());
     match mount_fd(source, dst.fd.as_fd(), typ, flags, &data) {
         Err(Errno::EPERM) if typ == "sysfs" && ctx.cfg.new_userns => {
             // A user namespace without its own network namespace cannot mount sysfs:
@@ -159,6 +160,21 @@ fn fs_entry(
     let top = path::open_in_root(ctx.root(), &dst.path, OFlag::O_PATH)?;
     set_recursive(top.as_fd(), opts)?;
     apply_propagation(ctx.root(), &dst.path, &opts.propagation)
+}
+
+/// A tmpfs without `mode=` over a directory the rootfs has takes that directory's mode
+/// (sticky, setgid and setuid bits included), as runc 1.2+ does: the mode goes first, so an
+/// explicit `mode=` still wins. A destination berth creates keeps the tmpfs default (1777).
+fn tmpfs_data(typ: &str, existing_mode: Option<libc::mode_t>, data: String) -> String {
+    let Some(mode) = existing_mode.filter(|_| typ == "tmpfs") else {
+        return data;
+    };
+    let mode = format!("mode={:04o}", mode & 0o7777);
+    if data.is_empty() {
+        mode
+    } else {
+        format!("{mode},{data}")
+    }
 }
 
 fn open_dir(root: BorrowedFd<'_>, p: &Path) -> Result<std::os::fd::OwnedFd> {
@@ -233,5 +249,15 @@ mod tests {
         let err = check_proc_dest(Path::new("/proc/self/x"), None, "tmpfs").unwrap_err();
         assert!(err.to_string().contains("inside /proc"), "{err}");
         assert!(check_proc_dest(Path::new("/procfoo"), None, "tmpfs").is_ok());
+    }
+
+    #[test]
+    fn tmpfs_mode_from_the_destination() {
+        let d = |m, data: &str| tmpfs_data("tmpfs", m, data.to_string());
+        assert_eq!(d(Some(0o40750), ""), "mode=0750");
+        assert_eq!(d(Some(0o41777), "size=1m"), "mode=1777,size=1m");
+        assert_eq!(d(Some(0o40750), "mode=700"), "mode=0750,mode=700");
+        assert_eq!(d(None, "size=1m"), "size=1m");
+        assert_eq!(tmpfs_data("proc", Some(0o40555), String::new()), "");
     }
 }
