@@ -46,3 +46,102 @@ fn tmpfs_takes_the_destination_mode() {
         "no mode= takes the directory's; mode= wins; a new directory keeps tmpfs's 1777"
     );
 }
+
+/// A listener for `--pidfd-socket`: a thread accepts one connection and returns the name
+/// and the pid the received pidfd refers to (from its fdinfo).
+fn pidfd_listener(dir: &std::path::Path) -> (String, std::thread::JoinHandle<(String, i64)>) {
+    let path = dir.join(unique("pidfd.sock"));
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let h = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let (conn, _) = l.accept().unwrap();
+        let mut buf = [0u8; 64];
+        let (n, fd) = berth::process::channel::recv_packet(conn.as_raw_fd(), &mut buf).unwrap();
+        let fd = fd.expect("a pidfd");
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+        let pid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid:"))
+            .expect("a pidfd's fdinfo has Pid:")
+            .trim()
+            .parse()
+            .unwrap();
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), pid)
+    });
+    (path.to_str().unwrap().to_string(), h)
+}
+
+#[test]
+fn pidfd_socket_on_create_exec_and_run() {
+    let root = Root::new();
+    let id = unique("feat-pidfd");
+    let b = Bundle::with(&["sleep", "60"], |_| {});
+    let (sock, h) = pidfd_listener(b.path());
+    root.ok(&[
+        "create",
+        "--pidfd-socket",
+        &sock,
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let (name, pid) = h.join().unwrap();
+    assert_eq!(
+        (name.as_str(), pid),
+        ("standard", root.state(&id)["pid"].as_i64().unwrap())
+    );
+    root.ok(&["start", &id]);
+
+    let (sock, h) = pidfd_listener(b.path());
+    let pidfile = b.path().join("exec.pid");
+    root.ok(&[
+        "exec",
+        "-d",
+        "--pidfd-socket",
+        &sock,
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+        "sleep",
+        "30",
+    ]);
+    let (name, pid) = h.join().unwrap();
+    let want: i64 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    assert_eq!((name.as_str(), pid), ("setns", want));
+
+    // run: the pidfd names the init, which printed its pid in the container (1).
+    let b2 = Bundle::with(&["sh", "-c", "echo $$"], |_| {});
+    let (sock, h) = pidfd_listener(b2.path());
+    let id2 = unique("feat-pidfd");
+    let out = root.ok(&[
+        "run",
+        "--pidfd-socket",
+        &sock,
+        "-b",
+        b2.path().to_str().unwrap(),
+        &id2,
+    ]);
+    assert_eq!(out.trim(), "1");
+    let (name, pid) = h.join().unwrap();
+    assert_eq!(name, "standard");
+    assert!(pid > 1, "the host pid of the init: {pid}");
+}
+
+#[test]
+fn pidfd_socket_that_does_not_listen() {
+    let root = Root::new();
+    let id = unique("feat-pidfd");
+    let b = Bundle::with(&["true"], |_| {});
+    let sock = b.path().join("nobody.sock");
+    let e = root.fails(&[
+        "create",
+        "--pidfd-socket",
+        sock.to_str().unwrap(),
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(e.contains("connecting to --pidfd-socket"), "{e}");
+    assert_nothing_left(&root, &id, &b);
+}

@@ -19,6 +19,7 @@ pub fn request<'a>(g: &'a Global, o: &'a CreateOpts, keep_console: bool) -> Crea
         bundle: &o.bundle,
         console_socket: o.console_socket.as_deref(),
         pid_file: o.pid_file.as_deref(),
+        pidfd_socket: o.pidfd_socket.as_deref(),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,

@@ -21,6 +21,9 @@ pub struct ExecArgs {
     pub console_socket: Option<PathBuf>,
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the new process.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Return once the process runs.
     #[arg(short = 'd', long)]
     pub detach: bool,
@@ -76,6 +79,7 @@ pub fn run(g: &Global, a: ExecArgs) -> Result<i32> {
         container: &c,
         process: &process,
         console_socket: a.console_socket.as_deref(),
+        pidfd_socket: a.pidfd_socket.as_deref(),
         pid_file: a.pid_file.as_deref(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,

@@ -146,6 +146,9 @@ pub struct CreateOpts {
     /// Write the container init's pid to this file.
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container init.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Do not use pivot_root (for a rootfs on a ramdisk).
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,

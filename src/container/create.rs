@@ -62,6 +62,7 @@ use crate::process::attrs::{affinity::InitialAffinity, Attrs};
 use crate::process::channel::{Channel, Msg};
 use crate::process::init::InitContext;
 use crate::process::namespaces::{PidNsGuard, Plan};
+use crate::process::pidfd::PidfdSocket;
 use crate::security::seccomp;
 use crate::spec::Bundle;
 
@@ -71,6 +72,8 @@ pub struct CreateRequest<'a> {
     pub id: &'a str,
     pub bundle: &'a Path,
     pub console_socket: Option<&'a Path>,
+    /// `--pidfd-socket`: receives a pidfd of the init.
+    pub pidfd_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -93,8 +96,12 @@ pub struct Created {
 /// record it.
 pub fn create(req: &CreateRequest) -> Result<Created> {
     let prep = prepare(req)?;
+    let pidfd_socket = req.pidfd_socket.map(PidfdSocket::connect).transpose()?;
     let (made, child) = spawn(req, &prep)?;
     let console = drive(req, &prep, &made, &child)?;
+    if let Some(s) = &pidfd_socket {
+        s.send(child.pid.as_raw(), "standard")?;
+    }
     let container = record(&prep, made, child.pid, req.pid_file)?;
     Ok(Created {
         container,

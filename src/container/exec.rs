@@ -22,6 +22,7 @@ use crate::process::attrs::{affinity::InitialAffinity, Attrs};
 use crate::process::channel::{Channel, Msg};
 use crate::process::exec_child::{self, ExecContext};
 use crate::process::namespaces::PidNsGuard;
+use crate::process::pidfd::PidfdSocket;
 use crate::security::seccomp;
 
 /// What the caller asked for.
@@ -29,6 +30,8 @@ pub struct ExecRequest<'a> {
     pub container: &'a Container,
     pub process: &'a Process,
     pub console_socket: Option<&'a Path>,
+    /// `--pidfd-socket`: receives a pidfd of the new process.
+    pub pidfd_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
@@ -65,6 +68,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .position(|(t, _, _)| *t == T::Pid)
         .map(|i| join.remove(i).1);
     let cgroup = c.cgroup()?;
+    let pidfd_socket = req.pidfd_socket.map(PidfdSocket::connect).transpose()?;
     let console_socket = req
         .console_socket
         .map(|s| {
@@ -137,6 +141,9 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             }
             Some((m, _)) => return Err(fail(anyhow::anyhow!("sync protocol: unexpected {m:?}"))),
         }
+    }
+    if let Some(s) = &pidfd_socket {
+        s.send(pid.as_raw(), "setns").map_err(fail)?;
     }
     if let Some(f) = req.pid_file {
         write_pid_file(f, pid.as_raw())?;

@@ -10,5 +10,6 @@ pub mod foreground;
 pub mod idmap;
 pub mod init;
 pub mod namespaces;
+pub mod pidfd;
 pub mod program;
 pub mod tty;
