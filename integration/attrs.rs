@@ -303,8 +303,7 @@ fn scheduler_deadline_needs_the_whole_root_domain() {
     // Applied after the process joined its cgroup: a SCHED_DEADLINE task must be allowed on
     // every CPU of its root domain, which a cpuset of one CPU (of two) is not.
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        println!("skipped: needs two CPUs");
-        return;
+        skip!("needs two CPUs");
     }
     let dl = json!({"policy": "SCHED_DEADLINE", "runtime": 1_000_000u64,
         "deadline": 10_000_000u64, "period": 10_000_000u64});
@@ -450,8 +449,7 @@ fn pinned(root: &Root, args: &[&str]) -> String {
 fn cpu_affinity_initial_final_and_reset() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
-        println!("skipped: needs two CPUs");
-        return;
+        skip!("needs two CPUs");
     }
     let all = format!("0-{}", cpus - 1);
     let root = Root::new();
@@ -504,8 +502,7 @@ fn cpu_affinity_initial_final_and_reset() {
 #[test]
 fn cpu_affinity_reset_is_bounded_by_the_cpuset() {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        println!("skipped: needs two CPUs");
-        return;
+        skip!("needs two CPUs");
     }
     let root = Root::new();
     let id = unique("feat-aff");

@@ -1,9 +1,12 @@
 //! Root tests of the cgroup manager. `v1_*`/`hybrid_*` tests run on a cgroup v1 (or hybrid)
 //! host; `v2_*` tests run on a cgroup v2 host (the VM lane, integration/vm/run.sh, runs this
-//! binary with the `v2_` filter). A test for the other version prints "skipping" and passes.
+//! binary with the `v2_` filter). A test for the other version prints `skipped: REASON`,
+//! which the test command counts (scripts/skips.sh).
 //! Each test works under its own `/berth-test-<pid>-<name>` in every hierarchy, spawns its own
 //! `sleep`/`sh` children, and a Drop guard kills them and removes the directories even when
 //! an assertion fails. The cgroups of the test process itself are never touched.
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -103,7 +106,7 @@ impl Drop for Guard {
 
 fn v1_only() -> bool {
     if detect().unwrap() != Version::V1 {
-        eprintln!("skipping: this test is for cgroup v1 hosts (the v2 lane runs in the VM)");
+        common::record_skip("this test is for cgroup v1 hosts (the v2 lane runs in the VM)");
         return false;
     }
     true
@@ -111,7 +114,7 @@ fn v1_only() -> bool {
 
 fn v2_only() -> bool {
     if detect().unwrap() != Version::V2 {
-        eprintln!("skipping: this test needs a cgroup v2 host (run integration/vm/run.sh)");
+        common::record_skip("this test needs a cgroup v2 host (run integration/vm/run.sh)");
         return false;
     }
     true
@@ -465,8 +468,7 @@ fn hybrid_hugetlb_limits_go_to_the_cgroup2_tree() {
     }
     let mounts = paths::host_cgroup_mounts().unwrap();
     let Some((uroot, _)) = mounts.unified.clone() else {
-        eprintln!("skipping: no cgroup2 tree beside v1");
-        return;
+        skip!("no cgroup2 tree beside v1");
     };
     let has_v1_hugetlb = mounts
         .v1
@@ -474,8 +476,7 @@ fn hybrid_hugetlb_limits_go_to_the_cgroup2_tree() {
         .any(|h| h.controllers.iter().any(|c| c == "hugetlb"));
     let offered = read(&uroot, "cgroup.controllers");
     if has_v1_hugetlb || !offered.split_whitespace().any(|c| c == "hugetlb") {
-        eprintln!("skipping: hugetlb is not (only) in the cgroup2 tree here");
-        return;
+        skip!("hugetlb is not (only) in the cgroup2 tree here");
     }
     let was_on = read(&uroot, "cgroup.subtree_control")
         .split_whitespace()

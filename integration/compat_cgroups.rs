@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 fn v1_host() -> bool {
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        println!("skipped: cgroup v2 host (these cases are for v1)");
+        common::record_skip("cgroup v2 host (these cases are for v1)");
         return false;
     }
     true

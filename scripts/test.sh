@@ -26,8 +26,12 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-# Integration tests start real containers; two at a time fits this 2-core machine.
-cargo test --all-targets -- --test-threads=2
+# Integration tests start real containers; two at a time fits this 2-core machine. Skipped
+# tests are counted, and a test binary whose tests all skipped fails (scripts/skips.sh).
+mkdir -p target/tmp
+rm -f target/tmp/skips.log
+cargo test --all-targets -- --test-threads=2 2>&1 | tee target/tmp/test-output.log
+bash scripts/skips.sh target/tmp/test-output.log target/tmp/skips.log
 # What each engine lane saw berth called with (README: Runtime calls per engine).
 cat target/tmp/argv/*.txt
 

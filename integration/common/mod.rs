@@ -361,3 +361,46 @@ pub fn run_on_pty(root: &Root, b: &Bundle, id: &str, input: &[u8]) -> (i32, Vec<
     let status = child.wait().unwrap();
     (status.code().unwrap_or(-1), out)
 }
+
+/// Record that the running test is skipped: prints `skipped: REASON` and appends
+/// `BINARY<TAB>TEST<TAB>REASON` to the skip log (`target/tmp/skips.log`, or
+/// `$BERTH_SKIP_LOG`), which the test command counts (scripts/skips.sh). Use `skip!`.
+pub fn record_skip(reason: &str) {
+    println!("skipped: {reason}");
+    let exe = std::env::current_exe().ok();
+    let stem = exe
+        .as_deref()
+        .and_then(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // target/debug/deps/NAME-HASH
+    let binary = match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+        _ => stem,
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unknown")
+        .to_string();
+    let log = std::env::var_os("BERTH_SKIP_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("skips.log"));
+    use std::io::Write;
+    // One short append per line: concurrent tests do not interleave within a line.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+    {
+        let _ = writeln!(f, "{binary}\t{test}\t{}", reason.replace(['\t', '\n'], " "));
+    }
+}
+
+/// Skip the rest of this test, visibly: `skip!("needs two CPUs")` or with format args.
+#[macro_export]
+macro_rules! skip {
+    ($($arg:tt)*) => {{
+        $crate::common::record_skip(&format!($($arg)*));
+        return;
+    }};
+}

@@ -94,7 +94,7 @@ boot() {
         log "full serial log: $serial"
     fi
     # A run where every v2 test skipped (not a v2 kernel) is a failure of the lane.
-    if grep -a -q 'skipping: this test needs a cgroup v2 host' "$serial"; then
+    if grep -a -q 'skipped: this test needs a cgroup v2 host' "$serial"; then
         log "tests did not see cgroup v2"; exit 1
     fi
     exit "$rc"
