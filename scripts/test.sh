@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-need=(busybox-static runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc
+need=(busybox-static python3-jsonschema runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc
       containernetworking-plugins iproute2 util-linux buildah uidmap passwd)
 need+=(libarchive-tools attr)  # the unpack compatibility corpus (bsdtar, setfattr)
 missing=()
