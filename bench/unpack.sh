@@ -4,13 +4,13 @@
 # once into $CACHE (debootstrap + umoci). Prints a table with ratios and peak RSS.
 #
 # Needs (Debian): debootstrap umoci time busybox-static; network to the Debian mirror once.
-# Usage: bench/unpack.sh [runs]    (env: CACHE=/var/tmp/berth-bench, BERTH=target/release/berth)
+# Usage: bench/unpack.sh [runs]    (env: CACHE=/var/tmp/berth-bench, BERTH=target/x86_64-unknown-linux-gnu/release/berth)
 set -euo pipefail
 
 RUNS=${1:-3}
 CACHE=${CACHE:-/var/tmp/berth-bench}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-BERTH=${BERTH:-$HERE/target/release/berth}
+BERTH=${BERTH:-$HERE/target/x86_64-unknown-linux-gnu/release/berth}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=${SUITE:-bookworm}
 

@@ -6,6 +6,7 @@
 #
 #   integration/vm/run.sh            # build + boot + test
 #   BERTH_VM_KEEP=1 integration/vm/run.sh   # keep the serial log on success too
+#   integration/vm/run.sh --kernel-only      # only fetch the kernel (for bench/v2.sh)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,12 +40,12 @@ ensure_kernel() {
     cp "$work"/kernel/root/boot/vmlinuz-* "$work/vmlinuz"
 }
 
-# Static builds (glibc, +crt-static: no musl target needed) of the cgroup tests, the lifecycle
-# tests and the berth binary they drive. Prints "cgroups-exe lifecycle-exe berth-exe".
+# The cgroup tests, the lifecycle tests and the berth binary they drive, built as every build
+# is (.cargo/config.toml: glibc +crt-static, so static; these are the artifacts the host's
+# `cargo test` made). Prints "cgroups-exe lifecycle-exe berth-exe".
 build_tests() {
     local json
-    json=$(cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo test --no-run --test cgroups --test lifecycle --target x86_64-unknown-linux-gnu \
+    json=$(cd "$repo" && cargo test --no-run --test cgroups --test lifecycle \
         --message-format=json 2>"$work/build.log") || { log "building the tests failed:"; tail -30 "$work/build.log" >&2; exit 1; }
     local out=() name exe
     for name in cgroups lifecycle berth; do
@@ -102,6 +103,8 @@ boot() {
 
 ensure_packages
 ensure_kernel
+# (bench/v2.sh boots its own initramfs on this kernel)
+[ "${1:-}" = --kernel-only ] && exit 0
 exes=$(build_tests)
 read -r cg_exe life_exe berth_exe <<<"$exes"
 build_initramfs "$cg_exe" "$life_exe" "$berth_exe"
