@@ -1,75 +1,67 @@
 #!/usr/bin/env bash
-# Container start-up benchmark: median wall time and peak RSS of `RUNTIME run` of /bin/true
-# (create + start + wait + delete) for berth, runc and crun, interleaved in one run, with
-# ratios. Run as root: bash bench/run.sh [ITERATIONS]
-#
-# crun refuses this host's hybrid cgroup layout, so the whole benchmark runs in a private
-# mount namespace with an empty tmpfs over /sys/fs/cgroup/unified, the same for all three.
+# The lifecycle of a /bin/true container, berth against Debian's runc and crun, interleaved:
+#   run                   `RUNTIME run` (create, start, wait, delete in one command)
+#   create/start/delete   each step timed alone (the others are hyperfine --prepare steps)
+#   peak RSS of `run`     /usr/bin/time's maximum resident set size
+# Run as root: bash bench/run.sh [ROUNDS] [RUNS_PER_ROUND]   (default 10 x 4)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-n=${1:-40}
+. "$(dirname "$0")/lib.sh"
+bench_enter "$0" "$@"
+rounds=${1:-10}
+runs=${2:-4}
 
-if [ -z "${BERTH_BENCH_INNER:-}" ]; then
-    missing=()
-    for p in runc crun busybox-static time; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-    if [ ${#missing[@]} -gt 0 ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-    cargo build --release -q
-    exec env BERTH_BENCH_INNER=1 unshare -m --propagation private bash "$0" "$n"
-fi
-
-if mountpoint -q /sys/fs/cgroup/unified; then
-    mount -t tmpfs -o mode=0755 none /sys/fs/cgroup/unified
-fi
-
-work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+bench_workdir
+bench_bins
 bundle=$work/bundle
-mkdir -p "$bundle/rootfs/bin"
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-ln -s busybox "$bundle/rootfs/bin/true"
-ln -s busybox "$bundle/rootfs/bin/sh"
-./target/release/berth spec -b "$bundle"
-python3 - "$bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-s = json.load(open(p))
-s["process"]["terminal"] = False
-s["process"]["args"] = ["/bin/true"]
-# Debian 12's crun only accepts 1.0.x configs.
-s["ociVersion"] = "1.0.2-dev"
-json.dump(s, open(p, "w"))
+bench_bundle "$bundle"
+
+for r in "${names[@]}"; do
+    declare "cmd_$r=${bin[$r]} --root $work/root-$r run -b $bundle b"
+done
+interleave run "$rounds" "$runs"
+report run "run /bin/true"
+
+# The split lifecycle: every timed step starts from the state the previous step leaves.
+for r in "${names[@]}"; do
+    rt="${bin[$r]} --root $work/root-$r"
+    gone="$rt delete -f s >/dev/null 2>&1; true"
+    declare "cmd_$r=$rt create -b $bundle s" "prep_$r=sh -c \"$gone\""
+done
+interleave create "$rounds" "$runs"
+for r in "${names[@]}"; do
+    rt="${bin[$r]} --root $work/root-$r"
+    declare "cmd_$r=$rt start s" "prep_$r=sh -c \"$rt delete -f s >/dev/null 2>&1; $rt create -b $bundle s </dev/null >/dev/null 2>&1\""
+done
+interleave start "$rounds" "$runs"
+for r in "${names[@]}"; do
+    rt="${bin[$r]} --root $work/root-$r"
+    declare "cmd_$r=$rt delete s" "prep_$r=sh -c \"$rt delete -f s >/dev/null 2>&1; $rt create -b $bundle s </dev/null >/dev/null 2>&1; $rt start s; while $rt state s 2>/dev/null | grep -q running; do :; done\""
+done
+interleave delete "$rounds" "$runs"
+for r in "${names[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f s >/dev/null 2>&1 || true; done
+unset prep_berth prep_runc prep_crun
+report create "create"
+report start "start"
+report delete "delete"
+report create,start,delete "create + start + delete (sum of the steps)"
+
+# Peak RSS of `run`, interleaved too.
+for r in "${names[@]}"; do : >"$work/$r.kb"; done
+for i in $(seq $((rounds * runs))); do
+    for r in "${names[@]}"; do
+        /usr/bin/time -f %M -o "$work/rss" "${bin[$r]}" --root "$work/root-$r" run -b "$bundle" "m$i" >/dev/null
+        cat "$work/rss" >>"$work/$r.kb"
+    done
+done
+python3 - "$work" "${names[@]}" <<'PY'
+import statistics, sys
+work, names = sys.argv[1], sys.argv[2:]
+kb = {n: [int(l) for l in open(f"{work}/{n}.kb")] for n in names}
+print(f"peak RSS of run ({len(kb['berth'])} runs each, interleaved)")
+print(f"  {'':8}{'median':>10}{'min':>10}{'max':>10}{'vs crun':>10}")
+for n in names:
+    m = statistics.median(kb[n])
+    print(f"  {n:8}{m / 1024:8.2f}MB{min(kb[n]) / 1024:8.2f}MB{max(kb[n]) / 1024:8.2f}MB"
+          f"{m / statistics.median(kb['crun']):10.2f}")
 PY
-
-declare -A bin=([berth]=$PWD/target/release/berth [runc]=$(command -v runc) [crun]=$(command -v crun))
-names=(berth runc crun)
-for r in "${names[@]}"; do : > "$work/$r.ms"; : > "$work/$r.kb"; done
-
-one() { # runtime iteration
-    local r=$1 i=$2 t0 t1
-    t0=$(date +%s%N)
-    /usr/bin/time -f %M -o "$work/rss" "${bin[$r]}" --root "$work/root-$r" run -b "$bundle" "b$i" >/dev/null
-    t1=$(date +%s%N)
-    echo $(( (t1 - t0) / 1000 )) >> "$work/$r.ms"
-    cat "$work/rss" >> "$work/$r.kb"
-}
-
-for r in "${names[@]}"; do one "$r" warm; done
-for i in $(seq "$n"); do
-    for r in "${names[@]}"; do one "$r" "$i"; done
-done
-
-median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-declare -A med rss
-for r in "${names[@]}"; do
-    med[$r]=$(median "$work/$r.ms")
-    rss[$r]=$(sort -n "$work/$r.kb" | tail -1)
-done
-printf '%-6s %12s %14s %12s %12s\n' runtime "median (ms)" "peak RSS (KB)" "vs crun" "vs runc"
-for r in "${names[@]}"; do
-    printf '%-6s %12.2f %14d %12.2f %12.2f\n' "$r" "$(echo "${med[$r]}/1000" | bc -l)" "${rss[$r]}" \
-        "$(echo "${med[$r]}/${med[crun]}" | bc -l)" "$(echo "${med[$r]}/${med[runc]}" | bc -l)"
-done
-echo "($n interleaved runs each of /bin/true; berth $(./target/release/berth --version | head -1 | cut -d' ' -f3), $(runc --version | head -1), $(crun --version | head -1))"
+bench_versions
