@@ -1105,3 +1105,19 @@ fn a_bundle_changed_after_create_changes_nothing() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text, "poststart\npoststop\n");
 }
+
+#[test]
+fn program_gets_default_signal_actions() {
+    // berth's own runtime ignores SIGPIPE; an ignored signal survives execve, so the program
+    // would inherit it unless the runtime gives SIGPIPE back its default action.
+    let root = Root::new();
+    let b = Bundle::new(&["grep", "SigIgn", "/proc/self/status"]);
+    let (code, out, err) = root.run_bundle(&b, &unique("sigpipe"));
+    assert_eq!(code, 0, "{err}");
+    let mask = u64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {out}"
+    );
+}

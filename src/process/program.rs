@@ -199,8 +199,15 @@ pub fn set_oom_score_adj(process: &Process) -> Result<(), ChildError> {
 }
 
 impl Program {
-    /// execve; returns only on failure.
+    /// execve; returns only on failure. SIGPIPE goes back to its default action first (the
+    /// runtime ignores it; the program must not inherit that).
     pub fn exec(&self) -> ChildError {
+        if let Err(e) = crate::sys::process::default_sigpipe() {
+            return ChildError::from_anyhow(
+                "signals",
+                &anyhow::Error::new(e).context("resetting SIGPIPE to its default action"),
+            );
+        }
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         ChildError::from_anyhow(
             "exec",

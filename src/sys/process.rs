@@ -122,6 +122,43 @@ pub fn join_session_keyring(name: &str) -> Result<(), Errno> {
     Errno::result(r).map(drop)
 }
 
+/// What the Rust runtime's start-up did that berth relies on (main.rs skips it): SIGPIPE
+/// ignored, so a write to a closed pipe or socket is an EPIPE error with context rather than
+/// a silent death, and fds 0, 1 and 2 open (on /dev/null when the caller closed them), so no
+/// file of ours lands on a stdio number.
+pub fn runtime_start() {
+    // SAFETY: SIG_IGN installs no handler code.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    };
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads the fd's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 && Errno::last() == Errno::EBADF {
+            // SAFETY: a NUL-terminated literal path. The new fd is the lowest free number,
+            // `fd` itself, and stays open (without close-on-exec, as stdio is) for good.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
+/// Give SIGPIPE back its default action. berth ignores it (`runtime_start`), and an ignored
+/// signal stays ignored across execve, so without this the container's program would
+/// inherit it (runc's programs never do).
+pub fn default_sigpipe() -> Result<(), Errno> {
+    // SAFETY: SIG_DFL installs no handler, so no code of ours can run from a signal; the
+    // only caller resets it right before execve, with no write in between.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    }
+    .map(drop)
+}
+
 /// Exit at once, without running atexit handlers or destructors (for a forked child).
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no memory of ours.
