@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Capability, Spec};
+use serde::Deserialize;
 use serde_json::Value;
 
 pub mod features;
@@ -75,9 +76,9 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
 pub fn parse_config(text: &[u8]) -> Result<Spec> {
     let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
     lenient_prepass(&mut raw)?;
-    let spec: Spec = from_value_with_path(raw.clone())?;
+    let spec: Spec = from_value_with_path(&raw)?;
     if let Ok(typed) = serde_json::to_value(&spec) {
-        for path in unknown_fields(&raw, &typed, String::new()) {
+        for path in unknown_fields(&raw, &typed) {
             tracing::warn!("config.json: ignoring unknown field {path}");
         }
     }
@@ -86,35 +87,63 @@ pub fn parse_config(text: &[u8]) -> Result<Spec> {
 
 /// JSON paths present (and not null) in `raw` but absent after a typed round trip: the
 /// fields berth does not know. runc ignores them silently; we say so.
-fn unknown_fields(raw: &Value, typed: &Value, path: String) -> Vec<String> {
-    let join = |k: &str| {
-        if path.is_empty() {
-            k.to_string()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
+fn unknown_fields(raw: &Value, typed: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_unknown(raw, typed, &mut Vec::new(), &mut out);
+    out
+}
+
+/// One step of a JSON path, borrowed from the document: a path string is only made for
+/// what is reported (the walk visits every node of every config).
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn walk_unknown<'a>(raw: &'a Value, typed: &Value, at: &mut Vec<Seg<'a>>, out: &mut Vec<String>) {
     match (raw, typed) {
-        (Value::Object(r), Value::Object(t)) => r
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .flat_map(|(k, v)| match t.get(k) {
-                Some(tv) => unknown_fields(v, tv, join(k)),
-                None => vec![join(k)],
-            })
-            .collect(),
-        (Value::Array(r), Value::Array(t)) => r
-            .iter()
-            .zip(t)
-            .enumerate()
-            .flat_map(|(i, (a, b))| unknown_fields(a, b, format!("{path}[{i}]")))
-            .collect(),
-        _ => vec![],
+        (Value::Object(r), Value::Object(t)) => {
+            for (k, v) in r.iter().filter(|(_, v)| !v.is_null()) {
+                at.push(Seg::Key(k));
+                match t.get(k) {
+                    Some(tv) => walk_unknown(v, tv, at, out),
+                    None => out.push(path_string(at)),
+                }
+                at.pop();
+            }
+        }
+        (Value::Array(r), Value::Array(t)) => {
+            for (i, (a, b)) in r.iter().zip(t).enumerate() {
+                at.push(Seg::Index(i));
+                walk_unknown(a, b, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
     }
 }
 
-/// Deserialize with errors that name the JSON path of the bad value.
-pub fn from_value_with_path<T: serde::de::DeserializeOwned>(raw: Value) -> Result<T> {
+fn path_string(at: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in at {
+        match seg {
+            Seg::Key(k) if s.is_empty() => s.push_str(k),
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => {
+                use std::fmt::Write as _;
+                let _ = write!(s, "[{i}]");
+            }
+        }
+    }
+    s
+}
+
+/// Deserialize with errors that name the JSON path of the bad value. It borrows the
+/// document: the caller may still need it, and a clone of a whole config is not free.
+pub fn from_value_with_path<T: serde::de::DeserializeOwned>(raw: &Value) -> Result<T> {
     serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         anyhow::anyhow!("{}: {}", path, e.into_inner())
@@ -141,7 +170,7 @@ pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     }
     drop_unknown_caps(&mut raw);
     sched_flag_names(&mut raw);
-    from_value_with_path(raw)
+    from_value_with_path(&raw)
 }
 
 /// oci-spec 0.10 spells two of the runtime-spec's `process.scheduler.flags` its own way
@@ -177,7 +206,7 @@ fn drop_unknown_caps(process: &mut Value) {
         };
         list.retain(|c| {
             let name = c.as_str().unwrap_or_default();
-            let known = serde_json::from_value::<Capability>(c.clone()).is_ok();
+            let known = Capability::deserialize(c).is_ok();
             if !known {
                 tracing::warn!("process.capabilities.{set}: ignoring unknown capability {name:?}");
             }
@@ -218,9 +247,9 @@ mod tests {
             "linux":{"namespaces":[{"type":"pid","extra":1}]}}"#;
         let mut raw: Value = serde_json::from_slice(cfg).unwrap();
         lenient_prepass(&mut raw).unwrap();
-        let spec: Spec = from_value_with_path(raw.clone()).unwrap();
+        let spec: Spec = from_value_with_path(&raw).unwrap();
         let typed = serde_json::to_value(&spec).unwrap();
-        let mut got = unknown_fields(&raw, &typed, String::new());
+        let mut got = unknown_fields(&raw, &typed);
         got.sort();
         assert_eq!(got, ["bogus", "linux.namespaces[0].extra", "process.nope"]);
     }
@@ -239,13 +268,9 @@ mod tests {
             }
             let mut raw: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
             lenient_prepass(&mut raw).unwrap();
-            let spec: Spec = from_value_with_path(raw.clone()).unwrap();
+            let spec: Spec = from_value_with_path(&raw).unwrap();
             let typed = serde_json::to_value(&spec).unwrap();
-            assert_eq!(
-                unknown_fields(&raw, &typed, String::new()),
-                Vec::<String>::new(),
-                "{name}"
-            );
+            assert_eq!(unknown_fields(&raw, &typed), Vec::<String>::new(), "{name}");
         }
     }
 
