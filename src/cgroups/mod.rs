@@ -118,7 +118,7 @@ pub struct CommonState {
     #[serde(default)]
     pub rootless: bool,
     /// The leaf sits in berth's own default parent (`/berth`), shared by the containers
-    /// without a cgroupsPath: the last one out removes it.
+    /// without a cgroupsPath; it is never removed (see `Tracker::destroy`).
     #[serde(default)]
     pub default_parent: bool,
 }
@@ -150,19 +150,17 @@ impl Tracker {
                 fs::remove_cgroup_tree(leaf)?;
             }
         }
+        // berth's shared default parent stays, as the parents of runc's and crun's cgroups
+        // do: on v1, making and removing it again for every container cost as much as the
+        // container's own cgroups (about 4 ms a container here), and parallel creates raced
+        // with the delete that removed it.
+        let shared =
+            |c: &Path| self.get().default_parent && leaves.iter().any(|l| l.parent() == Some(c));
         let parents: Vec<PathBuf> = created
             .into_iter()
-            .filter(|c| !leaves.contains(&c.as_path()))
+            .filter(|c| !leaves.contains(&c.as_path()) && !shared(c))
             .collect();
-        fs::remove_created_parents(&parents)?;
-        // berth's shared default parent goes when empty; best effort: it may be in use, or
-        // not ours to remove (rootless).
-        if self.get().default_parent {
-            for parent in leaves.iter().filter_map(|l| l.parent()) {
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
-        Ok(())
+        fs::remove_created_parents(&parents)
     }
 }
 
@@ -407,6 +405,29 @@ mod tests {
         let v2: CgroupState =
             serde_json::from_str(r#"{"version":"v2","path":"/sys/fs/cgroup/x"}"#).unwrap();
         assert!(matches!(v2, CgroupState::V2 { .. }));
+    }
+
+    #[test]
+    fn destroy_keeps_the_shared_default_parent_only() {
+        let t = tempfile::tempdir().unwrap();
+        for default_parent in [true, false] {
+            let parent = t.path().join("berth");
+            let leaf = parent.join("c1");
+            std::fs::create_dir_all(&leaf).unwrap();
+            let tracker = Tracker::new(CommonState {
+                created: vec![parent.clone(), leaf.clone()],
+                default_parent,
+                ..Default::default()
+            });
+            tracker.destroy(&[&leaf]).unwrap();
+            assert!(!leaf.exists());
+            assert_eq!(
+                parent.exists(),
+                default_parent,
+                "default_parent {default_parent}"
+            );
+            let _ = std::fs::remove_dir(&parent);
+        }
     }
 
     #[test]

@@ -49,7 +49,8 @@ impl V1Manager {
     fn dirs(&self) -> Vec<&Path> {
         let mut out: Vec<&Path> = Vec::new();
         for p in self.paths.values().chain(self.unified.iter()) {
-            if !out.contains(&p.as_path()) {
+            // Byte equality: these are paths we built, and Path's == parses components.
+            if !out.iter().any(|o| o.as_os_str() == p.as_os_str()) {
                 out.push(p);
             }
         }
