@@ -187,7 +187,9 @@ fn notify_reaches_the_agent() {
         }
         (msg.bytes, raw)
     };
-    let listener_fd = berth::sys::fd::take(raw.expect("an fd with the state"));
+    let raw = raw.expect("an fd with the state");
+    // SAFETY: the fd came in the SCM_RIGHTS message just received: ours alone.
+    let listener_fd = unsafe { berth::sys::fd::take(raw) };
     buf.truncate(n);
     (&stream).read_to_end(&mut buf).unwrap();
     let doc: Value = serde_json::from_slice(&buf).unwrap();

@@ -294,11 +294,11 @@ fn clone_init(
     }
     // The init starts with execCPUAffinity.initial: ours for the time of the clone.
     let initial = InitialAffinity::set(&prep.attrs.affinity)?;
-    let forked = crate::sys::process::fork_with_flags(
-        prep.plan.clone_flags,
-        into.as_ref().map(|f| f.as_raw_fd()),
-    )
-    .context("clone of the container init");
+    let into = into.as_ref().map(|f| f.as_raw_fd());
+    // SAFETY: berth is single-threaded up to here (no async runtime, no thread pool,
+    // synchronous logging), as fork_with_flags requires.
+    let forked = unsafe { crate::sys::process::fork_with_flags(prep.plan.clone_flags, into) }
+        .context("clone of the container init");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
         crate::process::init::run(InitContext {

@@ -86,7 +86,10 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     let into = cgroup.clone_into_fd();
     // The child starts with execCPUAffinity.initial: ours for the time of the fork.
     let initial = InitialAffinity::set(&attrs.affinity)?;
-    let forked = crate::sys::process::fork_with_flags(0, into.as_ref().map(|f| f.as_raw_fd()))
+    let into_fd = into.as_ref().map(|f| f.as_raw_fd());
+    // SAFETY: berth is single-threaded (no async runtime, no thread pool, synchronous
+    // logging), as fork_with_flags requires.
+    let forked = unsafe { crate::sys::process::fork_with_flags(0, into_fd) }
         .context("fork of the exec process");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);

@@ -211,7 +211,9 @@ pub fn recv_packet(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd
 }
 
 fn owned(fd: RawFd) -> OwnedFd {
-    crate::sys::fd::take(fd)
+    // SAFETY: `fd` came in an SCM_RIGHTS message we just received: the kernel installed it
+    // in our table for us alone.
+    unsafe { crate::sys::fd::take(fd) }
 }
 
 #[cfg(test)]

@@ -44,8 +44,11 @@ pub fn open_container_pty(size: Option<(u32, u32)>, bind_console: bool) -> Resul
         nix::unistd::dup2(slave.as_raw_fd(), target)
             .with_context(|| format!("dup2 of the pty slave to fd {target}"))?;
     }
-    use std::os::fd::IntoRawFd;
-    Ok(crate::sys::fd::take(master.into_raw_fd()))
+    // nix's PtyMaster does not convert into an OwnedFd: a duplicate, and the original closes.
+    master
+        .as_fd()
+        .try_clone_to_owned()
+        .context("dup of the pty master")
 }
 
 use std::os::unix::fs::OpenOptionsExt;

@@ -2,9 +2,11 @@
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// Own an fd that the kernel just returned (from recvmsg, a syscall, or a known inherited fd).
-/// The caller guarantees nothing else owns or will close it.
-pub fn take(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass fds freshly returned by the kernel or documented as handed over to
-    // this process (inherited LISTEN_FDS etc.); no other owner exists.
+///
+/// # Safety
+/// `fd` must be open, and nothing else may own it or close it: the returned `OwnedFd` closes
+/// it when dropped.
+pub unsafe fn take(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller's contract above.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }

@@ -1,7 +1,8 @@
-//! Mount-related syscalls that nix does not wrap in an fd-safe way: `openat2` and `openat`
-//! returning `OwnedFd`, the new mount API (`open_tree`, `move_mount`, `mount_setattr`,
-//! `fsopen`/`fsconfig`/`fsmount`). Each wrapper checks the return value and hands back
-//! either an owned fd or the raw `Errno`.
+//! Mount-related syscalls, fd in and fd out: `openat2` and `openat` returning `OwnedFd`, and
+//! the new mount API (`open_tree`, `move_mount`, `mount_setattr`, `fsopen`/`fsconfig`/
+//! `fsmount`). Where rustix has a safe wrapper (openat2 and the mount API but
+//! `mount_setattr`) these only adapt it to berth's flags and errors; `openat` and
+//! `mount_setattr` are our own small `unsafe` wrappers. Every error is the raw `Errno`.
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -14,16 +15,17 @@ fn cstring(path: &Path) -> nix::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
-fn cstr(s: &str) -> nix::Result<CString> {
-    CString::new(s).map_err(|_| Errno::EINVAL)
-}
-
 /// Turn a syscall's fd result into an `OwnedFd`.
 fn owned(ret: libc::c_long) -> nix::Result<OwnedFd> {
     let fd = Errno::result(ret)?;
     let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
     // SAFETY: the kernel just returned this fd to us and nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// rustix's errno as nix's (the callers match on nix's).
+fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
 }
 
 /// `openat2(dir, path, {flags|O_CLOEXEC, mode, resolve})`.
@@ -34,25 +36,12 @@ pub fn openat2(
     mode: u32,
     resolve: u64,
 ) -> nix::Result<OwnedFd> {
-    let path = cstring(path)?;
-    // SAFETY: open_how is plain integers; all-zero is its documented initial state.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | OFlag::O_CLOEXEC).bits() as u64;
-    how.mode = u64::from(mode);
-    how.resolve = resolve;
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let flags = OFlags::from_bits_retain((flags | OFlag::O_CLOEXEC).bits() as _);
+    let mode = Mode::from_bits_retain(mode as _);
+    let resolve = ResolveFlags::from_bits_retain(resolve);
     loop {
-        // SAFETY: `path` is a valid C string, `how` is a fully initialised open_how and its
-        // size is passed; the returned fd is wrapped at once by `owned`.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        match owned(ret) {
+        match rustix::fs::openat2(dir, path, flags, mode, resolve).map_err(errno) {
             // RESOLVE_IN_ROOT lookups return EAGAIN when a rename raced with them.
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
             other => return other,
@@ -84,31 +73,20 @@ pub fn openat(
 /// `open_tree(fd, "", AT_EMPTY_PATH|OPEN_TREE_CLOEXEC|OPEN_TREE_CLONE [|AT_RECURSIVE])`:
 /// a detached copy of the mount (tree) at `fd`, like a bind mount not yet attached.
 pub fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> nix::Result<OwnedFd> {
-    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
+    use rustix::mount::OpenTreeFlags as F;
+    let mut flags = F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC | F::AT_EMPTY_PATH;
     if recursive {
-        flags |= libc::AT_RECURSIVE as u32;
+        flags |= F::AT_RECURSIVE;
     }
-    // SAFETY: empty C string literal, valid fd; the returned fd is wrapped at once.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
-    owned(ret)
+    rustix::mount::open_tree(fd, c"", flags).map_err(errno)
 }
 
 /// `move_mount(from, "", to, "", F_EMPTY_PATH|T_EMPTY_PATH)`: attach the (detached) mount
 /// `from` on top of the file or directory `to`.
 pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
-    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: empty C string literals and valid fds; no memory is handed to the kernel.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            from.as_raw_fd(),
-            c"".as_ptr(),
-            to.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-        )
-    };
-    Errno::result(ret).map(drop)
+    use rustix::mount::MoveMountFlags as F;
+    let flags = F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH;
+    rustix::mount::move_mount(from, c"", to, c"", flags).map_err(errno)
 }
 
 /// Per-mount attributes to change with `mount_setattr`: `MOUNT_ATTR_*` bits to set and to
@@ -159,57 +137,23 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> ni
 
 /// A new filesystem context: `fsopen(fstype, FSOPEN_CLOEXEC)`.
 pub fn fsopen(fstype: &str) -> nix::Result<OwnedFd> {
-    let fstype = cstr(fstype)?;
-    // SAFETY: valid C string; the returned fd is wrapped at once.
-    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
-    owned(ret)
+    rustix::mount::fsopen(fstype, rustix::mount::FsOpenFlags::FSOPEN_CLOEXEC).map_err(errno)
 }
 
 /// `fsconfig(fs, FSCONFIG_SET_STRING, key, value)`, or `FSCONFIG_SET_FLAG` without a value.
 pub fn fsconfig_set(fs: BorrowedFd<'_>, key: &str, value: Option<&str>) -> nix::Result<()> {
-    let key = cstr(key)?;
-    let value = value.map(cstr).transpose()?;
-    let (cmd, vptr) = match &value {
-        Some(v) => (libc::FSCONFIG_SET_STRING, v.as_ptr()),
-        None => (libc::FSCONFIG_SET_FLAG, std::ptr::null()),
-    };
-    // SAFETY: valid C strings (or null for a flag, as the ABI requires); aux is 0.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            cmd,
-            key.as_ptr(),
-            vptr,
-            0,
-        )
-    };
-    Errno::result(ret).map(drop)
+    match value {
+        Some(v) => rustix::mount::fsconfig_set_string(fs, key, v),
+        None => rustix::mount::fsconfig_set_flag(fs, key),
+    }
+    .map_err(errno)
 }
 
 /// `fsconfig(fs, FSCONFIG_CMD_CREATE)` then `fsmount(fs, FSMOUNT_CLOEXEC, attrs)`: a
 /// detached mount of the new filesystem.
 pub fn fsmount(fs: BorrowedFd<'_>, attr_flags: u64) -> nix::Result<OwnedFd> {
-    // SAFETY: no pointers are passed (null key/value as the ABI requires for CMD_CREATE).
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            libc::FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    };
-    Errno::result(ret)?;
-    // SAFETY: plain integer arguments; the returned fd is wrapped at once.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            libc::FSMOUNT_CLOEXEC,
-            attr_flags,
-        )
-    };
-    owned(ret)
+    use rustix::mount::{FsMountFlags, MountAttrFlags};
+    rustix::mount::fsconfig_create(fs).map_err(errno)?;
+    let attrs = MountAttrFlags::from_bits_retain(attr_flags as _);
+    rustix::mount::fsmount(fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(errno)
 }

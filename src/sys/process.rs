@@ -31,8 +31,12 @@ struct CloneArgs {
 
 /// Fork (no shared memory, no new stack: the child continues here like `fork`) with the
 /// given CLONE_NEW* flags, optionally straight into a cgroup v2 directory.
-/// The caller must be single-threaded (berth is, until this point).
-pub fn fork_with_flags(flags: libc::c_int, cgroup: Option<RawFd>) -> Result<Forked, Errno> {
+///
+/// # Safety
+/// The caller must be single-threaded. The child gets a copy of the address space with the
+/// calling thread only, and glibc's fork handlers do not run: a lock (malloc's, stdio's) held
+/// by another thread at the time of the copy would never be released in the child.
+pub unsafe fn fork_with_flags(flags: libc::c_int, cgroup: Option<RawFd>) -> Result<Forked, Errno> {
     let mut args = CloneArgs {
         flags: flags as u32 as u64,
         exit_signal: libc::SIGCHLD as u64,
@@ -43,8 +47,8 @@ pub fn fork_with_flags(flags: libc::c_int, cgroup: Option<RawFd>) -> Result<Fork
         args.cgroup = fd as u64;
     }
     // SAFETY: clone3 with no stack and no CLONE_VM behaves like fork: the child gets a copy
-    // of the address space and returns 0 here. The process is single-threaded, so no lock
-    // can be held by another thread at the time of the copy.
+    // of the address space and returns 0 here. The caller is single-threaded (the contract
+    // above), so no lock can be held by another thread at the time of the copy.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
