@@ -80,9 +80,12 @@ impl Setup<'_> {
         let master = super::tty::open_container_pty(size, self.init).step("terminal")?;
         match self.console_socket {
             Some(sock) => super::tty::send_to_console_socket(sock.as_raw_fd(), &master),
-            None => self
-                .channel
-                .send_with_fd(&Msg::Console, Some(master.as_raw_fd())),
+            // The caller's own terminal shows the output (foreground run or exec): no CR
+            // before each LF, as runc clears ONLCR on the pty it copies.
+            None => super::tty::clear_onlcr(&master).and_then(|()| {
+                self.channel
+                    .send_with_fd(&Msg::Console, Some(master.as_raw_fd()))
+            }),
         }
         .step("terminal")
     }
@@ -136,7 +139,7 @@ fn prepare(process: &Process, extra_fds: u32, extra_env: &[String]) -> Result<Pr
         .step("exec")?;
     let user = process.user();
     let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
-    prepare_fds(extra_fds, uid, gid, process.terminal().unwrap_or(false)).step("fds")?;
+    prepare_fds(extra_fds, uid, process.terminal().unwrap_or(false)).step("fds")?;
     let caps = CapSets::from_spec(process.capabilities().as_ref());
     caps.apply_bounding().step("capabilities")?;
     nix::sys::prctl::set_keepcaps(true)
@@ -311,17 +314,19 @@ fn find_program(process: &Process, env: &[String]) -> Result<CString> {
 }
 
 /// Keep fds 3..3+extra for the program (clear close-on-exec), mark the rest close-on-exec,
-/// and give the stdio pipes to the container user so it can reopen /proc/self/fd/N.
-fn prepare_fds(extra: u32, uid: Uid, gid: Gid, terminal: bool) -> Result<()> {
+/// and give stdio to the container user, as runc does: the owner becomes the process's uid
+/// (the group stays: the tty group devpts gave the pty, or the pipe's), so the user can
+/// reopen /proc/self/fd/N and use its terminal. The pty is the container's own with
+/// process.terminal; other character devices (the caller's /dev/null or terminal) are
+/// never touched.
+fn prepare_fds(extra: u32, uid: Uid, terminal: bool) -> Result<()> {
     for fd in 3..3 + extra as i32 {
         crate::sys::fdflags::clear_cloexec(fd)
             .with_context(|| format!("keeping preserved fd {fd} open"))?;
     }
     crate::sys::process::cloexec_from(3 + extra).context("marking other fds close-on-exec")?;
-    if !terminal && !uid.is_root() {
-        for fd in 0..=2 {
-            crate::sys::fdflags::chown_stdio(fd, uid, gid);
-        }
+    for fd in 0..=2 {
+        crate::sys::fdflags::chown_stdio(fd, uid, terminal);
     }
     Ok(())
 }

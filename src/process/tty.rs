@@ -61,6 +61,14 @@ fn set_winsize_fd(fd: BorrowedFd, ws: &Winsize) -> Result<()> {
     crate::sys::tty::set_winsize(fd.as_raw_fd(), ws).context("setting the window size")
 }
 
+/// Turn off ONLCR on the pty (through its master), so a program's LF reaches the caller's
+/// terminal as LF, not CR LF.
+pub fn clear_onlcr(master: &OwnedFd) -> Result<()> {
+    let mut t = termios::tcgetattr(master.as_fd()).context("reading the pty's termios")?;
+    t.output_flags.remove(termios::OutputFlags::ONLCR);
+    termios::tcsetattr(master.as_fd(), SetArg::TCSANOW, &t).context("clearing ONLCR on the pty")
+}
+
 /// Copy the caller's window size to the pty master.
 pub fn sync_winsize(from: RawFd, to: BorrowedFd) {
     if let Ok(ws) = crate::sys::tty::get_winsize(from) {
