@@ -547,6 +547,7 @@ fn features_list_memory_policy() {
     let flags = f["linux"]["memoryPolicy"]["flags"].as_array().unwrap();
     assert!(flags.contains(&json!("MPOL_F_NUMA_BALANCING")), "{flags:?}");
     assert_eq!(f["linux"]["intelRdt"]["enabled"], false);
+    assert_eq!(f["linux"]["netDevices"]["enabled"], true);
 }
 
 #[test]

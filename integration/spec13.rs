@@ -145,3 +145,208 @@ fn pidfd_socket_that_does_not_listen() {
     assert!(e.contains("connecting to --pidfd-socket"), "{e}");
     assert_nothing_left(&root, &id, &b);
 }
+
+// ---- linux.netDevices --------------------------------------------------------------
+
+fn ip(args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip_ok(args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A tap device on the host (this kernel has no veth or dummy), removed on drop.
+struct Tap {
+    name: String,
+    mac: String,
+}
+
+impl Tap {
+    fn new(n: u8) -> Tap {
+        let name = format!("ft{}x{n}", std::process::id() % 100_000);
+        let mac = format!("02:fe:00:00:{:02x}:{n:02x}", std::process::id() % 256);
+        ip(&["tuntap", "add", "dev", &name, "mode", "tap"]);
+        ip(&["link", "set", &name, "mtu", "1400", "address", &mac]);
+        ip(&["addr", "add", &format!("10.213.{n}.1/24"), "dev", &name]);
+        ip(&["addr", "add", &format!("fd00:213:{n}::1/64"), "dev", &name]);
+        ip(&["link", "set", &name, "up"]);
+        Tap { name, mac }
+    }
+
+    /// On the host, with its addresses.
+    fn on_host(&self) -> bool {
+        ip_ok(&["link", "show", &self.name])
+    }
+
+    fn check_host_addrs(&self, n: u8) {
+        let a = ip(&["addr", "show", &self.name]);
+        assert!(a.contains(&format!("10.213.{n}.1/24")), "{a}");
+        assert!(a.contains(&format!("fd00:213:{n}::1/64")), "{a}");
+        assert!(a.contains("mtu 1400") && a.contains(&self.mac), "{a}");
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.name])
+            .output();
+    }
+}
+
+const SHOW: &str = "ip -o link show eth1; ip -o addr show eth1";
+
+fn check_inside(out: &str, tap: &Tap, n: u8) {
+    assert!(out.contains("eth1:") && out.contains("mtu 1400"), "{out}");
+    assert!(out.contains(&tap.mac), "MAC kept: {out}");
+    assert!(
+        out.contains(&format!("10.213.{n}.1/24")),
+        "IPv4 kept: {out}"
+    );
+    assert!(
+        out.contains(&format!("fd00:213:{n}::1/64")),
+        "IPv6 kept: {out}"
+    );
+    assert!(out.contains("UP"), "up again: {out}");
+}
+
+#[test]
+fn net_device_moves_in_renamed_and_comes_back() {
+    let tap = Tap::new(1);
+    let root = Root::new();
+    let id = unique("feat-net");
+    let b = Bundle::with(&["sleep", "60"], |s| {
+        s["linux"]["netDevices"] = json!({tap.name.clone(): {"name": "eth1"}});
+    });
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(!tap.on_host(), "moved out of the host namespace");
+    root.ok(&["start", &id]);
+    let out = root.ok(&["exec", &id, "sh", "-c", SHOW]);
+    check_inside(&out, &tap, 1);
+    root.ok(&["kill", &id, "KILL"]);
+    wait_for(|| root.state(&id)["status"] == "stopped", "the init to die");
+    // The init is gone, its namespace pinned: delete still brings the device back.
+    root.ok(&["delete", &id]);
+    assert!(tap.on_host(), "back under its own name");
+    tap.check_host_addrs(1);
+    assert!(root.is_empty());
+
+    // run, in a user namespace too.
+    let id = unique("feat-net");
+    let b = Bundle::with(&["sh", "-c", SHOW], |s| {
+        s["linux"]["netDevices"] = json!({tap.name.clone(): {"name": "eth1"}});
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let m = s["mounts"].as_array_mut().unwrap();
+        m.retain(|m| {
+            m["type"] != "devpts" && !m["destination"].as_str().unwrap().starts_with("/sys")
+        });
+    });
+    let (code, out, err) = root.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    check_inside(&out, &tap, 1);
+    assert!(tap.on_host());
+    tap.check_host_addrs(1);
+}
+
+#[test]
+fn net_device_into_a_namespace_given_by_path() {
+    let tap = Tap::new(2);
+    let ns = format!("featns{}", std::process::id());
+    ip(&["netns", "add", &ns]);
+    struct Ns(String);
+    impl Drop for Ns {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .output();
+        }
+    }
+    let _ns = Ns(ns.clone());
+    let root = Root::new();
+    let id = unique("feat-net");
+    let b = Bundle::with(&["sleep", "60"], |s| {
+        s["linux"]["netDevices"] = json!({tap.name.clone(): {"name": "eth1"}});
+        for n in s["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(format!("/run/netns/{ns}"));
+            }
+        }
+    });
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    let inside = ip(&["-n", &ns, "addr", "show", "eth1"]);
+    assert!(inside.contains("10.213.2.1/24"), "{inside}");
+    root.ok(&["delete", "--force", &id]);
+    assert!(tap.on_host());
+    tap.check_host_addrs(2);
+    assert!(!ip_ok(&["-n", &ns, "link", "show", "eth1"]));
+}
+
+#[test]
+fn net_device_errors_move_nothing() {
+    let tap = Tap::new(3);
+    let root = Root::new();
+    // A device the host does not have.
+    let id = unique("feat-net");
+    let b = Bundle::with(&["true"], |s| {
+        s["linux"]["netDevices"] = json!({"feat-none0": {}})
+    });
+    let e = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(e.contains("linux.netDevices.feat-none0: the network device \"feat-none0\" does not exist on the host"), "{e}");
+    assert_nothing_left(&root, &id, &b);
+    // A name taken in the container (lo): EEXIST, and the tap stays on the host as it was.
+    let id = unique("feat-net");
+    let b = Bundle::with(&["true"], |s| {
+        s["linux"]["netDevices"] = json!({tap.name.clone(): {"name": "lo"}});
+    });
+    let e = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(
+        e.contains(&format!("linux.netDevices.{}", tap.name)) && e.contains("EEXIST"),
+        "{e}"
+    );
+    assert_nothing_left(&root, &id, &b);
+    assert!(tap.on_host());
+    tap.check_host_addrs(3);
+    // Without a network namespace.
+    let id = unique("feat-net");
+    let b = Bundle::with(&["true"], |s| {
+        s["linux"]["netDevices"] = json!({tap.name.clone(): {}});
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "network");
+    });
+    let e = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(
+        e.contains("linux.netDevices: moving network devices needs a network namespace"),
+        "{e}"
+    );
+    assert_nothing_left(&root, &id, &b);
+    // A failure after the move (a missing program) brings the device back.
+    let id = unique("feat-net");
+    let b = Bundle::with(&["/no/such/program"], |s| {
+        s["linux"]["netDevices"] = json!({tap.name.clone(): {"name": "eth1"}});
+    });
+    let e = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(e.contains("executable file not found"), "{e}");
+    assert_nothing_left(&root, &id, &b);
+    assert!(tap.on_host());
+    tap.check_host_addrs(3);
+}

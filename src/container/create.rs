@@ -62,6 +62,7 @@ use crate::process::attrs::{affinity::InitialAffinity, Attrs};
 use crate::process::channel::{Channel, Msg};
 use crate::process::init::InitContext;
 use crate::process::namespaces::{PidNsGuard, Plan};
+use crate::process::netdev::{self, NetDevice};
 use crate::process::pidfd::PidfdSocket;
 use crate::security::seccomp;
 use crate::spec::Bundle;
@@ -121,6 +122,8 @@ pub(crate) struct Prepared {
     pub seccomp: Option<seccomp::Program>,
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality, converted.
     pub attrs: Attrs,
+    /// linux.netDevices, checked against the host.
+    pub netdevs: Vec<NetDevice>,
     /// The cgroup's paths, resolved; nothing exists yet.
     pub cgroup: CgroupState,
     pub terminal: bool,
@@ -165,6 +168,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
     let plan = Plan::from_spec(spec);
     let linux = spec.linux().as_ref();
     let attrs = Attrs::from_spec(process, linux)?;
+    let netdevs = netdev::from_spec(linux)?;
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
         .map(seccomp::compile)
@@ -183,6 +187,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         plan,
         seccomp,
         attrs,
+        netdevs,
         cgroup,
         terminal,
         rootless: req.rootless,
@@ -196,6 +201,8 @@ pub(crate) struct Made {
     lock: Option<Lock>,
     cgroup: Option<Box<dyn Manager>>,
     child: Option<Pid>,
+    /// linux.netDevices moved into this network namespace, pinned in the state directory.
+    netdevs: Option<(std::fs::File, Vec<NetDevice>)>,
 }
 
 impl Made {
@@ -207,6 +214,7 @@ impl Made {
             lock: Some(lock),
             cgroup: None,
             child: None,
+            netdevs: None,
         })
     }
 
@@ -230,10 +238,44 @@ impl Made {
     pub fn child(&mut self, pid: Pid) {
         self.child = Some(pid);
     }
+
+    /// Move linux.netDevices into the init's network namespace (the one it was cloned with,
+    /// or the one it will join by path) and pin that namespace at `<state>/netns`. Undone,
+    /// devices first, if the create fails later.
+    pub fn move_netdevs(&mut self, prep: &Prepared, pid: Pid) -> Result<()> {
+        if prep.netdevs.is_empty() {
+            return Ok(());
+        }
+        let ns = prep
+            .plan
+            .join
+            .iter()
+            .find(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Network)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net")));
+        let pin = self.dir().join(netdev::PIN);
+        netdev::pin(&ns, &pin)?;
+        let file = std::fs::File::open(&pin)
+            .with_context(|| format!("opening the network namespace {}", pin.display()))?;
+        if let Err(e) = netdev::move_in(&prep.netdevs, &file) {
+            let _ = netdev::unpin(&pin);
+            return Err(e);
+        }
+        self.netdevs = Some((file, prep.netdevs.clone()));
+        Ok(())
+    }
 }
 
 impl Drop for Made {
     fn drop(&mut self) {
+        if let Some((ns, devs)) = self.netdevs.take() {
+            if let Err(e) = netdev::move_out(&devs, &ns) {
+                tracing::warn!("cleanup: returning linux.netDevices: {e:#}");
+            }
+            if let Some(dir) = &self.dir {
+                let _ = netdev::unpin(&dir.join(netdev::PIN));
+            }
+        }
         if let Some(pid) = self.child.take() {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
@@ -270,6 +312,7 @@ fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
     let into = made.create_cgroup(prep)?.clone_into_fd();
     let child = clone_init(req, prep, fifo, console_socket, into)?;
     made.child(child.pid);
+    made.move_netdevs(prep, child.pid)?;
     Ok((made, child))
 }
 
@@ -456,6 +499,7 @@ pub(crate) fn record(
     made.dir = None;
     made.cgroup = None;
     made.child = None;
+    made.netdevs = None;
     Ok(container)
 }
 

@@ -22,6 +22,7 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
         // A frozen init cannot die.
         cg.thaw()?;
     }
+    return_netdevs(&c);
     if status != Status::Stopped {
         stop_init(&c)?;
     }
@@ -38,6 +39,28 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
         &state,
     );
     c.remove_dir()
+}
+
+/// linux.netDevices go back to the host under their own names, from the namespace pinned
+/// at create (it outlives the init). A device that cannot go back is a warning: the rest
+/// of the delete still happens.
+fn return_netdevs(c: &Container) {
+    let pin = c.dir.join(crate::process::netdev::PIN);
+    if !pin.exists() {
+        return;
+    }
+    let r = (|| {
+        let config = c.config()?;
+        let devs = crate::process::netdev::parse(config.linux().as_ref())?;
+        let ns = std::fs::File::open(&pin).with_context(|| format!("opening {}", pin.display()))?;
+        crate::process::netdev::move_out(&devs, &ns)
+    })();
+    if let Err(e) = r {
+        tracing::warn!("delete {}: linux.netDevices: {e:#}", c.record.id);
+    }
+    if let Err(e) = crate::process::netdev::unpin(&pin) {
+        tracing::warn!("delete {}: {e:#}", c.record.id);
+    }
 }
 
 /// SIGKILL the init and wait (up to 10 s) until it is gone.

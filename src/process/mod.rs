@@ -10,6 +10,7 @@ pub mod foreground;
 pub mod idmap;
 pub mod init;
 pub mod namespaces;
+pub mod netdev;
 pub mod pidfd;
 pub mod program;
 pub mod tty;

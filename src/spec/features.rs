@@ -46,6 +46,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": super::validate::INTEL_RDT},
+            "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": mempolicy::MODES.map(|(n, _)| n),
                 "flags": mempolicy::FLAGS.map(|(n, _)| n),

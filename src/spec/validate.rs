@@ -140,8 +140,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if linux.intel_rdt().is_some() && !INTEL_RDT {
         bail!("linux.intelRdt: intelRdt is specified in config, but Intel RDT is not supported by berth");
     }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        bail!("linux.netDevices: not supported by berth yet");
+    if !crate::process::netdev::parse(Some(linux))?.is_empty() && !has(LinuxNamespaceType::Network)
+    {
+        bail!(
+            "linux.netDevices: moving network devices needs a network namespace (linux.namespaces)"
+        );
     }
     // linux.mountLabel and linux.rootfsPropagation: rootfs::validate (the mount tables).
     for (i, p) in linux.masked_paths().iter().flatten().enumerate() {

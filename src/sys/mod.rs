@@ -5,6 +5,7 @@ pub mod fdflags;
 pub mod fdio;
 pub mod mount;
 pub mod net;
+pub mod netlink;
 pub mod process;
 pub mod rlimit;
 pub mod sched;
