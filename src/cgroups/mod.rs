@@ -65,6 +65,11 @@ pub trait Manager {
     fn set(&self, r: &LinuxResources) -> Result<()>;
     /// Every pid in the cgroup and its child cgroups, sorted.
     fn pids(&self) -> Result<Vec<i32>>;
+    /// Every pid in any of the container's cgroup directories (on v1 a process may sit in
+    /// the container's cgroup of one hierarchy only), sorted.
+    fn pids_anywhere(&self) -> Result<Vec<i32>> {
+        self.pids()
+    }
     /// Freezes every task; returns once the kernel reports the cgroup frozen.
     fn freeze(&self) -> Result<()>;
     fn thaw(&self) -> Result<()>;
@@ -85,6 +90,31 @@ pub trait Manager {
     fn path(&self) -> String;
     /// What to store in state.json to rebuild this manager with [`load_manager`].
     fn state(&self) -> CgroupState;
+}
+
+/// A container's cgroup must hold no process and must not be frozen before its init goes
+/// in: in a frozen cgroup the init would stop mid-setup and create would wait for it
+/// forever; in a used one, another workload would share its limits and its `kill --all`.
+/// runc refuses both.
+pub fn check_usable(m: &dyn Manager) -> Result<()> {
+    let pids = m
+        .pids_anywhere()
+        .with_context(|| format!("listing the processes of cgroup {}", m.path()))?;
+    if let Some(first) = pids.first() {
+        bail!(
+            "cgroup {} is not empty: it holds {} process(es) (pid {first}); a container needs a cgroup of its own",
+            m.path(),
+            pids.len()
+        );
+    }
+    // No freezer at all is not frozen.
+    if m.is_frozen().unwrap_or(false) {
+        bail!(
+            "cgroup {} is frozen: thaw it (or pick another cgroupsPath) before creating a container in it",
+            m.path()
+        );
+    }
+    Ok(())
 }
 
 /// A manager's resolved paths, serialisable for state.json.

@@ -62,7 +62,9 @@ pub fn run(g: &Global, a: EventsArgs) -> Result<i32> {
     }
     let mut ooms = cg.oom_kills().with_context(ctx)?;
     let mut next = Instant::now();
-    while crate::container::state::init_alive(pid, started) {
+    // The stream ends when the init exits or the container is deleted.
+    let state_file = g.root.join(&id).join("state.json");
+    while crate::container::state::init_alive(pid, started) && state_file.exists() {
         if Instant::now() >= next {
             stats(&mut out).with_context(ctx)?;
             next += a.interval;

@@ -226,7 +226,9 @@ impl Made {
     /// without permission, the container has none). Removed again if the create fails later.
     pub fn create_cgroup(&mut self, prep: &Prepared) -> Result<&dyn Manager> {
         let m = cgroups::create(cgroups::load_manager(&prep.cgroup)?, prep.rootless)?;
-        Ok(&**self.cgroup.insert(m))
+        let m = &**self.cgroup.insert(m);
+        cgroups::check_usable(m)?;
+        Ok(m)
     }
 
     /// The cgroup made by `create_cgroup`.

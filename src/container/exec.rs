@@ -47,11 +47,15 @@ pub struct Execed {
 
 pub fn exec(req: &ExecRequest) -> Result<Execed> {
     let c = req.container;
-    match c.status() {
-        Status::Created | Status::Running => {}
-        Status::Paused if req.ignore_paused => {}
+    let paused = match c.status() {
+        Status::Created | Status::Running => false,
+        Status::Paused if req.ignore_paused => true,
+        Status::Paused => bail!(
+            "cannot exec in container {:?}: it is paused (resume it, or pass --ignore-paused)",
+            c.record.id
+        ),
         s => bail!("cannot exec in container {:?}: it is {s}", c.record.id),
-    }
+    };
     let p = req.process;
     crate::spec::validate::validate_process(p)?;
     let terminal = p.terminal().unwrap_or(false);
@@ -83,7 +87,10 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     let (parent_end, child_end) = Channel::pair("exec process")?;
     let guard = pid_ns.as_deref().map(PidNsGuard::enter).transpose()?;
-    let into = cgroup.clone_into_fd();
+    // Into a paused container the process is set up outside the frozen cgroup, then moved
+    // in, where it waits frozen until `resume`; we return once it is there, so neither the
+    // caller nor the container lock waits on the freezer.
+    let into = cgroup.clone_into_fd().filter(|_| !paused);
     // The child starts with execCPUAffinity.initial: ours for the time of the fork.
     let initial = InitialAffinity::set(&attrs.affinity)?;
     let into_fd = into.as_ref().map(|f| f.as_raw_fd());
@@ -101,6 +108,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             seccomp: filter.as_ref(),
             preserve_fds: req.preserve_fds,
             attrs: &attrs,
+            join_cgroup_late: paused,
         });
     }
     drop(initial);
@@ -119,7 +127,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         let _ = waitpid(pid, None);
         e
     };
-    if into.is_none() {
+    if into.is_none() && !paused {
         cgroup.apply(pid.as_raw()).map_err(fail)?;
     }
     parent_end
@@ -132,6 +140,11 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         match parent_end.recv().map_err(fail)? {
             None => break, // the socket closed on exec: the program runs
             Some((Msg::Console, fd)) => console = fd,
+            Some((Msg::JoinCgroup, _)) if paused => {
+                cgroup.apply(pid.as_raw()).map_err(fail)?;
+                parent_end.send(&Msg::CgroupJoined).map_err(fail)?;
+                break; // frozen now: it execs after `resume`
+            }
             Some((Msg::SeccompNotify, Some(fd))) => {
                 let mut st = c.oci_state();
                 st["pid"] = pid.as_raw().into();

@@ -11,6 +11,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -94,11 +95,28 @@ pub fn check_id(id: &str) -> Result<()> {
 /// The lock: an flock on the directory, released when dropped.
 pub type Lock = Flock<File>;
 
+/// How long a command waits for another one holding a container's lock (a create running
+/// its hooks, say) before it gives up.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn lock_dir(dir: &Path) -> Result<Lock> {
-    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .with_context(|| format!("locking {}", dir.display()))
+    let mut f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((back, Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
+                f = back;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err((_, Errno::EWOULDBLOCK)) => bail!(
+                "{} is locked by another berth command for more than {} s",
+                dir.display(),
+                LOCK_WAIT.as_secs()
+            ),
+            Err((_, e)) => return Err(e).with_context(|| format!("locking {}", dir.display())),
+        }
+    }
 }
 
 /// Create `<root>/<id>` (0700) and lock it; a duplicate id is refused.

@@ -72,6 +72,10 @@ pub enum Msg {
     /// parent → child: the init is in its cgroup (the parent moves it while the init starts
     /// on its rootfs; on v2 it was cloned into it).
     CgroupJoined,
+    /// child (exec into a paused container) → parent: set up as far as it can go outside
+    /// the frozen cgroup; move it in now (it freezes there until `resume`), then say
+    /// CgroupJoined.
+    JoinCgroup,
     /// child → parent: mounts are done; run the prestart and createRuntime hooks.
     RunHooks,
     /// parent → child: the runtime-namespace hooks ran.

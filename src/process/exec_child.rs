@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 
-use super::channel::{Channel, ChildError, Step};
+use super::channel::{Channel, ChildError, Msg, Step};
 use super::child::Never;
 use super::program::Setup;
 use crate::security::seccomp;
@@ -25,6 +25,9 @@ pub struct ExecContext<'a> {
     pub preserve_fds: u32,
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
     pub attrs: &'a super::attrs::Attrs,
+    /// The container is paused: ask the parent to move us into its (frozen) cgroup once
+    /// the session is set up, and go on when thawed (see `container/exec.rs`).
+    pub join_cgroup_late: bool,
 }
 
 /// Run the exec'd process. Never returns: execs the program or exits with status 1.
@@ -49,6 +52,12 @@ fn setup(ctx: &ExecContext) -> Result<Never, ChildError> {
         super::namespaces::join_file(*t, f, path).step("namespaces")?;
     }
     common.session()?;
+    if ctx.join_cgroup_late {
+        ctx.channel.send(&Msg::JoinCgroup).step("sync")?;
+        ctx.channel
+            .expect("CgroupJoined", |m| matches!(m, Msg::CgroupJoined))
+            .step("sync")?;
+    }
     let program = common.program()?;
     Err(program.exec())
 }

@@ -198,6 +198,16 @@ impl Manager for V1Manager {
         fs::procs_recursive(self.procs_dir()?)
     }
 
+    fn pids_anywhere(&self) -> Result<Vec<i32>> {
+        let mut all = Vec::new();
+        for d in self.dirs().into_iter().filter(|d| d.exists()) {
+            all.extend(fs::procs_recursive(d)?);
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
     fn freeze(&self) -> Result<()> {
         match self.freezer_dir()? {
             FreezeVia::V1(d) => freezer::freeze(d),
