@@ -329,7 +329,14 @@ fn clone_init(
 ) -> Result<Child> {
     let (parent_end, child_end) = Channel::pair("container init")?;
     let (extra_env, listen) = listen_fds();
-    let pidns = prep.plan.join_pid.as_deref();
+    // With a user namespace joined by path, the helper that clones the init enters the pid
+    // namespace too (see fork_in_userns).
+    let join_user = prep.plan.join_user.as_deref();
+    let pidns = prep
+        .plan
+        .join_pid
+        .as_deref()
+        .filter(|_| join_user.is_none());
     let pidns = pidns.map(PidNsGuard::enter).transpose()?;
     // Our image must never be dumpable where container processes can see it (CVE-2019-5736):
     // the init inherits "not dumpable", unless we must write its id maps (then it clears the
@@ -339,11 +346,22 @@ fn clone_init(
     }
     // The init starts with execCPUAffinity.initial: ours for the time of the clone.
     let initial = InitialAffinity::set(&prep.attrs.affinity)?;
-    let into = into.as_ref().map(|f| f.as_raw_fd());
+    // The helper inside a joined user namespace holds no right over our cgroup: the parent
+    // moves the init into it then.
+    let into = into
+        .as_ref()
+        .map(|f| f.as_raw_fd())
+        .filter(|_| join_user.is_none());
+    let flags = prep.plan.clone_flags;
     // SAFETY: berth is single-threaded up to here (no async runtime, no thread pool,
-    // synchronous logging), as fork_with_flags requires.
-    let forked = unsafe { crate::sys::process::fork_with_flags(prep.plan.clone_flags, into) }
-        .context("clone of the container init");
+    // synchronous logging), as fork_with_flags and fork_in_userns require.
+    let forked = match join_user {
+        Some(user) => unsafe {
+            crate::process::namespaces::fork_in_userns(user, prep.plan.join_pid.as_deref(), flags)
+        },
+        None => unsafe { crate::sys::process::fork_with_flags(flags, into) }.map_err(Into::into),
+    }
+    .context("clone of the container init");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
         crate::process::init::run(InitContext {

@@ -1,6 +1,7 @@
 //! Which namespaces the container gets and how: created by the clone flags, created later
 //! by unshare (cgroup: after the init joined its cgroup; time: so offsets can be written),
-//! or joined by path (pid: by the parent around the clone; the rest by the init, user first).
+//! or joined by path (pid: by the parent around the clone; user: by a helper that clones the
+//! init from inside it; the rest by the init).
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,9 @@ pub struct Plan {
     pub join: Vec<(T, PathBuf)>,
     /// The pid namespace joined by path (the parent enters it around the clone).
     pub join_pid: Option<PathBuf>,
+    /// The user namespace joined by path: the init is cloned from inside it
+    /// (`fork_in_userns`), so the namespaces it creates belong to that user namespace.
+    pub join_user: Option<PathBuf>,
     pub new_user: bool,
     pub new_mount: bool,
     pub new_cgroup: bool,
@@ -46,6 +50,7 @@ impl Plan {
         for ns in list.into_iter().flatten() {
             match (ns.typ(), ns.path()) {
                 (T::Pid, Some(path)) => p.join_pid = Some(path.clone()),
+                (T::User, Some(path)) => p.join_user = Some(path.clone()),
                 (t, Some(path)) => p.join.push((t, path.clone())),
                 (T::Cgroup, None) => p.new_cgroup = true,
                 (T::Time, None) => p.new_time = true,
@@ -56,8 +61,6 @@ impl Plan {
                 }
             }
         }
-        // The user namespace must be joined first: it grants the rights for the others.
-        p.join.sort_by_key(|(t, _)| *t != T::User);
         p
     }
 
@@ -68,7 +71,7 @@ impl Plan {
 
     /// Whether the init ends up in a user namespace other than the runtime's.
     pub fn in_user_ns(&self) -> bool {
-        self.new_user || self.join.iter().any(|(t, _)| *t == T::User)
+        self.new_user || self.join_user.is_some()
     }
 
     /// In the init, after the parent said go: join by path, then the time namespace. (The
@@ -141,6 +144,79 @@ pub fn in_user_namespace() -> bool {
 }
 
 /// Parent side: enter the pid namespace given by path for the clone only, and come back.
+/// Clone the init from inside the user namespace at `user` (and the pid namespace at `pid`),
+/// as runc's nsexec joins them before it unshares: a short-lived helper joins them and
+/// clones the init with the other CLONE_NEW* `flags`, so those namespaces belong to the
+/// joined user namespace (a network namespace the runtime made would not let the container
+/// root bring up its loopback). The helper reports the init's pid and exits; this process is
+/// a child subreaper, so the init becomes its child. Returns `Forked::Child` in the init.
+///
+/// # Safety
+/// The caller must be single-threaded, as `fork_with_flags` requires.
+pub unsafe fn fork_in_userns(
+    user: &Path,
+    pid: Option<&Path>,
+    flags: libc::c_int,
+) -> Result<crate::sys::process::Forked> {
+    use crate::sys::process::{fork_with_flags, Forked};
+    use std::io::{Read, Write};
+    let open = |t: T, p: &Path| {
+        File::open(p)
+            .with_context(|| format!("opening the {} namespace {}", ns_name(t), p.display()))
+    };
+    let userns = open(T::User, user)?;
+    let pidns = pid.map(|p| open(T::Pid, p)).transpose()?;
+    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    let (r, w) = nix::unistd::pipe().context("pipe")?;
+    // SAFETY: single-threaded, as our caller guarantees.
+    match unsafe { fork_with_flags(0, None) }.context("fork of the namespace helper")? {
+        Forked::Child => {
+            drop(r);
+            let joined = pidns
+                .as_ref()
+                .map_or(Ok(()), |p| setns(p.as_fd(), CloneFlags::CLONE_NEWPID))
+                .and_then(|()| setns(userns.as_fd(), CloneFlags::CLONE_NEWUSER));
+            // SAFETY: the helper is a fork of a single-threaded process.
+            let res = joined.and_then(|()| unsafe { fork_with_flags(flags, None) });
+            let word: i64 = match res {
+                Ok(Forked::Child) => return Ok(Forked::Child),
+                Ok(Forked::Parent(p)) => i64::from(p.as_raw()),
+                Err(e) => -(e as i64),
+            };
+            let _ = File::from(w).write_all(&word.to_ne_bytes());
+            crate::sys::process::exit_now(0)
+        }
+        Forked::Parent(helper) => {
+            drop(w);
+            let mut buf = [0u8; 8];
+            let read = File::from(r).read_exact(&mut buf);
+            let _ = nix::sys::wait::waitpid(helper, None);
+            read.context("reading the init's pid from the namespace helper")?;
+            match i64::from_ne_bytes(buf) {
+                p if p > 0 => Ok(Forked::Parent(nix::unistd::Pid::from_raw(p as i32))),
+                e => Err(nix::errno::Errno::from_raw(-e as i32)).with_context(|| {
+                    format!(
+                        "cloning the init inside the user namespace {}{}",
+                        user.display(),
+                        owner_note(&userns)
+                    )
+                }),
+            }
+        }
+    }
+}
+
+/// ", owned by uid N (we are uid M)" when the user namespace belongs to someone else: the
+/// usual reason a rootless caller may not join it.
+fn owner_note(userns: &File) -> String {
+    use std::os::fd::AsRawFd;
+    let me = nix::unistd::geteuid().as_raw();
+    match crate::sys::process::ns_owner_uid(userns.as_raw_fd()) {
+        Ok(owner) if owner != me => format!(" (owned by uid {owner}, and we are uid {me})"),
+        _ => String::new(),
+    }
+}
+
 pub struct PidNsGuard {
     own: File,
 }
@@ -185,7 +261,9 @@ mod tests {
         .unwrap();
         let p = Plan::from_spec(&s);
         assert_eq!(p.clone_flags, libc::CLONE_NEWPID | libc::CLONE_NEWNS);
-        assert_eq!(p.join[0].0, T::User);
+        assert_eq!(p.join_user.as_deref(), Some(Path::new("/proc/1/ns/user")));
+        assert_eq!(p.join, [(T::Network, PathBuf::from("/proc/1/ns/net"))]);
+        assert!(p.in_user_ns());
         assert!(p.new_cgroup && p.new_mount && !p.new_user && !p.new_time);
     }
 }

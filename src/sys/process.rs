@@ -175,3 +175,14 @@ pub fn setdomainname(name: &str) -> Result<(), Errno> {
     let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     Errno::result(r).map(drop)
 }
+
+/// The uid that owns the user namespace open at `fd` (ioctl NS_GET_OWNER_UID).
+pub fn ns_owner_uid(fd: RawFd) -> Result<u32, Errno> {
+    // NS_GET_OWNER_UID = _IO(0xb7, 0x4), from linux/nsfs.h.
+    const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: the ioctl writes one uid_t into a valid pointer we own; a non-namespace fd
+    // gets an error, never a write.
+    Errno::result(unsafe { libc::ioctl(fd, NS_GET_OWNER_UID, &mut uid as *mut libc::uid_t) })?;
+    Ok(uid)
+}
