@@ -11,14 +11,6 @@ use std::process::{Command, Output, Stdio};
 
 use common::*;
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn buildah_runs_build_steps_on_berth() {
     let work = TempDir::new("cri-buildah");
@@ -36,14 +28,10 @@ fn buildah_runs_build_steps_on_berth() {
             .output()
             .expect("buildah is needed: apt-get install -y buildah")
     };
-    struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> Output);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["rm", "--all"]);
-            let _ = (self.0)(&["rmi", "--all", "--force"]);
-        }
-    }
-    let _cleanup = Cleanup(&buildah);
+    let _cleanup = OnDrop(|| {
+        let _ = buildah(&["rm", "--all"]);
+        let _ = buildah(&["rmi", "--all", "--force"]);
+    });
     let ctx = d.join("ctx");
     std::fs::create_dir(&ctx).unwrap();
     let bud = |file: &str, content: &str, tag: &str| -> Output {
@@ -79,8 +67,12 @@ RUN cat /built.txt /netdevs /lo.txt > /summary.txt
         &format!("{from}{steps}"),
         "localhost/cri-built",
     );
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("over-lo\n"), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("over-lo\n"),
+        "{}",
+        output_text(&out)
+    );
 
     // The files are in the committed image: read them through a working container's mount.
     let ctr = buildah(&["from", "localhost/cri-built"]);
@@ -98,8 +90,8 @@ RUN cat /built.txt /netdevs /lo.txt > /summary.txt
         &format!("{from}RUN echo before-failure\nRUN exit 5\nRUN echo never-here\n"),
         "localhost/cri-failed",
     );
-    assert!(!out.status.success(), "{}", text(&out));
-    let t = text(&out);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let t = output_text(&out);
     assert!(
         t.contains("before-failure") && !t.contains("never-here"),
         "{t}"

@@ -804,3 +804,139 @@ fn v2_kill_all_sigkill_reaches_a_paused_container() {
         kill_all_sigkill_paused("paused2");
     }
 }
+
+/// Rootless on v2: a delegated subtree (a cgroup whose directory and control files belong to
+/// an ordinary user) lets berth, run by that user, create the container's cgroup inside it
+/// and apply its limits there. The launching shell moves itself into the subtree as root,
+/// then becomes uid 1000 (setpriv) and execs berth, as a delegating service manager would.
+#[test]
+fn v2_rootless_delegated_subtree() {
+    if !v2_only() {
+        return;
+    }
+    use std::os::unix::fs::chown;
+    let uid = 1000;
+    let name = common::unique("cri-deleg");
+    let base = Path::new("/sys/fs/cgroup").join(&name);
+    std::fs::create_dir(&base).unwrap();
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            for d in ["c1", "launch", ""] {
+                let _ = std::fs::remove_dir(self.0.join(d));
+            }
+        }
+    }
+    let _rm = Rm(base.clone());
+    std::fs::write(base.join("cgroup.subtree_control"), "+memory +pids").unwrap();
+    std::fs::create_dir(base.join("launch")).unwrap();
+    for p in [
+        base.clone(),
+        base.join("cgroup.procs"),
+        base.join("cgroup.threads"),
+        base.join("cgroup.subtree_control"),
+        base.join("launch"),
+        base.join("launch/cgroup.procs"),
+    ] {
+        chown(&p, Some(uid), Some(uid)).unwrap();
+    }
+
+    // A rootless bundle mapping uid 1000 to root, owned by that user.
+    let dir = common::TempDir::new("cri-deleg");
+    let bundle = dir.path().join("b");
+    common::busybox_rootfs(&bundle.join("rootfs"));
+    let out = Command::new(common::BERTH)
+        .args(["spec", "--rootless", "-b"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let map = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    spec["linux"]["uidMappings"] = map.clone();
+    spec["linux"]["gidMappings"] = map;
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = serde_json::json!(["sleep", "100"]);
+    spec["linux"]["cgroupsPath"] = format!("/{name}/c1").into();
+    spec["linux"]["resources"] =
+        serde_json::json!({"memory": {"limit": 33554432}, "pids": {"limit": 20}});
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let chown_r = Command::new("chown")
+        .args(["-R", &format!("{uid}:{uid}")])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(chown_r.success());
+
+    // As a delegating service manager would: the child moves itself into the subtree as
+    // root (writing "0" to cgroup.procs moves the writer), then becomes uid 1000, then execs.
+    let procs = std::ffi::CString::new(
+        base.join("launch/cgroup.procs")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    let as_user = |args: &str| {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(common::BERTH);
+        cmd.arg("--root").arg(&state).args(args.split(' '));
+        cmd.stdin(Stdio::null());
+        let procs = procs.clone();
+        // SAFETY: between fork and exec the closure makes only async-signal-safe calls
+        // (open, write, close, setgroups, setgid, setuid) on data prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                if n != 1
+                    || libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(uid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        // Files, not pipes: the created init inherits them and would hold a pipe open.
+        let err = dir.path().join("stderr");
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap());
+        let status = cmd.status().unwrap();
+        std::process::Output {
+            status,
+            stdout: vec![],
+            stderr: std::fs::read(&err).unwrap(),
+        }
+    };
+    let id = common::unique("cri-deleg");
+    let out = as_user(&format!("create -b {} {id}", bundle.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c1 = base.join("c1");
+    let limits = (read(&c1, "memory.max"), read(&c1, "pids.max"));
+    let procs = read(&c1, "cgroup.procs");
+    let out = as_user(&format!("delete --force {id}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(limits, ("33554432".to_string(), "20".to_string()));
+    assert!(!procs.is_empty(), "the init is in the delegated cgroup");
+    assert!(!c1.exists(), "delete removed the container's cgroup");
+}

@@ -166,14 +166,6 @@ fn image(dir: &Path) -> PathBuf {
     oci_image(dir, "latest", &["sh", "-c", "echo hello-from-smoke"])
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn rootless_podman_drives_berth() {
     let user = TestUser::create();
@@ -203,13 +195,9 @@ fn rootless_podman_drives_berth() {
             .expect("podman is needed: apt-get install -y podman")
     };
     let ok = |args: &[&str]| must(&format!("podman {args:?}"), podman(args), "");
-    struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> Output);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["rm", "-f", "-a"]);
-        }
-    }
-    let _cleanup = Cleanup(&podman);
+    let cleanup = OnDrop(|| {
+        let _ = podman(&["rm", "-f", "-a"]);
+    });
     ok(&["pull", "-q", &format!("oci-archive:{}", tar.display())]);
     let image = "localhost/latest:latest";
 
@@ -217,7 +205,7 @@ fn rootless_podman_drives_berth() {
     // root, then the 65536 subordinate ids).
     let none = ["--network", "none"];
     let run = |extra: &[&str]| -> Output { podman(&[&["run", "--rm"][..], &none, extra].concat()) };
-    assert_eq!(text(&run(&[image])), "hello-from-smoke\n");
+    assert_eq!(output_text(&run(&[image])), "hello-from-smoke\n");
     assert_eq!(run(&[image, "sh", "-c", "exit 4"]).status.code(), Some(4));
     let maps = run(&[image, "cat", "/proc/self/uid_map"]);
     let maps: Vec<Vec<u64>> = String::from_utf8_lossy(&maps.stdout)
@@ -246,7 +234,7 @@ fn rootless_podman_drives_berth() {
         "-c",
         "touch /data/f && id -u",
     ]);
-    assert_eq!(text(&out), "1000\n");
+    assert_eq!(output_text(&out), "1000\n");
     let meta = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(vol.join("f")).unwrap());
     assert_eq!(
         meta,
@@ -267,7 +255,10 @@ fn rootless_podman_drives_berth() {
     ]
     .concat());
     let ex = podman(&["exec", "cri-rl-c1", "sh", "-c", "echo exec-ok; exit 3"]);
-    assert_eq!((ex.status.code(), text(&ex)), (Some(3), "exec-ok\n".into()));
+    assert_eq!(
+        (ex.status.code(), output_text(&ex)),
+        (Some(3), "exec-ok\n".into())
+    );
     ok(&["stop", "-t", "5", "cri-rl-c1"]);
     assert_eq!(
         ok(&["inspect", "--format", "{{.State.ExitCode}}", "cri-rl-c1"]).trim(),
@@ -281,13 +272,13 @@ fn rootless_podman_drives_berth() {
     if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         let out = run(&["--memory", "64m", image, "true"]);
         assert!(
-            text(&out).contains("ignored on cgroups V1 rootless"),
+            output_text(&out).contains("ignored on cgroups V1 rootless"),
             "{}",
-            text(&out)
+            output_text(&out)
         );
     }
 
-    drop(_cleanup);
+    drop(cleanup);
     user.stop_pause_process();
     wait_for(
         || user.processes().is_empty(),
@@ -348,14 +339,14 @@ fn berth_maps_subordinate_ids_through_newuidmap() {
     ]);
     write(&spec);
     let out = berth(PATH, &unique("cri-rl"));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let line = |a: u32, b: u32, c: u32| format!("{a:>10} {b:>10} {c:>10}\n");
     let both = line(0, user.uid, 1) + &line(1, user.subid, SUBIDS);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("{both}{both}allow\n"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     let owner = std::os::unix::fs::MetadataExt::uid(
         &std::fs::metadata(bundle.join("rootfs/tmp/by-1000")).unwrap(),
@@ -366,9 +357,9 @@ fn berth_maps_subordinate_ids_through_newuidmap() {
     let out = berth("/nonexistent", &unique("cri-rl"));
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("linux.uidMappings") && text(&out).contains("newuidmap"),
+        output_text(&out).contains("linux.uidMappings") && output_text(&out).contains("newuidmap"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     // Ids outside the user's /etc/subuid range: newuidmap refuses, and we say so.
     let mut bad = spec.clone();
@@ -376,7 +367,11 @@ fn berth_maps_subordinate_ids_through_newuidmap() {
     write(&bad);
     let out = berth(PATH, &unique("cri-rl"));
     assert!(!out.status.success());
-    assert!(text(&out).contains("newuidmap"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("newuidmap"),
+        "{}",
+        output_text(&out)
+    );
 
     // Limits on cgroup v1, where an unprivileged user gets no cgroup: refused clearly.
     if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
@@ -385,7 +380,11 @@ fn berth_maps_subordinate_ids_through_newuidmap() {
         write(&limited);
         let out = berth(PATH, &unique("cri-rl"));
         assert!(!out.status.success());
-        assert!(text(&out).contains("cgroup"), "{}", text(&out));
+        assert!(
+            output_text(&out).contains("cgroup"),
+            "{}",
+            output_text(&out)
+        );
     }
     // Nothing left: the user's state root under XDG_RUNTIME_DIR holds no container.
     let root = user.run().join("berth");

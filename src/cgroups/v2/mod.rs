@@ -99,7 +99,14 @@ impl V2Manager {
             rdma::set(d, rd)?;
         }
         let rules = crate::cgroups::devices::effective_rules(r.devices().as_deref())?;
-        devices::set(d, &crate::cgroups::devices::DeviceState::from_rules(&rules))?;
+        if let Err(e) = devices::set(d, &crate::cgroups::devices::DeviceState::from_rules(&rules)) {
+            // As runc: loading a device program needs privileges a rootless caller (even one
+            // with a delegated subtree) lacks; its device nodes are bind mounts anyway.
+            if !self.tracker.get().rootless {
+                return Err(e);
+            }
+            tracing::debug!("rootless: no device filter: {e:#}");
+        }
         if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
             unified::set(d, u)?;
         }
