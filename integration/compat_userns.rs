@@ -159,3 +159,39 @@ fn joining_a_user_namespace_owned_by_someone_else_is_a_clear_error() {
     assert!(nobody_root.is_empty(), "state left");
     root.ok(&["delete", "--force", &owner]);
 }
+
+/// A bind source below a directory only the host's root may search: the init of a user
+/// namespace cannot open it, so the copy the runtime opened before the clone is attached,
+/// with the entry's flags, as runc passes mount-source fds.
+#[test]
+fn bind_source_the_container_root_cannot_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::new();
+    let hidden = TempDir::new("compat-hidden");
+    std::fs::set_permissions(hidden.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let vol = hidden.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("hello"), "from the host").unwrap();
+    std::fs::set_permissions(&vol, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(vol.join("hello"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let b = Bundle::with(
+        &[
+            "sh",
+            "-c",
+            "cat /vol/hello; echo; awk '$2 == \"/vol\" { print $4 }' /proc/self/mounts",
+        ],
+        |s| {
+            userns_spec(s);
+            s["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "ro", "nosuid"]
+            }));
+        },
+    );
+    chown(&b, "100000:100000");
+    let (code, out, err) = root.run_bundle(&b, &unique("compat-hiddenvol"));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "from the host", "{out}");
+    let flags: Vec<&str> = lines[1].split(',').collect();
+    assert!(flags.contains(&"ro") && flags.contains(&"nosuid"), "{out}");
+}

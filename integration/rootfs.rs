@@ -222,6 +222,7 @@ fn scenario_child() {
         new_userns: userns,
         new_cgroupns: scenario == "cgroupns",
         cgroup_ready: &|| Ok(()),
+        mount_sources: &[],
     };
     if scenario == "error" {
         let err = format!("{:#}", prepare(&cfg).unwrap_err());

@@ -329,6 +329,12 @@ fn clone_init(
 ) -> Result<Child> {
     let (parent_end, child_end) = Channel::pair("container init")?;
     let (extra_env, listen) = listen_fds();
+    // The init of a user namespace may not reach every bind source: open them here.
+    let mount_sources = if prep.plan.in_user_ns() {
+        crate::rootfs::open_bind_sources(&prep.bundle.spec, &prep.bundle.dir)
+    } else {
+        Vec::new()
+    };
     // With a user namespace joined by path, the helper that clones the init enters the pid
     // namespace too (see fork_in_userns).
     let join_user = prep.plan.join_user.as_deref();
@@ -378,6 +384,7 @@ fn clone_init(
             extra_fds: listen + req.preserve_fds,
             extra_env,
             seccomp: prep.seccomp.as_ref(),
+            mount_sources,
             state: prep.hook_state("creating", 0),
             attrs: &prep.attrs,
         });

@@ -33,6 +33,9 @@ pub struct InitContext<'a> {
     pub extra_env: Vec<String>,
     /// The compiled linux.seccomp filter.
     pub seccomp: Option<&'a crate::security::seccomp::Program>,
+    /// Detached copies of bind sources the parent opened for a user-namespaced init, by
+    /// `mounts[]` index (see `rootfs::open_bind_sources`).
+    pub mount_sources: Vec<Option<OwnedFd>>,
     /// The state document hooks get (pid and status are filled in by the init).
     pub state: serde_json::Value,
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
@@ -106,6 +109,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         new_userns: ctx.plan.new_user,
         new_cgroupns: ctx.plan.new_cgroup,
         cgroup_ready: &cgroup_ready,
+        mount_sources: &ctx.mount_sources,
     };
     if ctx.plan.new_mount
         || ctx

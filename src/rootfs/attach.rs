@@ -1,7 +1,7 @@
 //! Putting one mount in place below the root fd, for `mounts[]` (mounts.rs) and the cgroup
 //! filesystem (cgroupfs.rs): a bind through the new mount API with its flags set on the
 //! detached copy, a filesystem through /proc/self/fd/N, and the propagation changes after.
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -20,6 +20,13 @@ pub fn bind(
     dst: &Resolved,
     opts: &MountOptions,
 ) -> Result<()> {
+    let tree = detached_copy(src, opts)?;
+    attach_tree(root, tree.as_fd(), dst, opts)
+}
+
+/// A detached copy of the mount at `src` (its tree with rbind) with the flags and recursive
+/// attributes of `opts` set, not yet attached anywhere.
+pub fn detached_copy(src: BorrowedFd<'_>, opts: &MountOptions) -> Result<OwnedFd> {
     let tree = sys::clone_tree(src, opts.is_rec()).context("open_tree")?;
     if let Some(attr) = opts.bind_attr() {
         match sys::mount_setattr(tree.as_fd(), false, attr) {
@@ -33,7 +40,17 @@ pub fn bind(
         }
     }
     set_recursive(tree.as_fd(), opts)?;
-    sys::move_mount(tree.as_fd(), dst.fd.as_fd()).context("move_mount")?;
+    Ok(tree)
+}
+
+/// Attach a detached copy on top of `dst`, then apply the propagation of `opts`.
+pub fn attach_tree(
+    root: BorrowedFd<'_>,
+    tree: BorrowedFd<'_>,
+    dst: &Resolved,
+    opts: &MountOptions,
+) -> Result<()> {
+    sys::move_mount(tree, dst.fd.as_fd()).context("move_mount")?;
     apply_propagation(root, &dst.path, &opts.propagation)
 }
 

@@ -32,6 +32,7 @@ mod cgroupfs;
 mod copyup;
 pub mod dev;
 mod mounts;
+pub use mounts::open_bind_sources;
 pub mod options;
 pub mod path;
 mod paths;
@@ -56,6 +57,9 @@ pub struct RootfsConfig<'a> {
     /// Called before anything that depends on the init's cgroup (a `cgroup` mount): returns
     /// once the init is in its cgroup (and in its new cgroup namespace). Idempotent.
     pub cgroup_ready: &'a dyn Fn() -> anyhow::Result<()>,
+    /// Detached copies of the bind sources, by `mounts[]` index, that the parent opened
+    /// (`open_bind_sources`) for a user-namespaced init; empty otherwise.
+    pub mount_sources: &'a [Option<OwnedFd>],
 }
 
 /// State shared by the steps of `prepare`.

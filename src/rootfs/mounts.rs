@@ -6,7 +6,7 @@
 //! the wrong flags, and flags locked by a user namespace are simply left alone), then
 //! `move_mount` onto the destination fd. Other filesystems are mounted with mount(2) on
 //! `/proc/self/fd/N` of the destination. Propagation options are applied afterwards.
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -16,7 +16,7 @@ use nix::sys::stat::SFlag;
 use nix::sys::statfs::{fstatfs, statfs, PROC_SUPER_MAGIC};
 use oci_spec::runtime::Mount;
 
-use super::attach::{apply_propagation, bind, mount_fd, set_recursive};
+use super::attach::{apply_propagation, attach_tree, bind, detached_copy, mount_fd, set_recursive};
 use super::options::{self, MountOptions};
 use super::path::{self, Kind};
 use super::{cgroupfs, copyup, Ctx};
@@ -40,7 +40,7 @@ const PROC_ALLOWED: &[&str] = &[
 pub fn mount_all(ctx: &mut Ctx<'_>) -> Result<()> {
     let mounts = ctx.cfg.spec.mounts().clone().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {
-        mount_one(ctx, m).with_context(|| describe(i, m))?;
+        mount_one(ctx, i, m).with_context(|| describe(i, m))?;
     }
     Ok(())
 }
@@ -58,7 +58,7 @@ fn describe(i: usize, m: &Mount) -> String {
     )
 }
 
-fn mount_one(ctx: &mut Ctx<'_>, m: &Mount) -> Result<()> {
+fn mount_one(ctx: &mut Ctx<'_>, i: usize, m: &Mount) -> Result<()> {
     refuse_idmap(m)?;
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
@@ -68,7 +68,8 @@ fn mount_one(ctx: &mut Ctx<'_>, m: &Mount) -> Result<()> {
     }
     if opts.is_bind() || typ == "bind" {
         let src = m.source().as_ref().context("a bind mount needs a source")?;
-        return bind_entry(ctx, &ctx.cfg.bundle.join(src), &dest, &opts);
+        let from_parent = ctx.cfg.mount_sources.get(i).and_then(Option::as_ref);
+        return bind_entry(ctx, &ctx.cfg.bundle.join(src), from_parent, &dest, &opts);
     }
     let source = m
         .source()
@@ -103,14 +104,56 @@ pub(super) fn refuse_idmap(m: &Mount) -> Result<()> {
     Ok(())
 }
 
-fn bind_entry(ctx: &Ctx<'_>, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let meta = std::fs::metadata(src).with_context(|| format!("source {}", src.display()))?;
-    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+/// A bind of `src`. Where the container's root may not reach the source (a user namespace
+/// and a directory only the host's root can search), the copy the parent opened for it
+/// (`open_bind_sources`) is used, as runc passes mount-source fds.
+fn bind_entry(
+    ctx: &Ctx<'_>,
+    src: &Path,
+    from_parent: Option<&OwnedFd>,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<()> {
+    let srcfd = match sys::openat(None, src, OFlag::O_PATH, 0) {
+        Err(Errno::EACCES | Errno::EPERM) if from_parent.is_some() => None,
+        other => Some(other.with_context(|| format!("opening source {}", src.display()))?),
+    };
+    let probe = srcfd.as_ref().or(from_parent).context("no source")?;
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(probe))
+        .with_context(|| format!("source {}", src.display()))?;
+    let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Kind::Dir
+    } else {
+        Kind::File
+    };
     let dst = path::ensure(ctx.root(), dest, kind).context("creating the destination")?;
     check_proc_dest(&dst.path, Some(src), "bind")?;
-    let srcfd = sys::openat(None, src, OFlag::O_PATH, 0)
-        .with_context(|| format!("opening source {}", src.display()))?;
-    bind(ctx.root(), srcfd.as_fd(), &dst, opts)
+    match (&srcfd, from_parent) {
+        (Some(fd), _) => bind(ctx.root(), fd.as_fd(), &dst, opts),
+        (None, Some(tree)) => attach_tree(ctx.root(), tree.as_fd(), &dst, opts)
+            .context("attaching the source the runtime opened"),
+        (None, None) => unreachable!("checked above"),
+    }
+}
+
+/// In the parent, before the clone of a user-namespaced init: a detached copy of every bind
+/// source, flags applied, for the entries the init cannot open itself. An entry that fails
+/// here gets `None`; the init then reports its own error.
+pub fn open_bind_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Vec<Option<OwnedFd>> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .map(|m| {
+            let opts = options::parse(m.options().as_deref().unwrap_or(&[])).ok()?;
+            let typ = m.typ().as_deref().unwrap_or("");
+            if typ == "cgroup" || !(opts.is_bind() || typ == "bind") {
+                return None;
+            }
+            let src = bundle.join(m.source().as_ref()?);
+            let fd = sys::openat(None, &src, OFlag::O_PATH, 0).ok()?;
+            detached_copy(fd.as_fd(), &opts).ok()
+        })
+        .collect()
 }
 
 fn fs_entry(
