@@ -2,10 +2,13 @@
 //! that start-up reads /proc/self/maps to find the main thread's stack and sets up an
 //! alternate signal stack, a tenth of the work of `berth --version` (bench/callgrind.sh).
 //! What berth needs from it, `sys::process::runtime_start` does.
-#![no_main]
+//! The unit-test build of this binary keeps the test harness's own `main` (it has no tests).
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 
 use clap::{CommandFactory, FromArgMatches};
 
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(
     _argc: std::ffi::c_int,
