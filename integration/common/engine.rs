@@ -72,7 +72,7 @@ pub fn oci_image(dir: &Path, tag: &str, cmd: &[&str]) -> PathBuf {
 
 /// An executable that appends its argv to a log, one call a line, then execs berth. Engines
 /// are pointed at `path` instead of berth; `summary` turns the log into the commands and flags
-/// the engine used, which the lane writes to `target/tmp/argv/ENGINE.txt` and prints.
+/// the engine used, which the lane writes to `target/argv/ENGINE.txt` and prints.
 pub struct ArgvCapture {
     pub engine: String,
     pub path: PathBuf,
@@ -142,7 +142,7 @@ impl ArgvCapture {
         out
     }
 
-    /// Write the raw calls and the summary under target/tmp/argv/ and print the summary;
+    /// Write the raw calls and the summary under target/argv/ and print the summary;
     /// then require the README's block for this engine (in "Runtime calls per engine") to
     /// say exactly that, so a new command or flag from an engine cannot go unnoticed.
     pub fn report(&self) -> String {
@@ -151,7 +151,7 @@ impl ArgvCapture {
             let flags: Vec<_> = flags.into_iter().collect();
             text.push_str(&format!("  {cmd}: {}\n", flags.join(" ")));
         }
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("argv");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/argv");
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(dir.join(format!("{}.txt", self.engine)), &text);
         let _ = std::fs::copy(&self.log, dir.join(format!("{}.log", self.engine)));
