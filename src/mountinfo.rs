@@ -44,6 +44,25 @@ pub fn visible(mounts: &[MountInfo]) -> Vec<&MountInfo> {
         .collect()
 }
 
+/// Whether a cgroup mount listed in mountinfo is really what is at its mount point. A mount
+/// whose parent was covered (a new tmpfs over /sys/fs/cgroup, holding only the v1
+/// hierarchies, hides the cgroup2 mount at /sys/fs/cgroup/unified) is still listed, under a
+/// path that now leads elsewhere: statfs tells. Other mounts are taken as listed.
+pub fn backed(m: &MountInfo) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    let want = match m.fstype.as_str() {
+        "cgroup" => CGROUP_SUPER_MAGIC,
+        "cgroup2" => CGROUP2_SUPER_MAGIC,
+        _ => return true,
+    };
+    statfs(&m.mount_point).is_ok_and(|s| s.filesystem_type() == want)
+}
+
+/// Read `/proc/self/mountinfo`, keeping only the cgroup mounts that are [`backed`].
+pub fn read_backed() -> Result<Vec<MountInfo>> {
+    Ok(read()?.into_iter().filter(backed).collect())
+}
+
 /// Parse mountinfo text; malformed lines are skipped.
 pub fn parse(text: &str) -> Vec<MountInfo> {
     text.lines().filter_map(parse_line).collect()

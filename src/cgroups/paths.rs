@@ -81,7 +81,7 @@ pub fn cgroup_mounts(entries: &[MountInfo]) -> CgroupMounts {
 
 /// Reads the cgroup mounts of this process's mount namespace.
 pub fn host_cgroup_mounts() -> Result<CgroupMounts> {
-    Ok(cgroup_mounts(&mountinfo::read()?))
+    Ok(cgroup_mounts(&mountinfo::read_backed()?))
 }
 
 /// This process's cgroups, from /proc/self/cgroup text: controller (or `name=X`) → path; the

@@ -95,7 +95,7 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
     } else {
         crate::cgroups::paths::own_cgroups()?
     };
-    for h in hierarchies(&mountinfo::read()?) {
+    for h in hierarchies(&mountinfo::read_backed()?) {
         let name = h
             .mount_point
             .file_name()
