@@ -350,3 +350,41 @@ fn net_device_errors_move_nothing() {
     assert!(tap.on_host());
     tap.check_host_addrs(3);
 }
+
+// ---- seccomp ----------------------------------------------------------------------
+
+#[test]
+fn seccomp_flags_and_notify_without_a_listener() {
+    // LOG and SPEC_ALLOW are known to this kernel (checked before any side effect) and the
+    // filter is installed.
+    let root = Root::new();
+    let id = unique("feat-sc");
+    let b = Bundle::with(&["grep", "^Seccomp", "/proc/self/status"], |s| {
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+            "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let (code, out, err) = root.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Seccomp:\t2") && out.contains("Seccomp_filters:\t1"),
+        "{out}"
+    );
+
+    // SCMP_ACT_NOTIFY without listenerPath: refused before anything exists.
+    let id = unique("feat-sc");
+    let b = Bundle::with(&["true"], |s| {
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let e = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(
+        e.contains("linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY"),
+        "{e}"
+    );
+    assert_nothing_left(&root, &id, &b);
+}

@@ -171,7 +171,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
     let netdevs = netdev::from_spec(linux)?;
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
-        .map(seccomp::compile)
+        .map(|s| seccomp::compile(s).and_then(|p| p.check_kernel().map(|_| p)))
         .transpose()?;
     let cgroup = cgroups::new_manager(&CgroupConfig {
         cgroups_path: linux.and_then(|l| l.cgroups_path().clone()),

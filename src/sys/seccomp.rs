@@ -35,6 +35,23 @@ pub fn set_mode_filter(prog: &[SockFilter], flags: u32) -> Result<Option<OwnedFd
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
+/// Whether this kernel knows the filter flag `flag`: `seccomp(SECCOMP_SET_MODE_FILTER, flag,
+/// NULL)` fails with EFAULT (the flag passed, the program pointer did not) when it does and
+/// with EINVAL when it does not. Nothing is installed either way.
+pub fn filter_flag_known(flag: u32) -> bool {
+    // SAFETY: a null program pointer: the kernel validates the flags, then fails to read
+    // the program (EFAULT) without installing anything.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::c_ulong::from(flag),
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    ret == -1 && Errno::last() == Errno::EFAULT
+}
+
 /// `SECCOMP_IOCTL_NOTIF_RECV`: blocks until a filtered syscall is waiting for an answer.
 pub fn notif_recv(listener: BorrowedFd) -> Result<Notif, Errno> {
     // SAFETY: seccomp_notif is plain data; all-zero is the state the kernel requires.

@@ -132,6 +132,38 @@ pub fn compile(s: &oci_spec::runtime::LinuxSeccomp) -> anyhow::Result<Program> {
     })
 }
 
+impl Program {
+    /// Every filter flag of the profile is one this kernel knows; checked before any side
+    /// effect, so an old kernel's refusal names the flag instead of failing in the init.
+    pub fn check_kernel(&self) -> anyhow::Result<()> {
+        let names = [
+            (libc::SECCOMP_FILTER_FLAG_TSYNC, "SECCOMP_FILTER_FLAG_TSYNC"),
+            (libc::SECCOMP_FILTER_FLAG_LOG, "SECCOMP_FILTER_FLAG_LOG"),
+            (
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+                "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            ),
+            (
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+            ),
+        ];
+        for (bit, name) in names {
+            let bit = bit as u32;
+            // WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER.
+            let probe = if name.ends_with("KILLABLE_RECV") {
+                bit | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32
+            } else {
+                bit
+            };
+            if self.flags & bit != 0 && !crate::sys::seccomp::filter_flag_known(probe) {
+                anyhow::bail!("linux.seccomp.flags: this kernel does not support {name}");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Install `p` on the calling thread (every thread with SECCOMP_FILTER_FLAG_TSYNC). Does not
 /// set no_new_privs: without it the caller needs CAP_SYS_ADMIN. Returns the notification
 /// listener when the profile uses SCMP_ACT_NOTIFY.
@@ -159,3 +191,19 @@ pub fn install(p: &Program) -> anyhow::Result<Option<OwnedFd>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod kernel_tests {
+    #[test]
+    fn this_kernel_knows_every_flag() {
+        for f in [
+            libc::SECCOMP_FILTER_FLAG_TSYNC,
+            libc::SECCOMP_FILTER_FLAG_LOG,
+            libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+        ] {
+            assert!(crate::sys::seccomp::filter_flag_known(f as u32), "{f:#x}");
+        }
+        assert!(!crate::sys::seccomp::filter_flag_known(1 << 30));
+    }
+}
