@@ -845,18 +845,7 @@ fn v2_rootless_delegated_subtree() {
     let dir = common::TempDir::new("cri-deleg");
     let bundle = dir.path().join("b");
     common::busybox_rootfs(&bundle.join("rootfs"));
-    let out = Command::new(common::BERTH)
-        .args(["spec", "--rootless", "-b"])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let mut spec = common::template_with(&["--rootless"]);
     let map = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     spec["linux"]["uidMappings"] = map.clone();
     spec["linux"]["gidMappings"] = map;

@@ -117,9 +117,16 @@ impl Bundle {
 
 /// The template `berth spec` writes.
 pub fn template() -> Value {
+    template_with(&[])
+}
+
+/// The template `berth spec ARGS` writes (`--rootless`: the caller's ids mapped to root).
+pub fn template_with(args: &[&str]) -> Value {
     let d = TempDir::new("berth-spec");
     let out = Command::new(BERTH)
-        .args(["spec", "-b"])
+        .arg("spec")
+        .args(args)
+        .arg("-b")
         .arg(d.path())
         .output()
         .unwrap();
