@@ -57,6 +57,12 @@ impl TestUser {
             name,
             dir,
         };
+        // usermod needs the files (a fresh system may not have them yet).
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            if !Path::new(f).exists() {
+                std::fs::write(f, "").unwrap();
+            }
+        }
         let range = format!("{}-{}", subid, subid + SUBIDS - 1);
         must(
             "usermod --add-subuids",
