@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The options of `/mnt` inside a container whose /mnt is a bind (options `bind_opts`) of a
 /// tmpfs made, in a private mount namespace, with the per-mount flags `host_flags`.
@@ -30,12 +30,12 @@ fn bind_flags(host_flags: &str, bind_opts: &str, in_userns: bool) -> (i32, Strin
                 "source": src.path(), "options": opts,
             }));
             if in_userns {
-                userns(s);
+                userns_100000(s);
             }
         },
     );
     if in_userns {
-        chown_rootfs(&b);
+        chown_rootfs(&b, "100000:100000");
     }
     let script = format!(
         "mount -t tmpfs -o rw,suid,dev,exec tmpfs {src} && \
@@ -75,37 +75,6 @@ fn pass(host: &str, bind: &str, want: &str) {
     let (code, flags, err) = bind_flags(host, bind, false);
     assert_eq!(code, 0, "host {host}, bind {bind}: {err}");
     check(&flags, want, &format!("host {host}, bind {bind}"));
-}
-
-/// A user namespace container (ids 100000.., rootfs chowned) for the locked-flag cases.
-fn userns(s: &mut Value) {
-    s["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    s["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|m| m["destination"] != "/sys/fs/cgroup");
-    for m in s["mounts"].as_array_mut().unwrap() {
-        if m["type"] == "devpts" {
-            m["options"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|o| o != "gid=5");
-        }
-    }
-}
-
-fn chown_rootfs(b: &Bundle) {
-    let st = Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.path().join("rootfs"))
-        .status()
-        .unwrap();
-    assert!(st.success());
 }
 
 #[test]

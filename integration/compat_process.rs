@@ -95,32 +95,10 @@ fn time_offsets_with_a_user_namespace_and_without_a_time_namespace() {
     let root = Root::new();
     let b = Bundle::with(&["cat", "/proc/self/timens_offsets"], |s| {
         with_time_ns(s);
-        s["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        userns_100000(s);
         s["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 3600}});
-        s["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["destination"] != "/sys/fs/cgroup");
-        for m in s["mounts"].as_array_mut().unwrap() {
-            if m["type"] == "devpts" {
-                m["options"]
-                    .as_array_mut()
-                    .unwrap()
-                    .retain(|o| o != "gid=5");
-            }
-        }
     });
-    let st = std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.path().join("rootfs"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    chown_rootfs(&b, "100000:100000");
     let (code, out, err) = root.run_bundle(&b, &unique("compat-timeu"));
     assert_eq!(code, 0, "{err}");
     assert_eq!(

@@ -37,14 +37,7 @@ fn pty_owner_and_group_as_runc() {
             s["process"]["terminal"] = json!(true);
             s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
             if !gid_opt {
-                for m in s["mounts"].as_array_mut().unwrap() {
-                    if m["type"] == "devpts" {
-                        m["options"]
-                            .as_array_mut()
-                            .unwrap()
-                            .retain(|o| o != "gid=5");
-                    }
-                }
+                devpts_without_tty_gid(s);
             }
         });
         let (code, out) = run_on_pty(&root, &b, &unique("compat-ptyown"), b"");

@@ -9,40 +9,9 @@ use std::process::{Command, Stdio};
 use common::*;
 use serde_json::{json, Value};
 
-/// The config edits for a user namespace container mapped to 100000.. (rootfs chowned).
-fn userns_spec(s: &mut Value) {
-    s["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    s["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|m| m["destination"] != "/sys/fs/cgroup");
-    for m in s["mounts"].as_array_mut().unwrap() {
-        if m["type"] == "devpts" {
-            m["options"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|o| o != "gid=5");
-        }
-    }
-}
-
-fn chown(b: &Bundle, ids: &str) {
-    let st = Command::new("chown")
-        .args(["-R", ids])
-        .arg(b.path().join("rootfs"))
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
 /// Joins the user namespace at `path` instead of making one (no mappings of its own).
 fn join_userns(s: &mut Value, path: &Path) {
-    userns_spec(s);
+    userns_100000(s);
     let nss = s["linux"]["namespaces"].as_array_mut().unwrap();
     nss.retain(|n| n["type"] != "user");
     nss.push(json!({"type": "user", "path": path}));
@@ -78,8 +47,8 @@ impl Drop for NsFile {
 
 /// A running user namespace container; returns its init's pid.
 fn owner_container(root: &Root, id: &str) -> (Bundle, i64) {
-    let b = Bundle::with(&["sleep", "100"], userns_spec);
-    chown(&b, "100000:100000");
+    let b = Bundle::with(&["sleep", "100"], userns_100000);
+    chown_rootfs(&b, "100000:100000");
     root.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), id]);
     let pid = root.state(id)["pid"].as_i64().unwrap();
     (b, pid)
@@ -99,7 +68,7 @@ fn join_another_containers_user_namespace_by_path_and_by_ns_file() {
     let file = NsFile::bind(&by_proc);
     for path in [by_proc.as_path(), file.0.as_path()] {
         let b = Bundle::with(&["sh", "-c", PROBE], |s| join_userns(s, path));
-        chown(&b, "100000:100000");
+        chown_rootfs(&b, "100000:100000");
         let (code, out, err) = root.run_bundle(&b, &unique("compat-userj"));
         assert_eq!(code, 0, "{}: {err}", path.display());
         let lines: Vec<&str> = out.lines().collect();
@@ -181,13 +150,13 @@ fn bind_source_the_container_root_cannot_reach() {
             "cat /vol/hello; echo; awk '$2 == \"/vol\" { print $4 }' /proc/self/mounts",
         ],
         |s| {
-            userns_spec(s);
+            userns_100000(s);
             s["mounts"].as_array_mut().unwrap().push(json!({
                 "destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "ro", "nosuid"]
             }));
         },
     );
-    chown(&b, "100000:100000");
+    chown_rootfs(&b, "100000:100000");
     let (code, out, err) = root.run_bundle(&b, &unique("compat-hiddenvol"));
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();

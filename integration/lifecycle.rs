@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
@@ -366,21 +366,6 @@ fn run_wires_the_terminal_to_the_caller() {
     assert!(out.contains("in-42"), "{out}");
     assert!(out.contains("/dev/pts/0"), "{out}");
     assert_eq!(status.code(), Some(4), "{out}");
-}
-
-fn recv_fd(sock: i32) -> OwnedFd {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([i32; 1]);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
-    for c in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel just installed this fd for us.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no fd received");
 }
 
 /// `berth run` with `files` at fds 3.. and extra env, for the fd-passing tests.

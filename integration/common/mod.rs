@@ -428,3 +428,41 @@ pub fn recv_fd(sock: i32) -> std::os::fd::OwnedFd {
     }
     panic!("no fd received");
 }
+
+/// Drop `gid=5` from the devpts mount (a user namespace does not map gid 5).
+pub fn devpts_without_tty_gid(s: &mut Value) {
+    for m in s["mounts"].as_array_mut().unwrap() {
+        if m["type"] == "devpts" {
+            m["options"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|o| o != "gid=5");
+        }
+    }
+}
+
+/// A new user namespace mapping 0.. to 100000.. (64k ids), without what such a container
+/// cannot mount: the cgroup mount and devpts' gid=5. The rootfs wants `chown_rootfs`.
+pub fn userns_100000(s: &mut Value) {
+    s["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    s["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    devpts_without_tty_gid(s);
+}
+
+/// chown -R the bundle's rootfs to `ids` (user:group).
+pub fn chown_rootfs(b: &Bundle, ids: &str) {
+    let st = Command::new("chown")
+        .args(["-R", ids])
+        .arg(b.path().join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "chown -R {ids}");
+}
