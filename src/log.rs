@@ -100,15 +100,28 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
 }
 
 /// Install the global logger. With no `--log` file, lines go to stderr.
+/// The `--log` file's fd (-1: none), which a child of the runtime keeps open (close-on-exec)
+/// while it runs runtime code.
+static LOG_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The `--log` file's fd, if logging goes to a file.
+pub fn file_fd() -> Option<std::os::fd::RawFd> {
+    let fd = LOG_FD.load(std::sync::atomic::Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
 pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> Result<()> {
     let sink = match path {
-        Some(p) => Sink::File(
-            OpenOptions::new()
+        Some(p) => {
+            let f = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(p)
-                .with_context(|| format!("opening log file {}", p.display()))?,
-        ),
+                .with_context(|| format!("opening log file {}", p.display()))?;
+            use std::os::fd::AsRawFd;
+            LOG_FD.store(f.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+            Sink::File(f)
+        }
         None => Sink::Stderr,
     };
     let max = if debug { Level::DEBUG } else { Level::WARN };

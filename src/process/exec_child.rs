@@ -3,7 +3,7 @@
 //! uses (`program.rs`). Its end of the socket is close-on-exec, so end-of-file tells the
 //! parent that the exec happened. `container/exec.rs` is the parent side.
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -46,6 +46,10 @@ fn setup(ctx: &ExecContext) -> Result<Never, ChildError> {
         init: false,
         attrs: ctx.attrs,
     };
+    let mut keep = vec![ctx.channel.raw()];
+    keep.extend(ctx.console_socket.map(|s| s.as_raw_fd()));
+    keep.extend(ctx.join.iter().map(|(_, _, f)| f.as_raw_fd()));
+    super::program::keep_only_given_fds(&keep, ctx.preserve_fds)?;
     super::program::begin(&ctx.channel)?;
     super::program::set_oom_score_adj(ctx.process)?;
     for (t, path, f) in ctx.join {

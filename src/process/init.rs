@@ -66,7 +66,10 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         attrs: ctx.attrs,
     };
 
-    // 1. Wait until the parent mapped our ids.
+    // 1. Hold only what we were given, then wait until the parent mapped our ids.
+    let mut keep = vec![ctx.channel.raw(), ctx.fifo.as_raw_fd()];
+    keep.extend(ctx.console_socket.as_ref().map(|s| s.as_raw_fd()));
+    super::program::keep_only_given_fds(&keep, ctx.extra_fds)?;
     let host_pid = super::program::begin(&ctx.channel)?;
 
     // 2. Namespaces joined by path and the late ones. In a user namespace we become its

@@ -12,7 +12,7 @@
 //!    personality;
 //! 4. `Program::exec`: execve.
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -46,6 +46,18 @@ pub fn begin(ch: &Channel) -> Result<i32, ChildError> {
         .context("PR_SET_DUMPABLE")
         .step("dumpable")?;
     Ok(host_pid)
+}
+
+/// Right after the fork: close every fd but stdio, `keep`, the `--log` file and the fds
+/// 3..3+extra passed to the program, so the child holds nothing else of its caller's (a
+/// test runner's output file) or the runtime's (the state directory, its lock).
+pub fn keep_only_given_fds(keep: &[RawFd], extra: u32) -> Result<(), ChildError> {
+    let mut keep = keep.to_vec();
+    keep.extend(3..3 + extra as RawFd);
+    keep.extend(crate::log::file_fd());
+    crate::sys::process::close_fds_except(&keep)
+        .context("closing the fds the process was not given")
+        .step("fds")
 }
 
 /// What the program setup needs, the same for the init and an exec'd process.
@@ -98,10 +110,15 @@ impl Setup<'_> {
     pub fn program(&self) -> Result<Program, ChildError> {
         let nnp = self.process.no_new_privileges().unwrap_or(false);
         self.attrs.before_seccomp()?;
+        // Before any filter: a profile may deny close_range (the sweep then falls back to
+        // fcntl over /proc/self/fd, which classic profiles allow).
+        let uid = Uid::from_raw(self.process.user().uid());
+        let terminal = self.process.terminal().unwrap_or(false);
+        prepare_fds(self.extra_fds, uid, terminal).step("fds")?;
         if !nnp {
             install_seccomp(self.seccomp, self.channel)?;
         }
-        let program = prepare(self.process, self.extra_fds, self.extra_env)?;
+        let program = prepare(self.process, self.extra_env)?;
         if nnp {
             install_seccomp(self.seccomp, self.channel)?;
         }
@@ -119,7 +136,7 @@ pub struct Program {
 
 /// Everything up to (not including) execve. `extra_fds` fds from 3 stay open; `extra_env`
 /// is added to process.env.
-fn prepare(process: &Process, extra_fds: u32, extra_env: &[String]) -> Result<Program, ChildError> {
+fn prepare(process: &Process, extra_env: &[String]) -> Result<Program, ChildError> {
     set_rlimits(process).step("rlimits")?;
     let env = build_env(process, extra_env);
     let path = find_program(process, &env).step("exec")?;
@@ -139,7 +156,6 @@ fn prepare(process: &Process, extra_fds: u32, extra_env: &[String]) -> Result<Pr
         .step("exec")?;
     let user = process.user();
     let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
-    prepare_fds(extra_fds, uid, process.terminal().unwrap_or(false)).step("fds")?;
     let caps = CapSets::from_spec(process.capabilities().as_ref());
     caps.apply_bounding().step("capabilities")?;
     nix::sys::prctl::set_keepcaps(true)

@@ -78,18 +78,70 @@ pub unsafe fn fork_with_flags(flags: libc::c_int, cgroup: Option<RawFd>) -> Resu
     }
 }
 
-/// Mark every fd from `first` upwards close-on-exec.
-pub fn cloexec_from(first: u32) -> Result<(), Errno> {
-    // SAFETY: close_range only changes fd flags; no memory is passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+/// `close_range(first, last, flags)`.
+fn close_range(first: u32, last: u32, flags: libc::c_uint) -> Result<(), Errno> {
+    // SAFETY: close_range takes plain integers and only closes or flags fds of ours.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) };
     Errno::result(r).map(drop)
+}
+
+/// The fds open now, from /proc/self/fd (the listing's own fd included; it is closed again
+/// by the time the list is returned).
+fn open_fds() -> Result<Vec<RawFd>, Errno> {
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    Ok(dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+/// Mark every fd from `first` upwards close-on-exec: with close_range, or, where an old
+/// kernel or a seccomp profile refuses it, fd by fd from /proc/self/fd with fcntl (as runc's
+/// CloseExecFrom does).
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    if close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC).is_ok() {
+        return Ok(());
+    }
+    for fd in open_fds()? {
+        if fd >= first as RawFd {
+            // SAFETY: fcntl on an integer fd; an fd closed meanwhile gives EBADF.
+            match Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }) {
+                Ok(_) | Err(Errno::EBADF) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Close every fd from 3 upwards except those in `keep`: with close_range over the gaps,
+/// or fd by fd from /proc/self/fd where close_range is refused. For a child right after the
+/// fork, so it holds nothing of the runtime's (or its caller's) it was not given.
+pub fn close_fds_except(keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 3u32;
+    let mut ranged = true;
+    for &k in keep.iter().chain(std::iter::once(&u32::MAX)) {
+        if k > from && close_range(from, k - 1, 0).is_err() {
+            ranged = false;
+            break;
+        }
+        from = k.saturating_add(1);
+    }
+    if ranged {
+        return Ok(());
+    }
+    for fd in open_fds()? {
+        if fd > 2 && !keep.contains(&(fd as u32)) {
+            // SAFETY: closing an fd number we hold; nothing of ours uses it afterwards (the
+            // caller keeps what it needs in `keep`). EBADF: the listing's own, gone already.
+            let _ = unsafe { libc::close(fd) };
+        }
+    }
+    Ok(())
 }
 
 /// A pidfd for a process (to wait for it without racing pid reuse).

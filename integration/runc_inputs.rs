@@ -1,0 +1,191 @@
+//! Inputs runc users feed (issue 7, items 1-13): seccomp profiles of the classic kind, the
+//! fds a caller leaves open, failures inside the container's processes, and the command line
+//! as runc users type it.
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Syscalls added to Linux in 2019 and later: a pre-2019 allow list has none of them.
+const NEWER: &[&str] = &[
+    "pidfd_send_signal",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "pidfd_open",
+    "clone3",
+    "close_range",
+    "openat2",
+    "pidfd_getfd",
+    "faccessat2",
+    "process_madvise",
+    "epoll_pwait2",
+    "mount_setattr",
+    "quotactl_fd",
+    "landlock_create_ruleset",
+    "landlock_add_rule",
+    "landlock_restrict_self",
+    "memfd_secret",
+    "process_mrelease",
+    "futex_waitv",
+    "set_mempolicy_home_node",
+    "cachestat",
+    "fchmodat2",
+    "map_shadow_stack",
+    "futex_wake",
+    "futex_wait",
+    "futex_requeue",
+    "statmount",
+    "listmount",
+    "lsm_get_self_attr",
+    "lsm_set_self_attr",
+    "lsm_list_modules",
+    "mseal",
+];
+
+/// A suite-style profile: defaultAction SCMP_ACT_ERRNO and a classic allow list (docker's
+/// unconditional allows without anything from 2019 on), plus a rule with no names, which
+/// runc skips.
+fn classic_profile() -> Value {
+    let docker: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/testdata/engine-configs/seccomp-docker-default.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut names: Vec<String> = Vec::new();
+    for r in docker["syscalls"].as_array().unwrap() {
+        let unconditional = r.get("args").is_none_or(|a| a.is_null())
+            && r.get("includes")
+                .is_none_or(|i| i.as_object().is_none_or(|o| o.is_empty()));
+        if r["action"] == "SCMP_ACT_ALLOW" && unconditional {
+            for n in r["names"].as_array().unwrap() {
+                let n = n.as_str().unwrap();
+                if !NEWER.contains(&n) && !names.iter().any(|m| m == n) {
+                    names.push(n.to_string());
+                }
+            }
+        }
+    }
+    // docker allows clone with conditions on its flags; a classic list allows it outright.
+    names.extend(["clone".to_string(), "fork".to_string(), "vfork".to_string()]);
+    assert!(names.len() > 250, "{}", names.len());
+    assert!(!names.iter().any(|n| n == "close_range" || n == "clone3"));
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": names, "action": "SCMP_ACT_ALLOW"},
+            {"names": [], "action": "SCMP_ACT_ALLOW"},
+        ]
+    })
+}
+
+#[test]
+fn a_classic_seccomp_profile_runs_in_both_no_new_privileges_modes() {
+    for nnp in [false, true] {
+        let root = Root::new();
+        let id = unique("seccomp-classic");
+        let b = Bundle::with(&["sh", "-c", "echo started; sleep 30"], |s| {
+            s["linux"]["seccomp"] = classic_profile();
+            s["process"]["noNewPrivileges"] = json!(nnp);
+            // A user change after the filter, as with engines' non-root users.
+            s["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        });
+        let (code, out, err) = root.run_bundle(
+            &Bundle::with(&["sh", "-c", "echo ran"], |s| {
+                s["linux"]["seccomp"] = classic_profile();
+                s["process"]["noNewPrivileges"] = json!(nnp);
+            }),
+            &id,
+        );
+        assert_eq!((code, out.trim()), (0, "ran"), "nnp={nnp}: {err}");
+        // create, start, exec (the exec'd process goes through the same setup).
+        let id = unique("seccomp-classic");
+        root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+        root.ok(&["start", &id]);
+        let out = root.ok(&["exec", &id, "sh", "-c", "id -u; echo exec-ok"]);
+        assert_eq!(out.trim(), "1000\nexec-ok", "nnp={nnp}");
+        root.ok(&["delete", "--force", &id]);
+    }
+}
+
+/// The fds > 2 of a process and what they point at.
+fn fds_above_stdio(pid: &str) -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let n: u32 = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?.display().to_string();
+            (n > 2).then_some((n, target))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_init_and_exec_hold_only_what_they_were_given() {
+    let root = Root::new();
+    let id = unique("fds");
+    let b = Bundle::new(&["sleep", "100"]);
+    let stray = TempDir::new("berth-stray");
+    let stray_file = stray.path().join("caller-output");
+    // The caller leaves an fd open (as a test runner's output file is), through a shell.
+    // Output to files, not pipes: the container's processes inherit stdout and stderr.
+    let err_file = stray.path().join("stderr");
+    let sh = |args: &str| {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec {BERTH} --root {} {args} 7>>{} >/dev/null 2>{}",
+                root.path().display(),
+                stray_file.display(),
+                err_file.display()
+            ))
+            .status()
+            .unwrap();
+        let err = std::fs::read_to_string(&err_file).unwrap_or_default();
+        assert!(status.success(), "{args}: {err}");
+    };
+    sh(&format!("create -b {} {id}", b.path().display()));
+    let pid = root.state(&id)["pid"].to_string();
+    let fds = fds_above_stdio(&pid);
+    assert_eq!(
+        fds.len(),
+        2,
+        "a created init holds only the sync socket and the fifo: {fds:?}"
+    );
+    assert!(
+        fds.iter().any(|(_, t)| t.ends_with("/exec.fifo")),
+        "{fds:?}"
+    );
+    assert!(fds.iter().any(|(_, t)| t.starts_with("socket:")), "{fds:?}");
+    root.ok(&["start", &id]);
+    assert_eq!(
+        fds_above_stdio(&pid),
+        vec![],
+        "the program holds stdio only"
+    );
+    let pid_file = stray.path().join("exec.pid");
+    sh(&format!(
+        "exec -d --pid-file {} {id} sleep 100",
+        pid_file.display()
+    ));
+    let epid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(
+        fds_above_stdio(epid.trim()),
+        vec![],
+        "an exec'd process holds stdio only"
+    );
+    root.ok(&["delete", "--force", &id]);
+}
