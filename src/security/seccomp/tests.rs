@@ -409,7 +409,10 @@ fn errors_name_the_json_path() {
     // A rule with no names adds nothing, as in runc (one rule per name).
     let p = prog(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": [], "action": "SCMP_ACT_ERRNO"}]}));
-    assert_eq!(run(&p, Arch::X86_64, "getpid", [0; 6]), libc::SECCOMP_RET_ALLOW);
+    assert_eq!(
+        run(&p, Arch::X86_64, "getpid", [0; 6]),
+        libc::SECCOMP_RET_ALLOW
+    );
 }
 
 #[test]
