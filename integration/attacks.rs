@@ -106,3 +106,155 @@ fn mount_destinations_cannot_climb_out() {
     assert!(rootfs.join(hp.trim_start_matches('/')).join("sub").is_dir());
     assert!(rootfs.join(hp.trim_start_matches('/')).join("vol").is_dir());
 }
+
+/// CVE-2016-9962 class: while the init runs berth's code (created, not started), a process
+/// exec'd into the container cannot get at it through /proc: not its environment, not its
+/// fds (one of them leads to the host's state dir), not its cwd.
+#[test]
+fn the_init_cannot_be_ptraced_before_exec() {
+    let root = Root::new();
+    let id = unique("harden-ptrace");
+    let b = Bundle::new(&["true"]);
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    let out = root.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/environ >/dev/null 2>&1 && echo READ environ; \
+         ls /proc/1/cwd/ /proc/1/root/ >/dev/null 2>&1 && echo LISTED cwd/root; \
+         for f in /proc/1/fd/*; do readlink $f >/dev/null 2>&1 && echo LINK $f; done; echo done",
+    ]);
+    assert_eq!(out, "done\n", "the init was reachable: {out}");
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// CVE-2024-21626 class: a cwd through a leaked fd (/proc/self/fd/N) must not put the
+/// program outside the root, and the program gets no fd but its stdio.
+#[test]
+fn no_leaked_fds_and_no_cwd_outside_the_root() {
+    let root = Root::new();
+    let b = Bundle::new(&["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '; pwd"]);
+    let (code, out, err) = root.run_bundle(&b, &unique("harden-fds"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0 1 2 3 /\n", "fds or cwd: {out}"); // 3: ls's own dir fd
+    for n in 3..12 {
+        let host = HostTarget::new();
+        let b = Bundle::with(
+            &[
+                "sh",
+                "-c",
+                "pwd; ls .. > /dev/null; echo > ../../../../harden-escape",
+            ],
+            |s| {
+                s["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+            },
+        );
+        let root = Root::new();
+        let (code, out, err) = root.run_bundle(&b, &unique("harden-cwd"));
+        // Either refused, or the cwd is inside the container.
+        if code == 0 {
+            assert!(!out.contains("harden-host"), "fd {n}: cwd outside: {out}");
+        } else {
+            assert!(
+                err.contains("cwd") || err.contains("No such file"),
+                "fd {n}: {err}"
+            );
+        }
+        host.assert_untouched();
+        assert!(
+            !Path::new("/harden-escape").exists(),
+            "fd {n}: wrote on the host"
+        );
+    }
+}
+
+/// CVE-2025-31133 class: the image's /dev (no tmpfs over it) holds /dev/null as a symlink to
+/// a host file; masking must not bind that file anywhere, nor write through it.
+#[test]
+fn dev_null_swapped_for_a_symlink_is_not_used_to_mask() {
+    let host = HostTarget::new();
+    let victim = host.path().join("victim");
+    std::fs::write(&victim, "host data").unwrap();
+    let b = Bundle::with(&["sh", "-c", "cat /proc/kcore | head -c 9"], |s| {
+        let m = s["mounts"].as_array_mut().unwrap();
+        m.retain(|m| m["destination"] != "/dev");
+        m.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev/"));
+        s["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    });
+    let dev = b.path().join("rootfs/dev");
+    let _ = std::fs::remove_file(dev.join("null"));
+    symlink(&victim, dev.join("null")).unwrap();
+    let root = Root::new();
+    let (_code, out, err) = root.run_bundle(&b, &unique("harden-devnull"));
+    assert!(
+        !out.contains("host data"),
+        "the host file was bound over a masked path: {out} {err}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "host data");
+    assert_eq!(mounts_mentioning(victim.to_str().unwrap()), 0);
+}
+
+/// CVE-2026-30892: `exec -u 1` is uid 1, not 0. And (seen with runc 1.1.5) `exec --user`
+/// never re-owns the host's /dev/null.
+#[test]
+fn exec_user_is_parsed_right_and_leaves_host_dev_null_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let before = std::fs::metadata("/dev/null").unwrap();
+    let root = Root::new();
+    let id = unique("harden-user");
+    let b = Bundle::new(&["sleep", "100"]);
+    root.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+    for (u, want) in [
+        ("1", "1 0"),
+        ("1:2", "1 2"),
+        ("1000", "1000 0"),
+        ("0", "0 0"),
+    ] {
+        let out = root.ok(&[
+            "exec",
+            "-u",
+            u,
+            &id,
+            "sh",
+            "-c",
+            "echo $(id -u) $(id -g) </dev/null >/dev/null; id -u; id -g",
+        ]);
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>().join(" "),
+            want,
+            "-u {u}"
+        );
+    }
+    let after = std::fs::metadata("/dev/null").unwrap();
+    assert_eq!(
+        (before.uid(), before.gid(), before.mode()),
+        (after.uid(), after.gid(), after.mode())
+    );
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// CVE-2022-29162: no inheritable capabilities by default (the template's process), and
+/// none in an exec'd process either.
+#[test]
+fn no_inheritable_capabilities_by_default() {
+    let root = Root::new();
+    let id = unique("harden-capinh");
+    let b = Bundle::new(&["sh", "-c", "grep CapInh /proc/self/status; sleep 100"]);
+    let spec = b.config();
+    assert!(spec["process"]["capabilities"].get("inheritable").is_none());
+    root.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+    let out = root.ok(&["exec", &id, "grep", "CapInh", "/proc/self/status"]);
+    assert_eq!(out.trim(), "CapInh:\t0000000000000000");
+    let out = root.ok(&[
+        "exec",
+        "--cap",
+        "CAP_NET_ADMIN",
+        &id,
+        "grep",
+        "CapInh",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out.trim(), "CapInh:\t0000000000000000");
+    root.ok(&["delete", "--force", &id]);
+}

@@ -188,9 +188,29 @@ fn prepare(process: &Process, extra_env: &[String]) -> Result<Program, ChildErro
 /// after the identity change).
 fn enter_cwd(cwd: &Path, may_retry: bool) -> Result<bool> {
     match nix::unistd::chdir(cwd) {
-        Ok(()) => Ok(true),
+        Ok(()) => check_cwd_inside(cwd).map(|()| true),
         Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) if may_retry => Ok(false),
         Err(e) => Err(e).with_context(|| format!("chdir to process.cwd {}", cwd.display())),
+    }
+}
+
+/// The cwd must be below our root (CVE-2024-21626): a `/proc/self/fd/N` cwd through an fd
+/// the runtime still holds would lead to the host. The kernel's getcwd then says
+/// "(unreachable)", which libc reports as ENOENT.
+fn check_cwd_inside(cwd: &Path) -> Result<()> {
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        Ok(p) => bail!(
+            "process.cwd {} leads outside the container: {}",
+            cwd.display(),
+            p.display()
+        ),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "process.cwd {} leads outside the container (getcwd)",
+                cwd.display()
+            )
+        }),
     }
 }
 
