@@ -31,27 +31,10 @@ fn violations(config: &Path) -> String {
     }
 }
 
-fn spec(args: &[&str]) -> TempDir {
-    let d = TempDir::new("compat-spec");
-    let out = Command::new(BERTH)
-        .arg("spec")
-        .args(args)
-        .arg("-b")
-        .arg(d.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    d
-}
-
 #[test]
 fn spec_output_validates_against_the_runtime_spec_schema() {
     for args in [&[][..], &["--rootless"][..]] {
-        let d = spec(args);
+        let d = spec_dir(args);
         let v = violations(&d.path().join("config.json"));
         assert!(v.is_empty(), "berth spec {args:?}:\n{v}");
     }
@@ -60,7 +43,7 @@ fn spec_output_validates_against_the_runtime_spec_schema() {
 /// The check has teeth: a config that breaks the schema is reported with its path.
 #[test]
 fn the_schema_check_catches_a_bad_config() {
-    let d = spec(&[]);
+    let d = spec_dir(&[]);
     let p = d.path().join("config.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
     v["process"]["rlimits"][0]["type"] = serde_json::json!("nofile");

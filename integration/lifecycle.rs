@@ -328,44 +328,12 @@ fn run_wires_the_terminal_to_the_caller() {
     let b = Bundle::with(&["sh"], |s| {
         s["process"]["terminal"] = json!(true);
     });
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = pty.slave.as_raw_fd();
-    let mut cmd = root.cmd();
-    cmd.args(["run", "-b", b.path().to_str().unwrap(), &unique("rtty")]);
-    cmd.stdin(std::fs::File::from(pty.slave.try_clone().unwrap()))
-        .stdout(std::fs::File::from(pty.slave.try_clone().unwrap()))
-        .stderr(std::fs::File::from(pty.slave.try_clone().unwrap()));
-    // SAFETY: setsid and TIOCSCTTY between fork and exec are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            if libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().unwrap();
-    // Our copies of the slave must go, or the master never sees the end.
-    drop(cmd);
-    drop(pty.slave);
-    let mut master = std::fs::File::from(pty.master);
-    use std::io::Write;
-    master
-        .write_all(b"echo in-$((6*7)); tty; exit 4\n")
-        .unwrap();
-    let mut out = String::new();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    let status = child.wait().unwrap();
+    let input = b"echo in-$((6*7)); tty; exit 4\n";
+    let (code, out) = run_on_pty(&root, &b, &unique("rtty"), input);
+    let out = String::from_utf8_lossy(&out);
     assert!(out.contains("in-42"), "{out}");
     assert!(out.contains("/dev/pts/0"), "{out}");
-    assert_eq!(status.code(), Some(4), "{out}");
+    assert_eq!(code, 4, "{out}");
 }
 
 /// `berth run` with `files` at fds 3.. and extra env, for the fd-passing tests.

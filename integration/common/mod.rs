@@ -122,6 +122,12 @@ pub fn template() -> Value {
 
 /// The template `berth spec ARGS` writes (`--rootless`: the caller's ids mapped to root).
 pub fn template_with(args: &[&str]) -> Value {
+    let d = spec_dir(args);
+    serde_json::from_slice(&std::fs::read(d.path().join("config.json")).unwrap()).unwrap()
+}
+
+/// A directory holding the config.json `berth spec ARGS` wrote.
+pub fn spec_dir(args: &[&str]) -> TempDir {
     let d = TempDir::new("berth-spec");
     let out = Command::new(BERTH)
         .arg("spec")
@@ -135,7 +141,7 @@ pub fn template_with(args: &[&str]) -> Value {
         "berth spec: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&std::fs::read(d.path().join("config.json")).unwrap()).unwrap()
+    d
 }
 
 /// A private state root; on drop, force-deletes every container left in it.
