@@ -189,3 +189,38 @@ fn the_init_and_exec_hold_only_what_they_were_given() {
     );
     root.ok(&["delete", "--force", &id]);
 }
+
+#[test]
+fn kill_zero_kill_after_exit_and_update_memory_unlimited() {
+    let root = Root::new();
+    let id = unique("kill0");
+    let b = Bundle::new(&["sleep", "100"]);
+    root.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+    // kill(2) with signal 0: the container is alive.
+    root.ok(&["kill", &id, "0"]);
+    // -1 means unlimited, as with runc (parsed as a value, not a flag).
+    let pid = root.state(&id)["pid"].as_i64().unwrap();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let file = cgroup_file(
+        pid,
+        "memory",
+        if v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        },
+    );
+    let limit = || std::fs::read_to_string(&file).unwrap().trim().to_string();
+    root.ok(&["update", "--memory", "64m", &id]);
+    assert_eq!(limit(), "67108864");
+    root.ok(&["update", "--memory", "-1", &id]);
+    let l = limit();
+    assert!(l == "max" || l.parse::<u64>().unwrap() > 1 << 62, "{l}");
+    root.ok(&["kill", &id, "KILL"]);
+    wait_for(|| root.state(&id)["status"] == "stopped", "the init to die");
+    let err = root.fails(&["kill", &id, "0"]);
+    assert!(err.contains("is not running"), "{err}");
+    // A KILL once the init is gone succeeds, as runc's.
+    root.ok(&["kill", &id, "KILL"]);
+    root.ok(&["delete", &id]);
+}

@@ -18,6 +18,12 @@ pub struct KillArgs {
 
 pub fn run(g: &Global, a: KillArgs) -> Result<i32> {
     let ctx = || format!("kill {}", a.id);
+    if a.signal.trim_start_matches('0').is_empty() {
+        // Signal 0, as kill(2): only check that the container is alive.
+        let c = Container::load(&g.root, &a.id).with_context(ctx)?;
+        kill::check_alive(&c).with_context(ctx)?;
+        return Ok(0);
+    }
     let sig = kill::parse_signal(&a.signal).with_context(ctx)?;
     let c = Container::load(&g.root, &a.id).with_context(ctx)?;
     kill::kill(&c, sig, a.all).with_context(ctx)?;

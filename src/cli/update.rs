@@ -12,10 +12,10 @@ pub struct UpdateArgs {
     /// A linux.resources JSON file ("-" for stdin).
     #[arg(short = 'r', long)]
     pub resources: Option<String>,
-    /// Memory limit (bytes, or with k/m/g).
-    #[arg(long, value_parser = parse_size)]
+    /// Memory limit (bytes, or with k/m/g; -1: unlimited).
+    #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
     pub memory: Option<i64>,
-    #[arg(long = "memory-reservation", value_parser = parse_size)]
+    #[arg(long = "memory-reservation", value_parser = parse_size, allow_hyphen_values = true)]
     pub memory_reservation: Option<i64>,
     /// Memory plus swap limit (-1: unlimited).
     #[arg(long = "memory-swap", value_parser = parse_size, allow_hyphen_values = true)]
