@@ -1287,17 +1287,22 @@ mod tests {
         b.into_inner().unwrap()
     }
 
-    #[test]
-    fn whiteouts_and_opaque_dirs_flattened() {
-        let t = tempfile::tempdir().unwrap();
-        let root = rfs::open(t.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-        let mut a = Applier::new(
+    /// A flattening applier on `dir` (rootless when the tests do not run as root).
+    fn flat_applier(dir: &Path) -> Applier {
+        let root = rfs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        Applier::new(
             root,
             ApplyOptions {
                 rootless: !rustix::process::geteuid().is_root(),
                 overlay: false,
             },
-        );
+        )
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_flattened() {
+        let t = tempfile::tempdir().unwrap();
+        let mut a = flat_applier(t.path());
         a.apply_layer(
             &layer(&[
                 ("d/", None),
@@ -1366,14 +1371,7 @@ mod tests {
             b.append_data(&mut h, name, data).unwrap();
         }
         let t = tempfile::tempdir().unwrap();
-        let root = rfs::open(t.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-        let mut a = Applier::new(
-            root,
-            ApplyOptions {
-                rootless: !rustix::process::geteuid().is_root(),
-                overlay: false,
-            },
-        );
+        let mut a = flat_applier(t.path());
         a.apply_layer(&b.into_inner().unwrap()[..]).unwrap();
         a.finish().unwrap();
         for p in ["d", "d/f", "d/l", "d/p"] {
