@@ -20,6 +20,10 @@ pub fn run(g: &Global, a: DeleteArgs) -> Result<i32> {
         Ok(c) => c,
         // runc: `delete --force` of a missing container succeeds quietly.
         Err(_) if a.force && !g.root.join(&a.id).exists() => return Ok(0),
+        // A create killed before it recorded the container left only its directory.
+        Err(_) if a.force && crate::container::state::remove_orphan(&g.root, &a.id)? => {
+            return Ok(0)
+        }
         Err(e) => return Err(e).with_context(ctx),
     };
     delete::delete(c, a.force).with_context(ctx)?;

@@ -227,6 +227,10 @@ impl Made {
     pub fn create_cgroup(&mut self, prep: &Prepared) -> Result<&dyn Manager> {
         let m = cgroups::create(cgroups::load_manager(&prep.cgroup)?, prep.rootless)?;
         let m = &**self.cgroup.insert(m);
+        // Until state.json exists, this is how `delete --force` finds the cgroup of a
+        // create that was killed.
+        let dir = self.dir.as_deref().context("the state directory")?;
+        state::write_orphan_cgroup(dir, &m.state())?;
         cgroups::check_usable(m)?;
         Ok(m)
     }

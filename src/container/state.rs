@@ -141,6 +141,42 @@ pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
     Ok((dir, lock))
 }
 
+/// The cgroup a create made, recorded in its directory until state.json holds it.
+const ORPHAN_CGROUP: &str = "cgroup.json";
+
+/// Record the cgroup a create just made (see [`remove_orphan`]).
+pub fn write_orphan_cgroup(dir: &Path, cg: &crate::cgroups::CgroupState) -> Result<()> {
+    let p = dir.join(ORPHAN_CGROUP);
+    std::fs::write(&p, serde_json::to_vec(cg)?).with_context(|| format!("writing {}", p.display()))
+}
+
+/// Remove `<root>/<id>` left without a state.json by a create that was killed, as runc
+/// does; under the lock, so a create still running is never touched. Returns whether there
+/// was such a directory.
+pub fn remove_orphan(root: &Path, id: &str) -> Result<bool> {
+    check_id(id)?;
+    let dir = root.join(id);
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    let _lock = lock_dir(&dir)?;
+    if dir.join("state.json").exists() {
+        return Ok(false);
+    }
+    if let Ok(text) = std::fs::read(dir.join(ORPHAN_CGROUP)) {
+        let cg: crate::cgroups::CgroupState = serde_json::from_slice(&text)
+            .with_context(|| format!("parsing {}", dir.join(ORPHAN_CGROUP).display()))?;
+        let m = crate::cgroups::load_manager(&cg)?;
+        if !m.pids().unwrap_or_default().is_empty() {
+            let _ = m.thaw();
+            m.kill_all(nix::sys::signal::Signal::SIGKILL)?;
+        }
+        m.destroy()?;
+    }
+    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    Ok(true)
+}
+
 impl Container {
     /// Wrap a freshly created (and locked) directory.
     pub fn new(dir: PathBuf, lock: Lock, record: Record) -> Self {
