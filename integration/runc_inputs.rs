@@ -224,3 +224,19 @@ fn kill_zero_kill_after_exit_and_update_memory_unlimited() {
     root.ok(&["kill", &id, "KILL"]);
     root.ok(&["delete", &id]);
 }
+
+#[test]
+fn an_init_killed_by_its_profile_is_reported_as_killed() {
+    let root = Root::new();
+    let id = unique("seccomp-kill");
+    let b = Bundle::with(&["true"], |s| {
+        s["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_KILL", "syscalls": []});
+        s["process"]["noNewPrivileges"] = json!(false);
+    });
+    let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(
+        err.contains("the container init was killed by SIGSYS"),
+        "{err}"
+    );
+    assert_nothing_left(&root, &id, &b);
+}

@@ -98,8 +98,8 @@ pub struct Created {
 pub fn create(req: &CreateRequest) -> Result<Created> {
     let prep = prepare(req)?;
     let pidfd_socket = req.pidfd_socket.map(PidfdSocket::connect).transpose()?;
-    let (made, child) = spawn(req, &prep)?;
-    let console = drive(req, &prep, &made, &child)?;
+    let (mut made, child) = spawn(req, &prep)?;
+    let console = drive(req, &prep, &made, &child).map_err(|e| why_the_init_died(e, &mut made))?;
     if let Some(s) = &pidfd_socket {
         s.send(child.pid.as_raw(), "standard")?;
     }
@@ -532,6 +532,37 @@ pub(crate) fn record(
     made.child = None;
     made.netdevs = None;
     Ok(container)
+}
+
+/// When the init died without a word (a seccomp profile that kills, a signal), say how it
+/// died: its exit status or signal becomes the outermost context of the error.
+fn why_the_init_died(e: anyhow::Error, made: &mut Made) -> anyhow::Error {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+    let Some(pid) = made.child else { return e };
+    // The init said why itself: that is the cause.
+    let reported = e.chain().any(|c| {
+        c.downcast_ref::<crate::process::channel::ChildError>()
+            .is_some()
+    });
+    if reported {
+        return e;
+    }
+    // It is dying or gone if the channel broke; give it a moment, bounded.
+    for _ in 0..50 {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                made.child = None;
+                return e.context(format!("the container init was killed by {sig}"));
+            }
+            Ok(WaitStatus::Exited(_, code)) => {
+                made.child = None;
+                return e.context(format!("the container init exited with status {code}"));
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            Err(_) => return e,
+        }
+    }
+    e
 }
 
 /// Socket-activation fds passed through (LISTEN_FDS), as runc does: they sit at 3.. and the
