@@ -2,6 +2,7 @@
 pub mod cgroups;
 pub mod cli;
 pub mod container;
+pub mod criu;
 pub mod hooks;
 pub mod image;
 pub mod log;

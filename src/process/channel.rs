@@ -190,7 +190,7 @@ pub fn send_packet(sock: RawFd, body: &[u8], fd: Option<RawFd>) -> Result<(), Er
     sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).map(drop)
 }
 
-/// One packet and the fd that came with it (the tests read a --pidfd-socket with it too).
+/// One packet and the fd that came with it (the tests read a --pidfd-socket with it too; criu's RPC socket too).
 pub fn recv_packet(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
     let mut iov = [IoSliceMut::new(buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);

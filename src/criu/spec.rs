@@ -1,0 +1,237 @@
+//! What criu must be told about a container that runc or berth built from an OCI spec:
+//! the mounts whose source is outside the container (bind mounts, masked files, device
+//! nodes) and the namespaces that were joined by path.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType as T, Spec};
+
+use super::rpc::{ExtMountMap, InheritFd, JoinNamespace};
+use crate::rootfs::options;
+
+/// A bind mount of the spec: its destination inside the container (symlinks resolved
+/// inside the rootfs, as criu sees the mount point) and its host source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub dest: PathBuf,
+    pub source: PathBuf,
+}
+
+/// The spec's bind mounts, in order. A relative source is relative to the bundle.
+pub fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<BindMount>> {
+    let root = crate::rootfs::path::open_root(rootfs)?;
+    let mut out = Vec::new();
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
+        if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
+            continue;
+        }
+        let Some(src) = m.source() else { continue };
+        let dest = Path::new("/").join(m.destination());
+        let resolved = crate::rootfs::path::lookup(std::os::fd::AsFd::as_fd(&root), &dest)
+            .with_context(|| format!("resolving mount destination {}", dest.display()))?
+            .map(|r| Path::new("/").join(r.path))
+            .unwrap_or(dest);
+        out.push(BindMount {
+            dest: resolved,
+            source: bundle.join(src),
+        });
+    }
+    Ok(out)
+}
+
+fn ext(key: &Path, val: &Path) -> ExtMountMap {
+    ExtMountMap {
+        key: key.display().to_string(),
+        val: val.display().to_string(),
+    }
+}
+
+/// External mounts for a dump: each bind mount and device node is named by its path in the
+/// container; each masked file (a bind of /dev/null) by "/dev/null". `is_dir` tells whether
+/// a masked path is a directory in the running container (those are tmpfs mounts, which criu
+/// dumps itself).
+pub fn dump_mounts(
+    spec: &Spec,
+    binds: &[BindMount],
+    is_dir: impl Fn(&Path) -> bool,
+) -> Result<Vec<ExtMountMap>> {
+    let mut out: Vec<ExtMountMap> = binds.iter().map(|b| ext(&b.dest, &b.dest)).collect();
+    for p in masked(spec) {
+        if !is_dir(&p) {
+            out.push(ext(&p, Path::new("/dev/null")));
+        }
+    }
+    for n in crate::rootfs::dev::nodes(spec)? {
+        out.push(ext(&n.path, &n.path));
+    }
+    Ok(out)
+}
+
+/// External mounts for a restore: the keys written at dump time, mapped to host sources.
+pub fn restore_mounts(spec: &Spec, binds: &[BindMount]) -> Result<Vec<ExtMountMap>> {
+    let mut out: Vec<ExtMountMap> = binds.iter().map(|b| ext(&b.dest, &b.source)).collect();
+    if !masked(spec).is_empty() {
+        out.push(ext(Path::new("/dev/null"), Path::new("/dev/null")));
+    }
+    for n in crate::rootfs::dev::nodes(spec)? {
+        if !out.iter().any(|e| Path::new(&e.key) == n.path) {
+            out.push(ext(&n.path, &n.path));
+        }
+    }
+    Ok(out)
+}
+
+fn masked(spec: &Spec) -> Vec<PathBuf> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// criu's name for a namespace type.
+pub fn ns_name(t: T) -> &'static str {
+    match t {
+        T::Network => "net",
+        T::Pid => "pid",
+        T::Mount => "mnt",
+        T::Ipc => "ipc",
+        T::Uts => "uts",
+        T::User => "user",
+        T::Cgroup => "cgroup",
+        T::Time => "time",
+    }
+}
+
+/// The key criu knows an external namespace by (runc's keys, so images move between runtimes).
+pub fn external_key(t: T) -> &'static str {
+    match t {
+        T::Network => "extRootNetNS",
+        _ => "extRootPidNS",
+    }
+}
+
+/// Namespaces the spec joins by path.
+fn joined(spec: &Spec) -> Vec<(T, PathBuf)> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| n.path().clone().map(|p| (n.typ(), p)))
+        .collect()
+}
+
+/// `--external net[INODE]:extRootNetNS` entries for a dump: a network or pid namespace
+/// joined by path stays outside the image and is expected back at restore.
+pub fn dump_external_namespaces(spec: &Spec) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (t, path) in joined(spec) {
+        if matches!(t, T::Network | T::Pid) {
+            let ino = std::fs::metadata(&path)
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                .with_context(|| format!("namespace path {}", path.display()))?;
+            out.push(format!("{}[{ino}]:{}", ns_name(t), external_key(t)));
+        }
+    }
+    Ok(out)
+}
+
+/// For a restore: the namespace files to pass to criu (network and pid namespaces given by
+/// path, as inherited fds) and the other namespaces to join by path.
+pub struct RestoreNamespaces {
+    pub files: Vec<std::fs::File>,
+    pub inherit: Vec<InheritFd>,
+    pub join: Vec<JoinNamespace>,
+}
+
+pub fn restore_namespaces(spec: &Spec, first_fd: usize) -> Result<RestoreNamespaces> {
+    let mut r = RestoreNamespaces {
+        files: Vec::new(),
+        inherit: Vec::new(),
+        join: Vec::new(),
+    };
+    for (t, path) in joined(spec) {
+        match t {
+            T::Network | T::Pid => {
+                let f = std::fs::File::open(&path).with_context(|| {
+                    format!("opening the {} namespace {}", ns_name(t), path.display())
+                })?;
+                r.inherit.push(InheritFd {
+                    key: external_key(t).into(),
+                    fd: super::inherit_fd_number(first_fd + r.files.len()),
+                });
+                r.files.push(f);
+            }
+            T::Cgroup | T::Mount => bail!(
+                "linux.namespaces: criu cannot restore into an existing {} namespace ({})",
+                ns_name(t),
+                path.display()
+            ),
+            _ => r.join.push(JoinNamespace {
+                ns: ns_name(t).into(),
+                ns_file: path.display().to_string(),
+                extra_opt: None,
+            }),
+        }
+    }
+    Ok(r)
+}
+
+/// runc's `--empty-ns` names (the spec's namespace types) to a CLONE_NEW* mask.
+pub fn empty_ns_mask(names: &[String]) -> Result<u32> {
+    let mut mask = 0;
+    for n in names {
+        let flag = match n.as_str() {
+            "network" => libc::CLONE_NEWNET,
+            "pid" => libc::CLONE_NEWPID,
+            "mount" => libc::CLONE_NEWNS,
+            "ipc" => libc::CLONE_NEWIPC,
+            "uts" => libc::CLONE_NEWUTS,
+            "user" => libc::CLONE_NEWUSER,
+            "cgroup" => libc::CLONE_NEWCGROUP,
+            other => bail!("--empty-ns: namespace {other:?} is not supported (network, pid, mount, ipc, uts, user or cgroup)"),
+        };
+        mask |= flag as u32;
+    }
+    Ok(mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_ns_names() {
+        assert_eq!(
+            empty_ns_mask(&["network".into()]).unwrap(),
+            libc::CLONE_NEWNET as u32
+        );
+        assert!(empty_ns_mask(&["net".into()]).is_err());
+    }
+
+    #[test]
+    fn ext_mounts_for_dump_and_restore() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+               "linux":{"maskedPaths":["/proc/kcore","/proc/acpi"]}}"#,
+        )
+        .unwrap();
+        let binds = vec![BindMount {
+            dest: "/data".into(),
+            source: "/srv/data".into(),
+        }];
+        let d = dump_mounts(&spec, &binds, |p| p == Path::new("/proc/acpi")).unwrap();
+        let pairs: Vec<(&str, &str)> = d.iter().map(|e| (&*e.key, &*e.val)).collect();
+        assert_eq!(pairs[0], ("/data", "/data"));
+        assert_eq!(pairs[1], ("/proc/kcore", "/dev/null"));
+        assert!(!pairs.iter().any(|p| p.0 == "/proc/acpi"));
+        assert!(pairs.contains(&("/dev/null", "/dev/null")), "{pairs:?}");
+        let r = restore_mounts(&spec, &binds).unwrap();
+        assert_eq!((&*r[0].key, &*r[0].val), ("/data", "/srv/data"));
+        assert_eq!((&*r[1].key, &*r[1].val), ("/dev/null", "/dev/null"));
+    }
+}
