@@ -6,6 +6,7 @@ use crate::log::LogFormat;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -61,6 +63,9 @@ pub struct Global {
     /// Given before the command, as with runc (`spec --rootless` is spec's own flag).
     #[arg(long, default_value = "auto")]
     pub rootless: Rootless,
+    /// The criu binary for checkpoint and restore (a bare name is looked up in PATH).
+    #[arg(long, global = true, default_value = "criu")]
+    pub criu: PathBuf,
 }
 
 impl Global {
@@ -117,6 +122,10 @@ pub enum Command {
     Resume(pause::PauseArgs),
     /// List a container's processes.
     Ps(ps::PsArgs),
+    /// Checkpoint a running container with criu.
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Restore a container from a criu checkpoint.
+    Restore(restore::RestoreArgs),
     /// Change a running container's cgroup limits.
     Update(update::UpdateArgs),
     /// A container's resource usage (and OOM kills) as JSON lines.
@@ -194,6 +203,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Resume(a) => pause::resume(&g, a),
         Command::Ps(a) => ps::run(&g, a),
         Command::Update(a) => update::run(&g, a),
+        Command::Checkpoint(a) => checkpoint::run(&g, a),
+        Command::Restore(a) => restore::run(&g, a),
         Command::Spec(a) => spec::run(&g, a),
         Command::Features(a) => features::run(&g, a),
         Command::Unpack(a) => unpack::run(&g, a),

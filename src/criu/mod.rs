@@ -141,7 +141,9 @@ impl Criu {
             &mut Ignore,
         )?;
         s.finish()?;
-        let v = resp.version.context("criu answered VERSION without a version")?;
+        let v = resp
+            .version
+            .context("criu answered VERSION without a version")?;
         Ok(v.major_number as u32 * 10000
             + v.minor_number as u32 * 100
             + v.sublevel.unwrap_or(0) as u32)
@@ -198,6 +200,17 @@ impl Criu {
         )?;
         s.finish()
     }
+}
+
+/// How criu locks a container's network while it dumps: with iptables (criu's default)
+/// when `iptables-restore` is installed, else with nftables, which criu does through the
+/// libnftables it links.
+pub fn network_lock() -> Option<i32> {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    let has_iptables = std::env::split_paths(&paths)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .any(|d| d.join("iptables-restore").exists());
+    (!has_iptables).then_some(rpc::CriuNetworkLockMethod::Nftables as i32)
 }
 
 /// The fd number criu sees for the `i`th fd passed to [`Criu::spawn`].
@@ -361,10 +374,8 @@ impl Drop for Session {
     fn drop(&mut self) {
         if !self.reaped {
             // Closing the socket makes criu give up; then reap it.
-            let _ = nix::sys::socket::shutdown(
-                self.sock.as_raw_fd(),
-                nix::sys::socket::Shutdown::Both,
-            );
+            let _ =
+                nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
             self.reap();
         }
     }
@@ -390,9 +401,10 @@ fn req_name(t: i32) -> &'static str {
     }
 }
 
-/// The last `Error (file:line): message` line of a criu log, without its timestamp. criu
-/// ends a failed run with a generic "Dumping FAILED." line: the error before it is the
-/// cause, so that one is taken when there is one.
+/// The last `Error (file:line): message` line of a criu log that names a cause, without
+/// its timestamp. criu ends a failed run with a generic "Dumping FAILED." and reports the
+/// exit of each helper it ran (`exited, status=1`, also while undoing): those are skipped
+/// when a line with a cause exists.
 pub fn last_error_in(log: &Path) -> Option<String> {
     let text = std::fs::read(log).ok()?;
     last_error(&String::from_utf8_lossy(&text))
@@ -403,11 +415,13 @@ fn last_error(text: &str) -> Option<String> {
         .lines()
         .filter_map(|l| l.find("Error (").map(|i| l[i..].trim()))
         .collect();
-    let generic = |l: &&str| l.ends_with(" FAILED.");
+    let secondary = |l: &&&str| {
+        l.ends_with(" FAILED.") || l.contains("exited, status=") || l.contains("execvp(")
+    };
     errors
         .iter()
         .rev()
-        .find(|l| !generic(l))
+        .find(|l| !secondary(l))
         .or(errors.last())
         .map(|l| l.to_string())
 }
@@ -431,6 +445,20 @@ mod tests {
             Some("Error (a.c:1): Dumping FAILED.")
         );
         assert_eq!(last_error("(00.1) all fine\n"), None);
+    }
+
+    #[test]
+    fn helper_exits_are_not_the_cause() {
+        let log = "Error (criu/util.c:627): execvp(\"iptables-restore\", ...) failed: No such file\n\
+                   (02.2) Error (criu/util.c:642): exited, status=1\n\
+                   (02.3) Error (criu/net.c:3071): Locking network failed: iptables-restore returned -1.\n\
+                   (02.4) Unlock network\n\
+                   (02.5) Error (criu/util.c:642): exited, status=1\n\
+                   (02.6) Error (criu/cr-dump.c:2053): Dumping FAILED.\n";
+        assert_eq!(
+            last_error(log).as_deref(),
+            Some("Error (criu/net.c:3071): Locking network failed: iptables-restore returned -1.")
+        );
     }
 
     #[test]

@@ -181,7 +181,12 @@ pub struct CriuOpts {
     pub tls_no_cn_verify: ::core::option::Option<bool>,
     #[prost(string, optional, tag = "60")]
     pub cgroup_yard: ::core::option::Option<::prost::alloc::string::String>,
-    #[prost(enumeration = "CriuPreDumpMode", optional, tag = "61", default = "Splice")]
+    #[prost(
+        enumeration = "CriuPreDumpMode",
+        optional,
+        tag = "61",
+        default = "Splice"
+    )]
     pub pre_dump_mode: ::core::option::Option<i32>,
     #[prost(int32, optional, tag = "62")]
     pub pidfd_store_sk: ::core::option::Option<i32>,
@@ -194,7 +199,7 @@ pub struct CriuOpts {
         default = "Iptables"
     )]
     pub network_lock: ::core::option::Option<i32>,
-    /// 	optional bool			check_mounts		= 128;	
+    /// 	optional bool			check_mounts		= 128;
     #[prost(bool, optional, tag = "65")]
     pub mntns_compat_mode: ::core::option::Option<bool>,
 }

@@ -181,21 +181,17 @@ pub fn restore_namespaces(spec: &Spec, first_fd: usize) -> Result<RestoreNamespa
     Ok(r)
 }
 
-/// runc's `--empty-ns` names (the spec's namespace types) to a CLONE_NEW* mask.
+/// runc's `--empty-ns` names to a CLONE_NEW* mask. criu can leave only the network
+/// namespace empty (it refuses any other in the mask).
 pub fn empty_ns_mask(names: &[String]) -> Result<u32> {
     let mut mask = 0;
     for n in names {
-        let flag = match n.as_str() {
-            "network" => libc::CLONE_NEWNET,
-            "pid" => libc::CLONE_NEWPID,
-            "mount" => libc::CLONE_NEWNS,
-            "ipc" => libc::CLONE_NEWIPC,
-            "uts" => libc::CLONE_NEWUTS,
-            "user" => libc::CLONE_NEWUSER,
-            "cgroup" => libc::CLONE_NEWCGROUP,
-            other => bail!("--empty-ns: namespace {other:?} is not supported (network, pid, mount, ipc, uts, user or cgroup)"),
-        };
-        mask |= flag as u32;
+        match n.as_str() {
+            "network" => mask |= libc::CLONE_NEWNET as u32,
+            other => bail!(
+                "--empty-ns: {other:?} is not supported: criu can only leave the network namespace empty"
+            ),
+        }
     }
     Ok(mask)
 }
@@ -211,6 +207,7 @@ mod tests {
             libc::CLONE_NEWNET as u32
         );
         assert!(empty_ns_mask(&["net".into()]).is_err());
+        assert!(empty_ns_mask(&["pid".into()]).is_err());
     }
 
     #[test]
