@@ -12,6 +12,7 @@ fi
 need=(busybox-static python3-jsonschema runc umoci skopeo jq zstd file containerd podman docker.io libseccomp-dev gcc
       containernetworking-plugins iproute2 util-linux buildah uidmap passwd)
 need+=(libarchive-tools attr)  # the unpack compatibility corpus (bsdtar, setfattr)
+need+=(criu qemu-system-x86 cpio)  # checkpoint/restore, run in the VM lane (integration/vm/)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

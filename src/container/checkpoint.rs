@@ -125,10 +125,9 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
     if let Some(fd) = req.status_fd {
         check_writable_fd(fd)?;
     }
-    // The container's config as its bundle holds it (mounts, masked paths, namespaces).
-    let bundle = crate::spec::load_bundle(&c.record.bundle)
-        .with_context(|| format!("the container's bundle {}", c.record.bundle.display()))?;
-    let spec = &bundle.spec;
+    // The config as create saw it (mounts, masked paths, namespaces).
+    let spec = c.config()?.clone();
+    let spec = &spec;
 
     let f = &req.flags;
     mkdir(&f.image).with_context(|| format!("--image-path {}", f.image.display()))?;
@@ -164,7 +163,7 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
     }
     opts.status_fd = req.status_fd;
     if !req.pre_dump {
-        let binds = criu::spec::bind_mounts(spec, &bundle.dir, &bundle.rootfs)?;
+        let binds = criu::spec::bind_mounts(spec, &c.record.bundle, &c.record.rootfs)?;
         let proc_root = PathBuf::from(format!("/proc/{}/root", c.record.pid));
         opts.ext_mnt = criu::spec::dump_mounts(spec, &binds, |p| {
             proc_root.join(p.strip_prefix("/").unwrap_or(p)).is_dir()
@@ -185,8 +184,12 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
         },
         &mut criu::Ignore,
     )?;
+    if req.pre_dump {
+        session.finish_pre_dump();
+        return Ok(());
+    }
     session.finish()?;
-    if req.leave_running || req.pre_dump {
+    if req.leave_running {
         return Ok(());
     }
     // criu killed the tree: what is left is the container's cgroup and state.
@@ -198,6 +201,7 @@ fn freezer_dir(cg: &CgroupState) -> Option<PathBuf> {
     match cg {
         CgroupState::V1 { paths, .. } => paths.get("freezer").cloned(),
         CgroupState::V2 { path, .. } => Some(path.clone()),
+        CgroupState::Disabled => None,
     }
 }
 

@@ -6,20 +6,21 @@
 //! start `criu swrk`, move it into the container's cgroup (the restored tree is created
 //! there), send RESTORE and answer criu's notifications:
 //! - `setup-namespaces`: the prestart and createRuntime hooks, with the restored pid;
-//! - `orphan-pts-master`: the new pty master goes to `--console-socket`;
-//! then record the restored init in state.json, as create does. The restored tree is our
+//! - `orphan-pts-master`: the new pty master goes to `--console-socket`.
+//!
+//! Then record the restored init in state.json, as create does. The restored tree is our
 //! child (criu's `rst_sibling`), so a foreground restore can wait for it.
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::checkpoint::{open_dir, CriuFlags, DESCRIPTORS};
-use super::state::{self, write_pid_file, Container, Record};
-use crate::cgroups::{self, CgroupConfig};
+use super::create::{prepare, record, CreateRequest, Made, Prepared};
+use super::state::Container;
+use crate::cgroups;
 use crate::criu::{self, rpc, Criu, CriuReq, CriuReqType};
 use crate::spec::Bundle;
 
@@ -45,38 +46,24 @@ pub struct Restored {
     pub pid: Pid,
 }
 
-/// Undo a failed restore.
-struct Cleanup {
-    dir: Option<PathBuf>,
-    /// The rootfs bind (unmounted before the directory is removed: removing through it
-    /// would empty the rootfs).
-    criu_root: Option<PathBuf>,
-    cgroup: Option<Box<dyn cgroups::Manager>>,
-    restored: Option<Pid>,
+/// `<root>/<id>/criu-root`, bound to the rootfs in our private mount namespace: unmounted
+/// (lazily, which cannot fail on a mount) and removed when dropped. It is declared after the
+/// state directory's guard, so on a failure it goes first: removing the state directory
+/// through the bind would empty the rootfs.
+struct RootMount(PathBuf);
+
+impl RootMount {
+    fn release(self) -> Result<()> {
+        let r = unmount_root(&self.0);
+        std::mem::forget(self);
+        r
+    }
 }
 
-impl Drop for Cleanup {
+impl Drop for RootMount {
     fn drop(&mut self) {
-        if let Some(pid) = self.restored.take() {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-        }
-        if let Some(cg) = self.cgroup.take() {
-            if !cg.pids().unwrap_or_default().is_empty() {
-                let _ = cg.kill_all(Signal::SIGKILL);
-            }
-            if let Err(e) = cg.destroy() {
-                tracing::warn!("cleanup: removing the cgroup: {e:#}");
-            }
-        }
-        if let Some(r) = self.criu_root.take() {
-            if unmount_root(&r).is_err() {
-                // Never remove a directory that may still show the rootfs.
-                self.dir = None;
-            }
-        }
-        if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
+        if let Err(e) = unmount_root(&self.0) {
+            tracing::warn!("cleanup: {e:#}");
         }
     }
 }
@@ -95,9 +82,9 @@ fn unmount_root(at: &Path) -> Result<()> {
     }
 }
 
+/// `berth restore`: create's prepare, criu in place of spawn and drive, create's record.
 pub fn restore(req: &RestoreRequest) -> Result<Restored> {
-    // 1. Checks, no side effect.
-    state::check_id(req.id)?;
+    // 1. Checks, no side effect: create's, then the image and criu.
     if req.rootless {
         bail!("restore needs root (criu cannot restore a rootless container)");
     }
@@ -106,20 +93,21 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
             "--no-pivot is not supported by restore: criu always pivots into the root it restores"
         );
     }
-    let bundle = crate::spec::load_bundle(req.bundle)?;
-    let spec = &bundle.spec;
-    let terminal = spec
-        .process()
-        .as_ref()
-        .context("config.json: process: missing")?
-        .terminal()
-        .unwrap_or(false);
-    if terminal && req.console_socket.is_none() {
-        bail!("process.terminal is true: pass --console-socket to receive the restored pty");
-    }
-    if !terminal && req.console_socket.is_some() {
-        bail!("--console-socket given but process.terminal is false");
-    }
+    let prep = prepare(&CreateRequest {
+        root: req.root,
+        id: req.id,
+        bundle: req.bundle,
+        console_socket: req.console_socket,
+        pidfd_socket: None,
+        pid_file: req.pid_file,
+        no_pivot: false,
+        no_new_keyring: false,
+        preserve_fds: 0,
+        systemd_cgroup: req.systemd_cgroup,
+        rootless: req.rootless,
+        keep_console: false,
+    })?;
+    let spec = &prep.bundle.spec;
     let f = &req.flags;
     let images =
         open_dir(&f.image).with_context(|| format!("--image-path {}", f.image.display()))?;
@@ -128,14 +116,8 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
     let min = if req.lsm_profile.is_some() { 31600 } else { 0 };
     criu.require(min, "restore")?;
     f.check_features(&criu, false)?;
-    let binds = criu::spec::bind_mounts(spec, &bundle.dir, &bundle.rootfs)?;
-    let cg_cfg = CgroupConfig {
-        cgroups_path: spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
-        id: req.id.to_string(),
-        systemd: req.systemd_cgroup,
-        rootless: req.rootless,
-    };
-    let cgroup = cgroups::new_manager(&cg_cfg)?;
+    let binds = criu::spec::bind_mounts(spec, &prep.bundle.dir, &prep.bundle.rootfs)?;
+    let ns = criu::spec::restore_namespaces(spec, 0)?;
     let console = req
         .console_socket
         .map(|p| {
@@ -144,58 +126,50 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
         })
         .transpose()?;
 
-    // 2. State directory (a duplicate id stops here) and cgroup.
-    let (dir, lock) = state::create_dir(req.root, req.id)?;
-    let mut cleanup = Cleanup {
-        dir: Some(dir.clone()),
-        criu_root: None,
-        cgroup: None,
-        restored: None,
-    };
-    let cgroup = cleanup.cgroup.insert(cgroup);
-    cgroup.create()?;
+    // 2. State directory (a duplicate id stops here) and cgroup, undone on failure.
+    let mut made = Made::state_dir(&prep)?;
+    made.create_cgroup(&prep)?;
 
-    // 3. The root criu restores into, in a mount namespace of our own (nothing to unmount
-    // afterwards, nothing left behind if we die).
-    let criu_root = dir.join("criu-root");
-    cleanup.criu_root = Some(criu_root.clone());
-    prepare_root(&bundle, &binds, &criu_root)?;
+    // 3. The root criu restores into, in a mount namespace of our own.
+    let root_mount = RootMount(made.dir().join("criu-root"));
+    prepare_root(&prep.bundle, &binds, &root_mount.0)?;
 
     // 4. The request.
     let (work, log) = f.open_work("restore.log")?;
     let mut opts = f.opts(&images, &work, "restore.log");
-    opts.root = Some(criu_root.display().to_string());
+    opts.root = Some(root_mount.0.display().to_string());
     opts.rst_sibling = Some(true);
     opts.evasive_devices = Some(true);
     opts.config_file = CriuFlags::config_file(spec.annotations().as_ref());
     opts.lsm_profile = req.lsm_profile.clone();
     opts.lsm_mount_context = req.lsm_mount_context.clone();
     opts.ext_mnt = criu::spec::restore_mounts(spec, &binds)?;
-    let ns = criu::spec::restore_namespaces(spec, 0)?;
     opts.inherit_fd = ns.inherit;
     opts.join_ns = ns.join;
-    // The init's stdio pipes are replaced by ours (criu inherits our 0, 1 and 2).
-    for (i, d) in descriptors.iter().enumerate() {
+    // The init's stdio pipes are replaced by ours, passed to criu after the namespaces.
+    let mut inherit: Vec<_> = ns.files.iter().map(|f| f.as_fd()).collect();
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    for (d, fd) in descriptors.iter().zip(stdio) {
         if d.contains("pipe:") {
             opts.inherit_fd.push(rpc::InheritFd {
                 key: d.clone(),
-                fd: i as i32,
+                fd: criu::inherit_fd_number(inherit.len()),
             });
+            inherit.push(fd);
         }
     }
-    let inherit: Vec<_> = ns.files.iter().map(|f| f.as_fd()).collect();
     let mut session = criu.spawn(&inherit, Some(log))?;
 
-    // 5. criu joins the container's cgroup; the restored tree is created in it.
+    // 5. criu joins the container's cgroup, where the restored tree is created.
+    let cgroup = made.cgroup()?;
     cgroup.apply(session.pid())?;
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cgroup.set(r)?;
+        cgroup.set(&cgroups::without_unset(r)?)?;
     }
     opts.cg_root = cgroup_roots(session.pid())?;
-
     let mut notes = Notes {
-        id: req.id,
-        bundle: &bundle,
+        prep: &prep,
         console,
         pid: None,
     };
@@ -208,42 +182,18 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
         &mut notes,
     );
     if let Some(pid) = notes.pid {
-        cleanup.restored = Some(Pid::from_raw(pid));
+        made.child(Pid::from_raw(pid));
     }
-    let resp = resp?;
-    let pid = resp
+    let pid = resp?
         .restore
         .map(|r| r.pid)
         .context("criu answered RESTORE without a pid")?;
-    cleanup.restored = Some(Pid::from_raw(pid));
+    made.child(Pid::from_raw(pid));
     session.finish()?;
-    cleanup.criu_root = None;
-    unmount_root(&criu_root)?;
+    root_mount.release()?;
 
     // 6. Record, as create does.
-    let record = Record {
-        oci_version: spec.version().clone(),
-        id: req.id.to_string(),
-        pid,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        init_start_time: state::start_time(pid).context("the restored init died during restore")?,
-        cgroup: cgroup.state(),
-        resources: spec.linux().as_ref().and_then(|l| l.resources().clone()),
-        hooks: spec.hooks().clone(),
-        rootless: req.rootless,
-    };
-    let container = Container::new(dir, lock, record);
-    container.save()?;
-    if let Some(p) = req.pid_file {
-        write_pid_file(p, pid)?;
-    }
-    cleanup.dir = None;
-    cleanup.cgroup = None;
-    cleanup.restored = None;
+    let container = record(&prep, made, Pid::from_raw(pid), req.pid_file)?;
     Ok(Restored {
         container,
         pid: Pid::from_raw(pid),
@@ -252,8 +202,7 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
 
 /// criu's notifications during a restore.
 struct Notes<'a> {
-    id: &'a str,
-    bundle: &'a Bundle,
+    prep: &'a Prepared,
     console: Option<UnixStream>,
     pid: Option<i32>,
 }
@@ -263,8 +212,8 @@ impl criu::Notify for Notes<'_> {
         match script {
             "setup-namespaces" => {
                 self.pid = Some(pid);
-                let st = super::create::hook_state(self.id, self.bundle, "creating", pid);
-                let hooks = self.bundle.spec.hooks().as_ref();
+                let st = self.prep.hook_state("creating", pid);
+                let hooks = self.prep.bundle.spec.hooks().as_ref();
                 crate::hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_ref()), &st)?;
                 crate::hooks::run_all(
                     "createRuntime",

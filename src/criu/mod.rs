@@ -95,6 +95,8 @@ impl Criu {
     }
 
     /// Start `criu swrk 3`; `inherit` lands at fds 4, 5, … in criu (see [`inherit_fd_number`]).
+    /// criu's own stdio is /dev/null: what it prints (libnftables does) must not reach the
+    /// container's pipes, which are passed in `inherit` when it needs them.
     pub fn spawn(&self, inherit: &[BorrowedFd<'_>], log: Option<PathBuf>) -> Result<Session> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -107,9 +109,15 @@ impl Criu {
             .context("criu path")?;
         let args = [exe.clone(), c"swrk".into(), c"3".into()];
         let raw: Vec<RawFd> = inherit.iter().map(|f| f.as_raw_fd()).collect();
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .context("opening /dev/null for criu")?;
         match crate::sys::process::fork_with_flags(0, None).context("forking criu")? {
             crate::sys::process::Forked::Child => {
-                let code = match exec_swrk(&exe, &args, theirs.as_raw_fd(), &raw) {
+                let code = match exec_swrk(&exe, &args, theirs.as_raw_fd(), &raw, null.as_raw_fd())
+                {
                     Ok(never) => match never {},
                     Err(e) => {
                         eprintln!("berth: starting {}: {e}", self.path.display());
@@ -171,7 +179,7 @@ impl Criu {
         let resp = s.call(
             &CriuReq {
                 r#type: CriuReqType::FeatureCheck as i32,
-                features: Some(want.clone()),
+                features: Some(want),
                 ..Default::default()
             },
             &mut Ignore,
@@ -188,17 +196,40 @@ impl Criu {
         Ok(missing)
     }
 
-    /// `criu check` over RPC: whether criu works on this kernel at all.
+    /// `criu check`: whether criu works on this kernel at all (its CHECK request over RPC
+    /// wants a full set of options; the command is the same check). 30 s at most.
     pub fn check(&self) -> Result<()> {
-        let mut s = self.spawn(&[], None)?;
-        s.call(
-            &CriuReq {
-                r#type: CriuReqType::Check as i32,
-                ..Default::default()
-            },
-            &mut Ignore,
-        )?;
-        s.finish()
+        let mut child = std::process::Command::new(&self.path)
+            .arg("check")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {} check", self.path.display()))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{} check: no answer in 30 s", self.path.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            bail!(
+                "{} check failed: {}",
+                self.path.display(),
+                last_error(&err).unwrap_or_else(|| status.to_string())
+            );
+        }
+        Ok(())
     }
 }
 
@@ -223,13 +254,14 @@ pub fn dotted(v: u32) -> String {
     format!("{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
 }
 
-/// In the forked child: put the socket at 3 and the inherited fds at 4…, reset the signal
-/// mask (a foreground restore blocks the signals it forwards) and exec criu.
+/// In the forked child: put the socket at 3 and the inherited fds at 4…, /dev/null at 0-2,
+/// reset the signal mask (a foreground restore blocks the signals it forwards), exec criu.
 fn exec_swrk(
     exe: &std::ffi::CStr,
     args: &[std::ffi::CString],
     sock: RawFd,
     inherit: &[RawFd],
+    null: RawFd,
 ) -> Result<std::convert::Infallible, nix::errno::Errno> {
     use nix::fcntl::{fcntl, FcntlArg};
     // First move everything above the target range, so no dup2 overwrites a source.
@@ -242,6 +274,9 @@ fn exec_swrk(
         let target = 3 + i as i32;
         nix::unistd::dup2(fd, target)?;
         crate::sys::fdflags::clear_cloexec(target)?;
+    }
+    for target in 0..3 {
+        nix::unistd::dup2(null, target)?;
     }
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
@@ -301,13 +336,44 @@ impl Session {
         }
     }
 
-    /// Wait for criu to exit (it does after its answer) and check how it ended.
+    /// Close our end (criu exits after its answer; after a pre-dump it would wait for the
+    /// next request), wait for it (30 s at most, then it is killed) and check how it ended.
     pub fn finish(mut self) -> Result<()> {
-        let status = self.reap();
-        match status {
+        let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        match self.reap_within(Duration::from_secs(30)) {
             WaitStatus::Exited(_, 0) => Ok(()),
             s => bail!("criu ended badly after answering: {}", describe(s)),
         }
+    }
+
+    /// After a pre-dump criu may exit non-zero once its socket is closed (runc ignores it).
+    pub fn finish_pre_dump(mut self) {
+        let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        self.reap_within(Duration::from_secs(30));
+    }
+
+    fn reap_within(&mut self, limit: Duration) -> WaitStatus {
+        let deadline = Instant::now() + limit;
+        while !self.reaped {
+            match nix::sys::wait::waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {
+                    if Instant::now() > deadline {
+                        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+                        return self.reap();
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(s) => {
+                    self.reaped = true;
+                    return s;
+                }
+                Err(_) => {
+                    self.reaped = true;
+                    return WaitStatus::StillAlive;
+                }
+            }
+        }
+        WaitStatus::StillAlive
     }
 
     fn send(&self, req: &CriuReq) -> Result<()> {
