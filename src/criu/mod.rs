@@ -114,7 +114,9 @@ impl Criu {
             .write(true)
             .open("/dev/null")
             .context("opening /dev/null for criu")?;
-        match crate::sys::process::fork_with_flags(0, None).context("forking criu")? {
+        // SAFETY: berth is single-threaded here (checkpoint, restore and features start no
+        // thread before criu).
+        match unsafe { crate::sys::process::fork_with_flags(0, None) }.context("forking criu")? {
             crate::sys::process::Forked::Child => {
                 let code = match exec_swrk(&exe, &args, theirs.as_raw_fd(), &raw, null.as_raw_fd())
                 {
