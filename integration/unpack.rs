@@ -1,5 +1,7 @@
 //! `berth unpack` end to end, as root: images written here (a small tar/layout writer below, and
 //! umoci/skopeo from Debian), compared with `umoci unpack`, hostile layers, sources, overlay, run.
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -426,8 +428,7 @@ fn layered_image(dir: &Path) -> PathBuf {
 #[test]
 fn layered_image_matches_umoci() {
     if !have("umoci") {
-        eprintln!("SKIP: umoci not installed (apt-get install umoci)");
-        return;
+        skip!("umoci not installed (apt-get install umoci)");
     }
     let t = tmp();
     let img = layered_image(t.path());
@@ -507,8 +508,7 @@ fn run(cmd: &str) {
 #[test]
 fn umoci_built_image_matches_umoci() {
     if !have("umoci") {
-        eprintln!("SKIP: umoci not installed (apt-get install umoci)");
-        return;
+        skip!("umoci not installed (apt-get install umoci)");
     }
     let t = tmp();
     let (img, b) = (t.path().join("img"), t.path().join("build"));
@@ -912,8 +912,7 @@ fn decompression_bomb_hits_the_bound() {
 #[test]
 fn archives_give_the_same_tree_as_the_layout() {
     if !have("skopeo") {
-        eprintln!("SKIP: skopeo not installed (apt-get install skopeo)");
-        return;
+        skip!("skopeo not installed (apt-get install skopeo)");
     }
     let t = tmp();
     let img = layered_image(t.path());
@@ -960,8 +959,7 @@ fn archives_give_the_same_tree_as_the_layout() {
 #[test]
 fn rootless_keeps_ownership_in_xattrs() {
     if !have("setpriv") {
-        eprintln!("SKIP: setpriv missing");
-        return;
+        skip!("setpriv missing");
     }
     let t = tmp();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -1261,8 +1259,7 @@ struct Writer {
 
 fn tool_corpus(w: Writer) {
     if !have("umoci") || !have("setfattr") || !have("bsdtar") {
-        eprintln!("skipped: needs umoci, attr and libarchive-tools");
-        return;
+        skip!("needs umoci, attr and libarchive-tools");
     }
     let writer = w.cmd;
     let t = tmp();
