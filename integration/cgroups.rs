@@ -39,8 +39,7 @@ impl Guard {
         CgroupConfig {
             cgroups_path: Some(PathBuf::from(format!("/{}/{leaf}", self.name))),
             id: leaf.to_string(),
-            systemd: false,
-            rootless: false,
+            ..Default::default()
         }
     }
 

@@ -1,6 +1,6 @@
 //! Where a container's cgroup lives: the cgroup mounts (from /proc/self/mountinfo), the
-//! runtime's own cgroup (from /proc/self/cgroup), `linux.cgroupsPath` resolution and the name
-//! systemd would give the unit for `--systemd-cgroup`.
+//! runtime's own cgroup (from /proc/self/cgroup), `linux.cgroupsPath` resolution and systemd's
+//! slice layout.
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -192,37 +192,6 @@ pub fn expand_slice(slice: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// The cgroup directory systemd would give `slice:prefix:name` (runc's `--systemd-cgroup`
-/// form), relative to the hierarchy root: `system.slice` when `slice` is empty, and
-/// `prefix-name.scope` as the unit (a `name` ending in `.slice` is a slice itself).
-pub fn systemd_unit_path(spec: &str) -> Result<PathBuf> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let [slice, prefix, name] = parts[..] else {
-        bail!("systemd cgroup path {spec:?} must have the form slice:prefix:name");
-    };
-    if name.is_empty() {
-        bail!("systemd cgroup path {spec:?}: the name part is empty");
-    }
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
-    };
-    if name.ends_with(".slice") {
-        // A slice's place in the tree follows from its own name.
-        return expand_slice(name);
-    }
-    let unit = if prefix.is_empty() {
-        format!("{name}.scope")
-    } else {
-        format!("{prefix}-{name}.scope")
-    };
-    if unit.contains('/') {
-        bail!("systemd cgroup path {spec:?}: unit name {unit:?} contains \"/\"");
-    }
-    Ok(expand_slice(slice)?.join(unit))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,14 +277,5 @@ mod tests {
         assert_eq!(expand_slice("-.slice").unwrap(), PathBuf::new());
         assert!(expand_slice("a--b.slice").is_err());
         assert!(expand_slice("a").is_err());
-        assert_eq!(
-            systemd_unit_path("machine-x.slice:berth:c1").unwrap(),
-            PathBuf::from("machine.slice/machine-x.slice/berth-c1.scope")
-        );
-        assert_eq!(
-            systemd_unit_path(":berth:c1").unwrap(),
-            PathBuf::from("system.slice/berth-c1.scope")
-        );
-        assert!(systemd_unit_path("/a/b").is_err());
     }
 }

@@ -51,6 +51,9 @@ pub struct ExecArgs {
     /// Pass this many fds above stdio to the process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// The AppArmor profile for the process.
+    #[arg(long)]
+    pub apparmor: Option<String>,
     /// Exec even if the container is paused.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
@@ -145,6 +148,9 @@ fn build_process(c: &Container, a: &ExecArgs) -> Result<Process> {
     if !a.additional_gids.is_empty() {
         p.user_mut()
             .set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));

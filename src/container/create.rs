@@ -178,6 +178,8 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         id: req.id.to_string(),
         systemd: req.systemd_cgroup,
         rootless: req.rootless,
+        resources: linux.and_then(|l| l.resources().clone()),
+        annotations: spec.annotations().clone().unwrap_or_default(),
     })?
     .state();
     Ok(Prepared {
@@ -333,6 +335,16 @@ fn clone_init(
 ) -> Result<Child> {
     let (parent_end, child_end) = Channel::pair("container init")?;
     let (extra_env, listen) = listen_fds();
+    // The host's /proc for the AppArmor exec attribute, taken before the init can see
+    // anything of the container.
+    let procfs = prep
+        .bundle
+        .spec
+        .process()
+        .as_ref()
+        .map(crate::security::apparmor::procfs_for)
+        .transpose()?
+        .flatten();
     // The init of a user namespace may not reach every bind source: open them here.
     let mount_sources = if prep.plan.in_user_ns() {
         crate::rootfs::open_bind_sources(&prep.bundle.spec, &prep.bundle.dir)
@@ -391,6 +403,7 @@ fn clone_init(
             mount_sources,
             state: prep.hook_state("creating", 0),
             attrs: &prep.attrs,
+            procfs: procfs.as_ref(),
         });
     }
     drop(initial);

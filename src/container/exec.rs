@@ -73,6 +73,8 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .map(|i| join.remove(i).1);
     let cgroup = c.cgroup()?;
     let pidfd_socket = req.pidfd_socket.map(PidfdSocket::connect).transpose()?;
+    // process.apparmorProfile (or --apparmor): the host's /proc, before any setns.
+    let procfs = crate::security::apparmor::procfs_for(p)?;
     let console_socket = req
         .console_socket
         .map(|s| {
@@ -109,6 +111,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             preserve_fds: req.preserve_fds,
             attrs: &attrs,
             join_cgroup_late: paused,
+            procfs: procfs.as_ref(),
         });
     }
     drop(initial);

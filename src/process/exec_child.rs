@@ -12,6 +12,7 @@ use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 use super::channel::{Channel, ChildError, Msg, Step};
 use super::child::Never;
 use super::program::Setup;
+use crate::security::apparmor::ProcfsHandle;
 use crate::security::seccomp;
 
 /// Everything the exec'd process needs; built by the parent before the fork.
@@ -28,6 +29,8 @@ pub struct ExecContext<'a> {
     /// The container is paused: ask the parent to move us into its (frozen) cgroup once
     /// the session is set up, and go on when thawed (see `container/exec.rs`).
     pub join_cgroup_late: bool,
+    /// The host's /proc, opened before the fork (for process.apparmorProfile).
+    pub procfs: Option<&'a ProcfsHandle>,
 }
 
 /// Run the exec'd process. Never returns: execs the program or exits with status 1.
@@ -45,10 +48,12 @@ fn setup(ctx: &ExecContext) -> Result<Never, ChildError> {
         extra_env: &[],
         init: false,
         attrs: ctx.attrs,
+        procfs: ctx.procfs,
     };
     let mut keep = vec![ctx.channel.raw()];
     keep.extend(ctx.console_socket.map(|s| s.as_raw_fd()));
     keep.extend(ctx.join.iter().map(|(_, _, f)| f.as_raw_fd()));
+    keep.extend(ctx.procfs.map(|p| p.as_raw_fd()));
     super::program::keep_only_given_fds(&keep, ctx.preserve_fds)?;
     super::program::begin(&ctx.channel)?;
     super::program::set_oom_score_adj(ctx.process)?;

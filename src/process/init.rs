@@ -40,6 +40,8 @@ pub struct InitContext<'a> {
     pub state: serde_json::Value,
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
     pub attrs: &'a super::attrs::Attrs,
+    /// The host's /proc, opened before the clone (for process.apparmorProfile).
+    pub procfs: Option<&'a crate::security::apparmor::ProcfsHandle>,
 }
 
 /// Run the init. Never returns: execs the program or exits with status 1.
@@ -64,11 +66,13 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         extra_env: &ctx.extra_env,
         init: true,
         attrs: ctx.attrs,
+        procfs: ctx.procfs,
     };
 
     // 1. Hold only what we were given, then wait until the parent mapped our ids.
     let mut keep = vec![ctx.channel.raw(), ctx.fifo.as_raw_fd()];
     keep.extend(ctx.console_socket.as_ref().map(|s| s.as_raw_fd()));
+    keep.extend(ctx.procfs.map(|p| p.as_raw_fd()));
     super::program::keep_only_given_fds(&keep, ctx.extra_fds)?;
     let host_pid = super::program::begin(&ctx.channel)?;
 

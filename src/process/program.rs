@@ -21,6 +21,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
 use super::channel::{Channel, ChildError, Msg, Step};
+use crate::security::apparmor::{self, ProcfsHandle};
 use crate::security::caps::CapSets;
 use crate::security::seccomp;
 
@@ -76,6 +77,9 @@ pub struct Setup<'a> {
     pub init: bool,
     /// Memory policy, I/O priority, scheduler, CPU affinity and personality.
     pub attrs: &'a super::attrs::Attrs,
+    /// The host's /proc, opened before entering the container, for the AppArmor profile
+    /// (needed when process.apparmorProfile is set).
+    pub procfs: Option<&'a ProcfsHandle>,
 }
 
 impl Setup<'_> {
@@ -107,8 +111,26 @@ impl Setup<'_> {
     /// possible when it is on, so the filter sees few runtime syscalls.
     /// The process attributes come first (the scheduler and an RT I/O class need the
     /// privileges the identity change drops); the personality last, after seccomp, as runc.
+    /// process.apparmorProfile: the next execve switches to it (see security/apparmor.rs).
+    fn apparmor(&self) -> Result<(), ChildError> {
+        let Some(profile) = self
+            .process
+            .apparmor_profile()
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        else {
+            return Ok(());
+        };
+        let procfs = self
+            .procfs
+            .context("no procfs handle for the AppArmor profile")
+            .step("apparmor")?;
+        apparmor::apply_exec_profile(procfs, profile).step("apparmor")
+    }
+
     pub fn program(&self) -> Result<Program, ChildError> {
         let nnp = self.process.no_new_privileges().unwrap_or(false);
+        self.apparmor()?;
         self.attrs.before_seccomp()?;
         // Before any filter: a profile may deny close_range (the sweep then falls back to
         // fcntl over /proc/self/fd, which classic profiles allow).

@@ -25,6 +25,8 @@ pub fn features() -> Value {
     let mut caps: Vec<caps::Capability> = caps::all().into_iter().collect();
     caps.sort_by_key(|c| c.index());
     let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
+    // The systemd driver needs systemd running (it talks to it over D-Bus).
+    let systemd = crate::cgroups::systemd::booted();
     let mount_options = crate::rootfs::options::known_options();
     json!({
         "ociVersionMin": OCI_VERSION_MIN,
@@ -34,7 +36,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": namespaces,
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": systemd, "systemdUser": systemd, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::ACTIONS,
@@ -43,7 +45,7 @@ pub fn features() -> Value {
                 "knownFlags": seccomp::FLAGS,
                 "supportedFlags": seccomp::FLAGS,
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": crate::security::apparmor::enabled()},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": super::validate::INTEL_RDT},
             "netDevices": {"enabled": true},

@@ -177,8 +177,8 @@ pub fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
     if p.terminal().unwrap_or(false) && p.console_size().is_some() {
         // consoleSize is honoured by the terminal code; nothing to check.
     }
-    if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
-        bail!("process.apparmorProfile: AppArmor is not supported by berth on this host");
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        crate::security::apparmor::check_available(profile, "process.apparmorProfile")?;
     }
     if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
         bail!("process.selinuxLabel: SELinux is not supported by berth on this host");
