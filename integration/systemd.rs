@@ -90,17 +90,28 @@ fn proc_cgroup(pid: &str) -> String {
         .to_string()
 }
 
-/// A created-and-started `sleep` container under the systemd driver.
+/// A created-and-started `sleep` container under the systemd driver; returns its pid.
 fn started(root: &Root, b: &Bundle, id: &str) -> String {
-    root.ok(&[
+    start_with(root, b, id, &["--systemd-cgroup"])
+}
+
+/// Create and start with these global flags; returns the pid.
+fn start_with(root: &Root, b: &Bundle, id: &str, global: &[&str]) -> String {
+    let bundle = b.path().to_str().unwrap();
+    root.ok(&[global, &["create", "-b", bundle, id]].concat());
+    root.ok(&[global, &["start", id]].concat());
+    root.state(id)["pid"].to_string()
+}
+
+/// `--systemd-cgroup run` that must fail; returns stderr.
+fn sysd_run_fails(root: &Root, b: &Bundle, id: &str) -> String {
+    root.fails(&[
         "--systemd-cgroup",
-        "create",
+        "run",
         "-b",
         b.path().to_str().unwrap(),
         id,
-    ]);
-    root.ok(&["--systemd-cgroup", "start", id]);
-    root.state(id)["pid"].to_string()
+    ])
 }
 
 /// A limit file of the container's cgroup from the host: v2 `file` in the scope, or the v1
@@ -257,13 +268,7 @@ fn sysd_refused_properties_leave_nothing() {
         s["linux"]["cgroupsPath"] = json!(format!("system.slice:sysd:{id}"));
         s["annotations"] = json!({"org.systemd.property.NoSuchProperty": "true"});
     });
-    let err = root.fails(&[
-        "--systemd-cgroup",
-        "run",
-        "-b",
-        b.path().to_str().unwrap(),
-        &id,
-    ]);
+    let err = sysd_run_fails(&root, &b, &id);
     assert!(err.contains("NoSuchProperty"), "{err}");
     assert!(err.contains(&format!("sysd-{id}.scope")), "{err}");
     assert_eq!(
@@ -275,13 +280,7 @@ fn sysd_refused_properties_leave_nothing() {
     let mut c = b.config();
     c["annotations"] = json!({"org.systemd.property.TimeoutStopSec": "'soon'"});
     b.set_config(&c);
-    let err = root.fails(&[
-        "--systemd-cgroup",
-        "run",
-        "-b",
-        b.path().to_str().unwrap(),
-        &id,
-    ]);
+    let err = sysd_run_fails(&root, &b, &id);
     assert!(err.contains("org.systemd.property.TimeoutStopSec"), "{err}");
     assert_nothing_left(&root, &id, &b);
 }
@@ -297,13 +296,7 @@ fn sysd_clear_error_without_systemd() {
     let root = Root::new();
     let id = unique("sysd-none");
     let b = Bundle::new(&["true"]);
-    let err = root.fails(&[
-        "--systemd-cgroup",
-        "run",
-        "-b",
-        b.path().to_str().unwrap(),
-        &id,
-    ]);
+    let err = sysd_run_fails(&root, &b, &id);
     assert!(err.contains("systemd is not running"), "{err}");
     assert!(
         err.contains(&format!("system.slice/berth-{id}.scope")),
@@ -387,8 +380,7 @@ fn sysd_apparmor_profile_applied_at_exec() {
     c["process"]["args"] = json!(["sleep", "600"]);
     b.set_config(&c);
     let id = unique("sysd-aa");
-    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
-    root.ok(&["start", &id]);
+    start_with(&root, &b, &id, &[]);
     let cur = root.ok(&["exec", &id, "cat", "/proc/self/attr/current"]);
     assert!(cur.contains("sysd-deny-write (enforce)"), "{cur}");
     root.ok(&["delete", "--force", &id]);
@@ -398,8 +390,7 @@ fn sysd_apparmor_profile_applied_at_exec() {
         .remove("apparmorProfile");
     b.set_config(&c);
     let id = unique("sysd-aa");
-    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
-    root.ok(&["start", &id]);
+    start_with(&root, &b, &id, &[]);
     let cur = root.ok(&["exec", &id, "cat", "/proc/self/attr/current"]);
     assert!(cur.starts_with("unconfined"), "{cur}");
     let cur = root.ok(&[

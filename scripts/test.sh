@@ -13,6 +13,7 @@ need=(busybox-static python3-jsonschema runc umoci skopeo jq zstd file container
       containernetworking-plugins iproute2 util-linux buildah uidmap passwd)
 need+=(libarchive-tools attr)  # the unpack compatibility corpus (bsdtar, setfattr)
 need+=(criu qemu-system-x86 cpio)  # checkpoint/restore, run in the VM lane (integration/vm/)
+need+=(debootstrap e2fsprogs)  # the systemd lane (integration/vm-systemd/)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -38,3 +39,6 @@ for f in target/argv/*.txt; do [ -f "$f" ] && cat "$f"; done
 
 # cgroup v2 with every controller: a Debian kernel under qemu (integration/vm/).
 bash integration/vm/run.sh
+# systemd as PID 1 on a Debian userland, on cgroup v2 and v1: the systemd cgroup driver,
+# AppArmor and podman's systemd cgroup manager (integration/vm-systemd/).
+bash integration/vm-systemd/run.sh

@@ -14,6 +14,7 @@
 #   integration/vm-systemd/run.sh             # both hierarchies
 #   integration/vm-systemd/run.sh v2          # one of them (v2 or v1)
 #   BERTH_VM_KEEP=1 ...                       # print the serial log's path on success too
+#   BERTH_VM_BENCH=1 ...                      # also time the systemd driver (guest/bench-systemd)
 #
 # Adding tests: a line in tests.list (a cargo integration test name and its arguments). The
 # binary is built statically and runs inside the VM as root, with systemd, dbus, AppArmor,
@@ -147,7 +148,7 @@ build_payload() {
         cp -r "$repo/../shared/testdata" "$p/shared/"
         echo "$(cd "$repo/.." && pwd)/shared /payload/shared" >>"$p/links"
     fi
-    cp "$here/guest/run-tests" "$p/run-tests"
+    cp "$here/guest/run-tests" "$here/guest/bench-systemd" "$p/"
     local mb
     mb=$(du -sm "$p" | cut -f1)
     rm -f "$work/payload.img"
@@ -158,6 +159,7 @@ build_payload() {
 boot() {
     local hierarchy=$1 serial="$work/serial-$1.log" extra=""
     [ "$hierarchy" = v1 ] && extra="systemd.unified_cgroup_hierarchy=0"
+    [ -n "${BERTH_VM_BENCH:-}" ] && extra="$extra berth.bench=1"
     rm -f "$serial"
     log "booting ($hierarchy, TCG); serial console in $serial"
     local start=$SECONDS

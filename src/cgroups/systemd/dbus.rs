@@ -39,7 +39,14 @@ impl Systemd {
         } else {
             (Builder::system(), "system")
         };
+        // In a user namespace (a rootless engine runs us as its root), the bus checks the
+        // EXTERNAL auth against our uid on the host.
+        let host_uid = host_uid().filter(|&u| u != nix::unistd::geteuid().as_raw());
         let conn = builder
+            .map(|b| match host_uid {
+                Some(uid) => b.user_id(uid),
+                None => b,
+            })
             .and_then(|b| b.method_timeout(JOB_TIMEOUT).build())
             .map_err(|e| {
                 let bus = if user {
@@ -188,6 +195,30 @@ impl Systemd {
     }
 }
 
+/// Our effective uid as the host sees it, from /proc/self/uid_map.
+fn host_uid() -> Option<u32> {
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    map_uid(&map, nix::unistd::geteuid().as_raw())
+}
+
+/// The outside id of `inside` in uid_map text.
+fn map_uid(map: &str, inside: u32) -> Option<u32> {
+    map.lines().find_map(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let [start, outside, count] = f[..] else {
+            return None;
+        };
+        let id = u64::from(inside);
+        (start..start + count)
+            .contains(&id)
+            .then(|| u32::try_from(outside + id - start).ok())
+            .flatten()
+    })
+}
+
 /// The D-Bus error name in a zbus method error, if that is what `e` is.
 fn error_name(e: &anyhow::Error) -> Option<&str> {
     match e.downcast_ref::<zbus::Error>()? {
@@ -226,5 +257,18 @@ fn to_value(p: &Prop) -> Value<'_> {
         Prop::I64s(v) => Value::from(v.clone()),
         Prop::Strs(v) => Value::from(v.clone()),
         Prop::DeviceAllow(v) => Value::from(v.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_maps() {
+        assert_eq!(map_uid("0 0 4294967295\n", 1000), Some(1000));
+        assert_eq!(map_uid("0 1000 1\n1 100000 65536\n", 0), Some(1000));
+        assert_eq!(map_uid("0 1000 1\n1 100000 65536\n", 5), Some(100004));
+        assert_eq!(map_uid("0 1000 1\n", 7), None);
     }
 }

@@ -89,6 +89,9 @@ pub fn resource_props(r: &LinuxResources, v2: bool, proc_devices: &str) -> Resul
     let rules = devices::effective_rules(r.devices().as_deref())?;
     let (policy, allow) = device_props(&DeviceState::from_rules(&rules), proc_devices);
     push("DevicePolicy", Prop::Str(policy.to_string()));
+    // A non-empty DeviceAllow adds to the unit's list, an empty one resets it: reset first,
+    // so an update can take access away (as runc does).
+    push("DeviceAllow", Prop::DeviceAllow(Vec::new()));
     push("DeviceAllow", Prop::DeviceAllow(allow));
     Ok(p)
 }
