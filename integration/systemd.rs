@@ -598,15 +598,25 @@ fn sysd_rootless_scope_in_the_user_instance() {
         assert!(st.success());
     };
     chown(root.path());
+    // Output through files, not pipes: a created container inherits them.
     let as_user = |args: &[&str]| -> std::process::Output {
-        std::process::Command::new("setpriv")
+        let tmp = TempDir::new("sysd-out");
+        let (o, e) = (tmp.path().join("out"), tmp.path().join("err"));
+        let status = std::process::Command::new("setpriv")
             .args(["--reuid=1000", "--regid=1000", "--clear-groups"])
             .env("XDG_RUNTIME_DIR", "/run/user/1000")
             .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus")
             .args(args)
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .unwrap();
+        std::process::Output {
+            status,
+            stdout: std::fs::read(&o).unwrap(),
+            stderr: std::fs::read(&e).unwrap(),
+        }
     };
     let spec_dir = TempDir::new("sysd-rootless");
     chown(spec_dir.path());

@@ -16,9 +16,10 @@
 #   BERTH_VM_KEEP=1 ...                       # print the serial log's path on success too
 #   BERTH_VM_BENCH=1 ...                      # also time the systemd driver (guest/bench-systemd)
 #
-# Adding tests: a line in tests.list (a cargo integration test name and its arguments). The
-# binary is built statically and runs inside the VM as root, with systemd, dbus, AppArmor,
-# criu and podman there; BERTH_VM_HIERARCHY is v1 or v2.
+# Adding tests: a line in tests.list (the hierarchies to run on, a cargo integration test name
+# and its arguments). The binary is built statically and runs inside the VM as root, with
+# systemd, dbus, AppArmor, criu and podman there; BERTH_VM_HIERARCHY is v1 or v2. The two
+# boots run side by side, one vCPU each.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -113,11 +114,12 @@ build_initramfs() {
 
 # Static builds (glibc, +crt-static) of each test binary in tests.list and of berth.
 build_payload() {
-    local p="$work/payload" json names=() args=() line name rest
+    local p="$work/payload" json names=() lines=() hier name rest
     rm -rf "$p" && mkdir -p "$p/bin"
-    while read -r name rest; do
-        case "$name" in ''|'#'*) continue ;; esac
-        names+=("$name"); args+=("$rest")
+    while read -r hier name rest; do
+        case "$hier" in ''|'#'*) continue ;; esac
+        lines+=("$hier $name $rest")
+        [[ " ${names[*]} " == *" $name "* ]] || names+=("$name")
     done <"$here/tests.list"
     local flags=()
     for name in "${names[@]}"; do flags+=(--test "$name"); done
@@ -135,14 +137,13 @@ build_payload() {
     # The tests run berth from the absolute path cargo baked into them, and read engine-written
     # process files from ../shared next to the repository: "PATH TARGET" symlinks to make.
     echo "$berth /payload/bin/berth" >"$p/links"
-    : >"$p/tests"
-    for i in "${!names[@]}"; do
-        exe=$(exe_of "${names[$i]}")
-        [ -x "$exe" ] || { log "no executable for ${names[$i]}"; exit 1; }
+    for name in "${names[@]}"; do
+        exe=$(exe_of "$name")
+        [ -x "$exe" ] || { log "no executable for $name"; exit 1; }
         file "$exe" | grep -qE "static(-pie)? linked|statically linked" || { log "$exe is not static"; exit 1; }
-        cp "$exe" "$p/bin/${names[$i]}-tests"
-        echo "${names[$i]} ${args[$i]}" >>"$p/tests"
+        cp "$exe" "$p/bin/$name-tests"
     done
+    printf '%s\n' "${lines[@]}" >"$p/tests"
     if [ -d "$repo/../shared/testdata" ]; then
         mkdir -p "$p/shared"
         cp -r "$repo/../shared/testdata" "$p/shared/"
@@ -163,7 +164,7 @@ boot() {
     rm -f "$serial"
     log "booting ($hierarchy, TCG); serial console in $serial"
     local start=$SECONDS
-    timeout "${BERTH_VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -m 3072 -smp 2 \
+    timeout "${BERTH_VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -m 2560 -smp 1 \
         -kernel "$work/kernel/root/boot/vmlinuz-$(kver)" -initrd "$work/initramfs.cpio.gz" \
         -append "console=ttyS0 panic=-1 no_timer_check loglevel=4 systemd.show_status=0 berth.hierarchy=$hierarchy $extra" \
         -drive "file=$image,format=raw,if=virtio,snapshot=on" \
@@ -171,6 +172,7 @@ boot() {
         -display none -serial "file:$serial" -no-reboot -nodefaults >/dev/null 2>&1 || true
     local rc
     rc=$(grep -a -o 'BERTH_VM_RC=[0-9]*' "$serial" | tail -1 | cut -d= -f2)
+    log "$hierarchy: the tests' output:"
     grep -a -E '^(test |running |test result|berth-vm|thread |  left|  right|assertion|skipped)|panicked' "$serial" >&2 || true
     log "$hierarchy: $((SECONDS - start)) s from boot to power-off"
     if [ -z "$rc" ]; then
@@ -189,8 +191,14 @@ ensure_kernel
 ensure_image
 build_initramfs
 build_payload
-rc=0
+# Both hierarchies at once (TCG runs a vCPU per host thread); each reports when it is done.
+pids=()
 for h in ${1:-v2 v1}; do
-    boot "$h" || rc=1
+    boot "$h" &
+    pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do
+    wait "$pid" || rc=1
 done
 exit $rc
