@@ -1,20 +1,19 @@
 //! Tests that need systemd as PID 1 (the systemd lane: integration/vm-systemd/run.sh boots a
 //! Debian userland and runs this binary there, on cgroup v2 and on v1). On a host without
-//! systemd each test prints "skipping" and passes. Ids and cgroups start with `sysd`.
+//! systemd those tests are skipped (`skip!`). Ids and cgroups start with `sysd`.
 mod common;
 
 use common::*;
 use serde_json::json;
 use std::path::Path;
 
-/// Whether systemd runs as PID 1 here (sd_booted's test); prints why not.
+/// Whether systemd runs as PID 1 here (sd_booted's test).
 fn systemd_host() -> bool {
-    if Path::new("/run/systemd/system").is_dir() {
-        return true;
-    }
-    eprintln!("skipping: systemd is not PID 1 here (run integration/vm-systemd/run.sh)");
-    false
+    Path::new("/run/systemd/system").is_dir()
 }
+
+const NO_SYSTEMD: &str =
+    "systemd is not PID 1 here (the systemd lane, integration/vm-systemd, has it)";
 
 fn is_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
@@ -25,8 +24,7 @@ fn is_v2() -> bool {
 #[test]
 fn sysd_lane_host() {
     let Ok(want) = std::env::var("BERTH_VM_HIERARCHY") else {
-        eprintln!("skipping: not in the systemd lane's VM");
-        return;
+        skip!("not in the systemd lane's VM");
     };
     assert_eq!(
         std::fs::read_to_string("/proc/1/comm").unwrap().trim(),
@@ -49,7 +47,7 @@ fn sysd_lane_host() {
 #[test]
 fn sysd_cgroupfs_driver_on_a_systemd_host() {
     if !systemd_host() {
-        return;
+        skip!("{NO_SYSTEMD}");
     }
     let root = Root::new();
     let id = unique("sysd-fs");
@@ -134,7 +132,7 @@ fn limit_file(pid: &str, v2_file: &str, v1_controller: &str, v1_file: &str) -> S
 #[test]
 fn sysd_scope_properties_update_delete() {
     if !systemd_host() {
-        return;
+        skip!("{NO_SYSTEMD}");
     }
     let root = Root::new();
     let id = unique("sysd-scope");
@@ -203,7 +201,7 @@ fn sysd_scope_properties_update_delete() {
 #[test]
 fn sysd_nested_slice_default_path_and_exec() {
     if !systemd_host() {
-        return;
+        skip!("{NO_SYSTEMD}");
     }
     let root = Root::new();
     let id = unique("sysd-nest");
@@ -260,7 +258,7 @@ fn sysd_nested_slice_default_path_and_exec() {
 #[test]
 fn sysd_refused_properties_leave_nothing() {
     if !systemd_host() {
-        return;
+        skip!("{NO_SYSTEMD}");
     }
     let root = Root::new();
     let id = unique("sysd-bad");
@@ -289,9 +287,8 @@ fn sysd_refused_properties_leave_nothing() {
 /// nothing behind.
 #[test]
 fn sysd_clear_error_without_systemd() {
-    if Path::new("/run/systemd/system").is_dir() {
-        eprintln!("skipping: systemd runs here");
-        return;
+    if systemd_host() {
+        skip!("systemd runs here (this checks the error without it)");
     }
     let root = Root::new();
     let id = unique("sysd-none");
@@ -315,15 +312,11 @@ fn sysd_features_tell_the_truth() {
     assert_eq!(f["linux"]["cgroup"]["systemdUser"], json!(booted), "{f}");
 }
 
-/// Whether AppArmor is on here; prints why not.
+/// Whether AppArmor is on here.
 fn apparmor_host() -> bool {
-    let on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|s| s.starts_with('Y'))
-        && Path::new("/sys/kernel/security/apparmor").exists();
-    if !on {
-        eprintln!("skipping: AppArmor is not enabled here (the systemd lane has it)");
-    }
-    on
+        && Path::new("/sys/kernel/security/apparmor").exists()
 }
 
 /// Loads a profile that allows everything but writes under /denied.
@@ -355,7 +348,7 @@ fn load_deny_profile(name: &str) {
 #[test]
 fn sysd_apparmor_profile_applied_at_exec() {
     if !apparmor_host() {
-        return;
+        skip!("AppArmor is not enabled here (the systemd lane has it)");
     }
     let profile = "sysd-deny-write";
     load_deny_profile(profile);
@@ -423,9 +416,7 @@ fn sysd_apparmor_profile_applied_at_exec() {
 fn sysd_apparmor_features_and_absence() {
     let root = Root::new();
     let f: serde_json::Value = serde_json::from_str(&root.ok(&["features"])).unwrap();
-    let on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.starts_with('Y'))
-        && Path::new("/sys/kernel/security/apparmor").exists();
+    let on = apparmor_host();
     assert_eq!(f["linux"]["apparmor"]["enabled"], json!(on), "{f}");
     if on {
         return;
@@ -456,15 +447,14 @@ fn sysd_apparmor_features_and_absence() {
 #[test]
 fn sysd_podman_with_the_systemd_cgroup_manager() {
     if !systemd_host() {
-        return;
+        skip!("{NO_SYSTEMD}");
     }
     if std::process::Command::new("podman")
         .arg("--version")
         .output()
         .is_err()
     {
-        eprintln!("skipping: no podman here");
-        return;
+        skip!("no podman here");
     }
     let work = TempDir::new("sysd-podman");
     let d = work.path();
@@ -578,14 +568,11 @@ fn sysd_podman_with_the_systemd_cgroup_manager() {
 #[test]
 fn sysd_rootless_scope_in_the_user_instance() {
     if !systemd_host() {
-        return;
+        skip!("{NO_SYSTEMD}");
     }
     let bus = Path::new("/run/user/1000/bus");
     if !bus.exists() {
-        eprintln!(
-            "skipping: no user instance with a session bus for uid 1000 here (the lane has one)"
-        );
-        return;
+        skip!("no user instance with a session bus for uid 1000 here (the lane has one)");
     }
     let root = Root::new();
     let b = Bundle::new(&["true"]);

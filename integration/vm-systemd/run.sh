@@ -112,7 +112,8 @@ build_initramfs() {
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.cpio.gz"
 }
 
-# Static builds (glibc, +crt-static) of each test binary in tests.list and of berth.
+# Each test binary in tests.list and berth, built as every build is (.cargo/config.toml: glibc
+# +crt-static, so static; the artifacts the host's `cargo test` made).
 build_payload() {
     local p="$work/payload" json names=() lines=() hier name rest
     rm -rf "$p" && mkdir -p "$p/bin"
@@ -124,8 +125,7 @@ build_payload() {
     local flags=()
     for name in "${names[@]}"; do flags+=(--test "$name"); done
     log "building ${names[*]} (static)"
-    json=$(cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo test --no-run "${flags[@]}" --target x86_64-unknown-linux-gnu \
+    json=$(cd "$repo" && cargo test --no-run "${flags[@]}" \
         --message-format=json 2>"$work/build.log") || { log "building the tests failed:"; tail -30 "$work/build.log" >&2; exit 1; }
     exe_of() {
         echo "$json" | jq -r --arg n "$1" 'select(.reason == "compiler-artifact" and .target.name == $n and .executable != null) | .executable' | tail -1
