@@ -202,6 +202,8 @@ fn freezer_dir(cg: &CgroupState) -> Option<PathBuf> {
         CgroupState::V1 { paths, .. } => paths.get("freezer").cloned(),
         CgroupState::V2 { path, .. } => Some(path.clone()),
         CgroupState::Disabled => None,
+        // The systemd driver: the cgroupfs manager of the unit's cgroup.
+        CgroupState::Systemd(st) => freezer_dir(&st.cgroupfs),
     }
 }
 
