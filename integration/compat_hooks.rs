@@ -156,7 +156,11 @@ fn hooks_run_in_the_mount_namespace_the_spec_names_with_argv0_kept() {
     root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
     root.ok(&["start", &id]);
     let container_ns = b.path().join("rootfs/container-ns");
-    wait_for(|| container_ns.exists(), "the container's first line");
+    // The shell creates the file before readlink's line is in it: wait for the line.
+    wait_for(
+        || std::fs::read_to_string(&container_ns).is_ok_and(|s| s.ends_with('\n')),
+        "the container's first line",
+    );
     root.ok(&["delete", "--force", &id]);
     let host = std::fs::read_link("/proc/self/ns/mnt").unwrap();
     let host = host.to_str().unwrap();
