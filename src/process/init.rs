@@ -73,6 +73,8 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     let mut keep = vec![ctx.channel.raw(), ctx.fifo.as_raw_fd()];
     keep.extend(ctx.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(ctx.procfs.map(|p| p.as_raw_fd()));
+    // The bind sources the parent opened for a user namespace (attached by the mounts step).
+    keep.extend(ctx.mount_sources.iter().flatten().map(|f| f.as_raw_fd()));
     super::program::keep_only_given_fds(&keep, ctx.extra_fds)?;
     let host_pid = super::program::begin(&ctx.channel)?;
 
