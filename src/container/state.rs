@@ -146,8 +146,8 @@ const ORPHAN_CGROUP: &str = "cgroup.json";
 
 /// Record the cgroup a create just made (see [`remove_orphan`]).
 pub fn write_orphan_cgroup(dir: &Path, cg: &crate::cgroups::CgroupState) -> Result<()> {
-    let p = dir.join(ORPHAN_CGROUP);
-    std::fs::write(&p, serde_json::to_vec(cg)?).with_context(|| format!("writing {}", p.display()))
+    // Atomic: a create killed while writing it leaves no half file.
+    write_atomic(&dir.join(ORPHAN_CGROUP), &serde_json::to_vec(cg)?)
 }
 
 /// Remove `<root>/<id>` left without a state.json by a create that was killed, as runc
@@ -163,9 +163,13 @@ pub fn remove_orphan(root: &Path, id: &str) -> Result<bool> {
     if dir.join("state.json").exists() {
         return Ok(false);
     }
-    if let Ok(text) = std::fs::read(dir.join(ORPHAN_CGROUP)) {
-        let cg: crate::cgroups::CgroupState = serde_json::from_slice(&text)
-            .with_context(|| format!("parsing {}", dir.join(ORPHAN_CGROUP).display()))?;
+    let recorded = std::fs::read(dir.join(ORPHAN_CGROUP)).ok();
+    let parsed = recorded.map(|t| serde_json::from_slice::<crate::cgroups::CgroupState>(&t));
+    if let Some(Err(e)) = &parsed {
+        // Written by an older berth without the atomic write, and cut: nothing to undo by it.
+        tracing::warn!("ignoring {}: {e}", dir.join(ORPHAN_CGROUP).display());
+    }
+    if let Some(Ok(cg)) = parsed {
         let m = crate::cgroups::load_manager(&cg)?;
         if !m.pids().unwrap_or_default().is_empty() {
             let _ = m.thaw();
