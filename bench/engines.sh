@@ -24,6 +24,8 @@ engines_cleanup() {
         kill "$ctd_pid" 2>/dev/null || true
         wait "$ctd_pid" 2>/dev/null || true
     fi
+    # containerd made a cgroup per hierarchy for its namespace; empty now, so rmdir takes it.
+    rmdir /sys/fs/cgroup/*/berth-bench 2>/dev/null || true
     podman_ rm -f -a >/dev/null 2>&1 || true
     bench_cleanup
 }
