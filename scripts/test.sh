@@ -26,6 +26,9 @@ if ! PYTHONPATH=target/py python3 -c 'import grpc' 2>/dev/null; then
     python3 -m pip install -q --target target/py grpcio
 fi
 
+# berth keeps its default /berth cgroup parent between containers, as runc keeps its
+# parents; when the tests end (passed or not) it is empty, and the test command removes it.
+trap 'rmdir /sys/fs/cgroup/*/berth 2>/dev/null || true' EXIT
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # Integration tests start real containers; two at a time fits this 2-core machine. Skipped
@@ -33,9 +36,6 @@ cargo clippy --all-targets -- -D warnings
 mkdir -p target/tmp
 rm -f target/tmp/skips.log
 cargo test --all-targets -- --test-threads=2 2>&1 | tee target/tmp/test-output.log
-# berth keeps its default /berth cgroup parent between containers, as runc keeps its
-# parents; once the tests are done it is empty, and the test command removes it.
-rmdir /sys/fs/cgroup/*/berth 2>/dev/null || true
 bash scripts/skips.sh target/tmp/test-output.log target/tmp/skips.log
 # What each engine lane saw berth called with (README: Runtime calls per engine).
 for f in target/argv/*.txt; do [ -f "$f" ] && cat "$f"; done
