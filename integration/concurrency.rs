@@ -84,7 +84,8 @@ fn fifty_containers_with_concurrent_commands() {
                     assert!(out.status.success(), "list: {err}");
                     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
                         .unwrap_or_else(|e| panic!("torn list output: {e}"));
-                    assert!(v.is_array());
+                    // runc prints null for an empty list.
+                    assert!(v.is_array() || v.is_null(), "{v}");
                     for id in ids.iter().skip(r).step_by(7) {
                         let out = root.run(&["state", id]);
                         if out.status.success() {

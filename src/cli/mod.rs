@@ -84,7 +84,7 @@ impl Global {
 /// runc's default state root: `$XDG_RUNTIME_DIR/berth` when the caller is unprivileged, or
 /// root in a user namespace with a `$USER` other than root (a rootless engine's namespace);
 /// otherwise /run/berth.
-fn default_root() -> PathBuf {
+pub(crate) fn default_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty());
     let honour = !nix::unistd::geteuid().is_root()
         || (crate::process::namespaces::in_user_namespace()

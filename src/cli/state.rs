@@ -12,6 +12,8 @@ pub struct StateArgs {
 
 pub fn run(g: &Global, a: StateArgs) -> Result<i32> {
     let c = Container::load(&g.root, &a.id).with_context(|| format!("state {}", a.id))?;
-    println!("{}", serde_json::to_string_pretty(&c.oci_state())?);
+    let text = serde_json::to_string_pretty(&c.oci_state())?;
+    // runc writes the document without a newline after it.
+    print!("{}", crate::container::state::go_json_escape(&text));
     Ok(0)
 }

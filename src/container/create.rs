@@ -515,12 +515,13 @@ pub(crate) fn record(
 ) -> Result<Container> {
     let spec = &prep.bundle.spec;
     let record = Record {
-        oci_version: spec.version().clone(),
+        // As runc: the state follows the runtime's spec version, not the config's.
+        oci_version: crate::spec::OCI_VERSION.to_string(),
         id: prep.id.clone(),
         pid: pid.as_raw(),
         bundle: prep.bundle.dir.clone(),
         rootfs: prep.bundle.rootfs.clone(),
-        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        created: state::rfc3339_nano(chrono::Utc::now()),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         init_start_time: state::start_time(pid.as_raw())

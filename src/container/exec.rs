@@ -149,7 +149,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
                 break; // frozen now: it execs after `resume`
             }
             Some((Msg::SeccompNotify, Some(fd))) => {
-                let mut st = c.oci_state();
+                let mut st = c.state_doc(c.status());
                 st["pid"] = pid.as_raw().into();
                 seccomp::hand_to_listener(seccomp_profile.as_ref(), fd.as_fd(), &st)
                     .map_err(fail)?;

@@ -5,7 +5,7 @@
 //! read it, never the bundle, so a bundle edited or removed after create changes nothing),
 //! `<root>/<id>/exec.fifo` (exists while the container is `created`), and an flock on the
 //! directory itself that serializes every command on one id.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -63,6 +63,53 @@ pub struct Record {
     #[serde(default)]
     pub resources: Option<oci_spec::runtime::LinuxResources>,
     pub rootless: bool,
+}
+
+/// The state as runc's `state` and `list --format json` print it: runc's fields, in its
+/// order (annotations, when there are any, come before the owner).
+#[derive(Debug, Clone, Serialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    pub owner: String,
+}
+
+/// A time as Go formats `time.RFC3339Nano` in UTC (runc's `created`): the fraction loses its
+/// trailing zeros, and goes away when it is zero.
+pub fn rfc3339_nano(t: chrono::DateTime<chrono::Utc>) -> String {
+    let whole = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let frac = format!("{:09}", t.timestamp_subsec_nanos());
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{whole}Z")
+    } else {
+        format!("{whole}.{frac}Z")
+    }
+}
+
+/// JSON as Go's encoder writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped. They occur only
+/// inside strings, so the replacement is safe on serialized text.
+pub fn go_json_escape(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One container's state directory, locked for the lifetime of this value.
@@ -306,8 +353,24 @@ impl Container {
     }
 
     /// The OCI state document (what `berth state` prints), with runc's field order.
-    pub fn oci_state(&self) -> serde_json::Value {
-        self.state_doc(self.status())
+    pub fn oci_state(&self) -> OciState {
+        let r = &self.record;
+        let status = self.status();
+        OciState {
+            oci_version: r.oci_version.clone(),
+            id: r.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { r.pid },
+            status,
+            bundle: r.bundle.clone(),
+            rootfs: r.rootfs.clone(),
+            created: r.created.clone(),
+            annotations: r
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            owner: r.owner.clone(),
+        }
     }
 
     /// The state document for a status the caller already knows (hooks at start and delete).
