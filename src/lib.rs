@@ -3,6 +3,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod criu;
+pub mod features;
 pub mod hooks;
 pub mod image;
 pub mod log;

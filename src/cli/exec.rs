@@ -9,6 +9,7 @@ use oci_spec::runtime::{Capability, Process};
 
 use super::Global;
 use crate::container::exec::{exec, ExecRequest};
+use crate::container::process_io::ProcessIo;
 use crate::container::Container;
 use crate::process::foreground;
 
@@ -81,12 +82,14 @@ pub fn run(g: &Global, a: ExecArgs) -> Result<i32> {
     let req = ExecRequest {
         container: &c,
         process: &process,
-        console_socket: a.console_socket.as_deref(),
-        pidfd_socket: a.pidfd_socket.as_deref(),
-        pid_file: a.pid_file.as_deref(),
-        preserve_fds: a.preserve_fds,
+        io: ProcessIo {
+            console_socket: a.console_socket.as_deref(),
+            pidfd_socket: a.pidfd_socket.as_deref(),
+            pid_file: a.pid_file.as_deref(),
+            preserve_fds: a.preserve_fds,
+            keep_console: !a.detach && a.console_socket.is_none(),
+        },
         ignore_paused: a.ignore_paused,
-        keep_console: !a.detach && a.console_socket.is_none(),
     };
     let started = exec(&req).with_context(ctx)?;
     drop(c); // release the lock while the process runs

@@ -1,4 +1,4 @@
-//! `berth features`: the runtime-spec features document (see spec::features), plus
+//! `berth features`: the runtime-spec features document (see crate::features), plus
 //! `org.opencontainers.berth.checkpoint.enabled` when criu is found and passes its own check
 //! on this kernel (runc lists checkpoint unconditionally; we list it only where it works).
 use anyhow::Result;
@@ -13,7 +13,7 @@ pub struct FeaturesArgs {}
 pub const CHECKPOINT_ANNOTATION: &str = "org.opencontainers.berth.checkpoint.enabled";
 
 pub fn run(g: &Global, _a: FeaturesArgs) -> Result<i32> {
-    let mut doc = crate::spec::features::features();
+    let mut doc = crate::features::features();
     if criu_works(g) {
         doc["annotations"][CHECKPOINT_ANNOTATION] = "true".into();
     }

@@ -47,7 +47,6 @@
 //! error line: `container init: <step>: <context chain>: <errno text>`.
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -56,15 +55,17 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+use super::process_io::ProcessIo;
 use super::state::{self, write_pid_file, Container, Lock, Record};
 use crate::cgroups::{self, CgroupConfig, CgroupState, Manager};
-use crate::process::attrs::{affinity::InitialAffinity, Attrs};
+use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
 use crate::process::init::InitContext;
 use crate::process::namespaces::{PidNsGuard, Plan};
-use crate::process::netdev::{self, NetDevice};
-use crate::process::pidfd::PidfdSocket;
+use crate::process::netdev;
 use crate::security::seccomp;
+use crate::spec::attrs::Attrs;
+use crate::spec::netdev::NetDevice;
 use crate::spec::Bundle;
 
 /// What the caller asked for.
@@ -72,17 +73,11 @@ pub struct CreateRequest<'a> {
     pub root: &'a Path,
     pub id: &'a str,
     pub bundle: &'a Path,
-    pub console_socket: Option<&'a Path>,
-    /// `--pidfd-socket`: receives a pidfd of the init.
-    pub pidfd_socket: Option<&'a Path>,
-    pub pid_file: Option<&'a Path>,
+    pub io: ProcessIo<'a>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    pub preserve_fds: u32,
     pub systemd_cgroup: bool,
     pub rootless: bool,
-    /// A foreground `run` without a console socket: the parent keeps the pty master.
-    pub keep_console: bool,
 }
 
 /// A created container, still locked by this process.
@@ -97,13 +92,13 @@ pub struct Created {
 /// record it.
 pub fn create(req: &CreateRequest) -> Result<Created> {
     let prep = prepare(req)?;
-    let pidfd_socket = req.pidfd_socket.map(PidfdSocket::connect).transpose()?;
+    let pidfd_socket = req.io.connect_pidfd()?;
     let (mut made, child) = spawn(req, &prep)?;
     let console = drive(req, &prep, &made, &child).map_err(|e| why_the_init_died(e, &mut made))?;
     if let Some(s) = &pidfd_socket {
         s.send(child.pid.as_raw(), "standard")?;
     }
-    let container = record(&prep, made, child.pid, req.pid_file)?;
+    let container = record(&prep, made, child.pid, req.io.pid_file)?;
     Ok(Created {
         container,
         pid: child.pid,
@@ -154,15 +149,15 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
     state::check_id(req.id)?;
     let bundle = crate::spec::load_bundle(req.bundle)?;
     let spec = &bundle.spec;
+    crate::rootfs::validate(spec).context("config.json")?;
     let process = spec
         .process()
         .as_ref()
         .context("config.json: process: missing")?;
+    crate::security::apparmor::check_process(process).context("config.json")?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && req.console_socket.is_none() && !req.keep_console {
-        bail!("process.terminal is true: pass --console-socket (or use `run` in the foreground)");
-    }
-    if !terminal && req.console_socket.is_some() {
+    req.io.check_terminal(terminal)?;
+    if !terminal && req.io.console_socket.is_some() {
         bail!("--console-socket given but process.terminal is false");
     }
     let plan = Plan::from_spec(spec);
@@ -311,12 +306,7 @@ pub(crate) struct Child {
 fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
     let mut made = Made::state_dir(prep)?;
     let fifo = make_fifo(made.dir())?;
-    let console_socket = match req.console_socket {
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(
-            || format!("connecting to --console-socket {}", p.display()),
-        )?)),
-        None => None,
-    };
+    let console_socket = req.io.connect_console()?;
     let into = made.create_cgroup(prep)?.clone_into_fd();
     let child = clone_init(req, prep, fifo, console_socket, into)?;
     made.child(child.pid);
@@ -397,7 +387,7 @@ fn clone_init(
             console_socket,
             no_pivot: req.no_pivot,
             no_new_keyring: req.no_new_keyring,
-            extra_fds: listen + req.preserve_fds,
+            extra_fds: listen + req.io.preserve_fds,
             extra_env,
             seccomp: prep.seccomp.as_ref(),
             mount_sources,
@@ -489,7 +479,7 @@ fn drive(
     )?;
     ch.send(&Msg::HooksDone)?;
 
-    let console = if prep.terminal && req.console_socket.is_none() {
+    let console = if prep.terminal && req.io.console_socket.is_none() {
         let fd = ch.expect("Console", |m| matches!(m, Msg::Console))?;
         Some(fd.context("the init sent no pty master")?)
     } else {

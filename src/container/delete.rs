@@ -51,7 +51,7 @@ fn return_netdevs(c: &Container) {
     }
     let r = (|| {
         let config = c.config()?;
-        let devs = crate::process::netdev::parse(config.linux().as_ref())?;
+        let devs = crate::spec::netdev::parse(config.linux().as_ref())?;
         let ns = std::fs::File::open(&pin).with_context(|| format!("opening {}", pin.display()))?;
         crate::process::netdev::move_out(&devs, &ns)
     })();

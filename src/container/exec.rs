@@ -8,8 +8,6 @@
 //! the parent reads the messages (Console, SeccompNotify) until end-of-file, which means the
 //! exec happened, or a `Failed` with the step and errno.
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
@@ -17,26 +15,21 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 
+use super::process_io::ProcessIo;
 use super::state::{write_pid_file, Container, Status};
-use crate::process::attrs::{affinity::InitialAffinity, Attrs};
+use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
 use crate::process::exec_child::{self, ExecContext};
 use crate::process::namespaces::PidNsGuard;
-use crate::process::pidfd::PidfdSocket;
 use crate::security::seccomp;
+use crate::spec::attrs::Attrs;
 
 /// What the caller asked for.
 pub struct ExecRequest<'a> {
     pub container: &'a Container,
     pub process: &'a Process,
-    pub console_socket: Option<&'a Path>,
-    /// `--pidfd-socket`: receives a pidfd of the new process.
-    pub pidfd_socket: Option<&'a Path>,
-    pub pid_file: Option<&'a Path>,
-    pub preserve_fds: u32,
+    pub io: ProcessIo<'a>,
     pub ignore_paused: bool,
-    /// Foreground without a console socket: the parent keeps the pty master.
-    pub keep_console: bool,
 }
 
 /// The started process.
@@ -58,10 +51,9 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     };
     let p = req.process;
     crate::spec::validate::validate_process(p)?;
+    crate::security::apparmor::check_process(p)?;
     let terminal = p.terminal().unwrap_or(false);
-    if terminal && req.console_socket.is_none() && !req.keep_console {
-        bail!("process.terminal is true: pass --console-socket (or run in the foreground)");
-    }
+    req.io.check_terminal(terminal)?;
     let config = c.config()?;
     let seccomp_profile = config.linux().as_ref().and_then(|l| l.seccomp().clone());
     let filter = seccomp_profile.as_ref().map(seccomp::compile).transpose()?;
@@ -72,17 +64,10 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .position(|(t, _, _)| *t == T::Pid)
         .map(|i| join.remove(i).1);
     let cgroup = c.cgroup()?;
-    let pidfd_socket = req.pidfd_socket.map(PidfdSocket::connect).transpose()?;
+    let pidfd_socket = req.io.connect_pidfd()?;
     // process.apparmorProfile (or --apparmor): the host's /proc, before any setns.
     let procfs = crate::security::apparmor::procfs_for(p)?;
-    let console_socket = req
-        .console_socket
-        .map(|s| {
-            UnixStream::connect(s)
-                .with_context(|| format!("connecting to --console-socket {}", s.display()))
-        })
-        .transpose()?
-        .map(OwnedFd::from);
+    let console_socket = req.io.connect_console()?;
 
     // The child is visible in the container's pid namespace from the fork on, running our
     // image: it must never be dumpable there (CVE-2019-5736), so it inherits "not dumpable".
@@ -108,7 +93,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             join: &join,
             console_socket: console_socket.as_ref(),
             seccomp: filter.as_ref(),
-            preserve_fds: req.preserve_fds,
+            preserve_fds: req.io.preserve_fds,
             attrs: &attrs,
             join_cgroup_late: paused,
             procfs: procfs.as_ref(),
@@ -164,7 +149,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     if let Some(s) = &pidfd_socket {
         s.send(pid.as_raw(), "setns").map_err(fail)?;
     }
-    if let Some(f) = req.pid_file {
+    if let Some(f) = req.io.pid_file {
         write_pid_file(f, pid.as_raw())?;
     }
     Ok(Execed { pid, console })

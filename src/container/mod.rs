@@ -8,6 +8,7 @@ pub mod delete;
 pub mod exec;
 pub mod kill;
 pub mod pause;
+pub mod process_io;
 pub mod restore;
 pub mod start;
 pub mod state;

@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 
 use super::checkpoint::{open_dir, CriuFlags, DESCRIPTORS};
 use super::create::{prepare, record, CreateRequest, Made, Prepared};
+use super::process_io::ProcessIo;
 use super::state::Container;
 use crate::cgroups;
 use crate::criu::{self, rpc, Criu, CriuReq, CriuReqType};
@@ -97,15 +98,15 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
         root: req.root,
         id: req.id,
         bundle: req.bundle,
-        console_socket: req.console_socket,
-        pidfd_socket: None,
-        pid_file: req.pid_file,
+        io: ProcessIo {
+            console_socket: req.console_socket,
+            pid_file: req.pid_file,
+            ..ProcessIo::default()
+        },
         no_pivot: false,
         no_new_keyring: false,
-        preserve_fds: 0,
         systemd_cgroup: req.systemd_cgroup,
         rootless: req.rootless,
-        keep_console: false,
     })?;
     let spec = &prep.bundle.spec;
     let f = &req.flags;

@@ -25,7 +25,7 @@ pub struct ExecContext<'a> {
     pub seccomp: Option<&'a seccomp::Program>,
     pub preserve_fds: u32,
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
-    pub attrs: &'a super::attrs::Attrs,
+    pub attrs: &'a crate::spec::attrs::Attrs,
     /// The container is paused: ask the parent to move us into its (frozen) cgroup once
     /// the session is set up, and go on when thawed (see `container/exec.rs`).
     pub join_cgroup_late: bool,

@@ -39,7 +39,7 @@ pub struct InitContext<'a> {
     /// The state document hooks get (pid and status are filled in by the init).
     pub state: serde_json::Value,
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
-    pub attrs: &'a super::attrs::Attrs,
+    pub attrs: &'a crate::spec::attrs::Attrs,
     /// The host's /proc, opened before the clone (for process.apparmorProfile).
     pub procfs: Option<&'a crate::security::apparmor::ProcfsHandle>,
 }

@@ -9,32 +9,15 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::Linux;
 
+use crate::spec::netdev::{parse, NetDevice};
 use crate::sys::netlink::{index_of, Netlink};
 
-/// One device: its name on the host and in the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetDevice {
-    pub host: String,
-    pub container: String,
-}
-
-/// A valid interface name (what the kernel's dev_valid_name accepts).
-fn check_name(what: &str, n: &str) -> Result<()> {
-    if n.is_empty() || n.len() >= libc::IFNAMSIZ {
-        bail!("{what}: {n:?} is not 1 to {} bytes", libc::IFNAMSIZ - 1);
-    }
-    if n == "." || n == ".." || n.contains(['/', ':']) || n.chars().any(char::is_whitespace) {
-        bail!("{what}: {n:?} is not a valid interface name");
-    }
-    Ok(())
-}
-
-/// linux.netDevices, checked: names, no two devices with one name in the container, and
-/// every device present in our network namespace. Sorted by host name.
+/// linux.netDevices, checked (spec::netdev::parse), with every device present in our network
+/// namespace. Sorted by host name.
 pub fn from_spec(linux: Option<&Linux>) -> Result<Vec<NetDevice>> {
     let devs = parse(linux)?;
     for d in &devs {
@@ -47,39 +30,6 @@ pub fn from_spec(linux: Option<&Linux>) -> Result<Vec<NetDevice>> {
         })?;
     }
     Ok(devs)
-}
-
-/// linux.netDevices with the names checked (for delete, where the devices are not ours).
-pub fn parse(linux: Option<&Linux>) -> Result<Vec<NetDevice>> {
-    let Some(map) = linux.and_then(|l| l.net_devices().as_ref()) else {
-        return Ok(vec![]);
-    };
-    let mut out: Vec<NetDevice> = Vec::new();
-    for (host, d) in map {
-        let container = d
-            .name()
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or(host.clone());
-        check_name(&format!("linux.netDevices.{host}"), host)?;
-        check_name(&format!("linux.netDevices.{host}.name"), &container)?;
-        out.push(NetDevice {
-            host: host.clone(),
-            container,
-        });
-    }
-    out.sort_by(|a, b| a.host.cmp(&b.host));
-    for (i, d) in out.iter().enumerate() {
-        if let Some(o) = out[..i].iter().find(|o| o.container == d.container) {
-            bail!(
-                "linux.netDevices: {:?} and {:?} would both be {:?} in the container",
-                o.host,
-                d.host,
-                d.container
-            );
-        }
-    }
-    Ok(out)
 }
 
 /// Run `f` inside the network namespace `ns`, then come back.
@@ -191,29 +141,12 @@ pub fn unpin(at: &std::path::Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn linux(json: &str) -> Linux {
-        serde_json::from_str(json).unwrap()
-    }
-
     #[test]
-    fn names() {
-        let e = |j| format!("{:#}", from_spec(Some(&linux(j))).unwrap_err());
-        assert!(e(r#"{"netDevices":{"lo":{"name":"a/b"}}}"#).contains("not a valid interface name"));
-        assert!(e(r#"{"netDevices":{"lo":{"name":"0123456789abcdef"}}}"#).contains("1 to 15 bytes"));
-        assert!(e(r#"{"netDevices":{"nope-feat0":{}}}"#).contains("does not exist on the host"));
-        let d = from_spec(Some(&linux(r#"{"netDevices":{"lo":{"name":"lo2"}}}"#))).unwrap();
-        assert_eq!(
-            d,
-            vec![NetDevice {
-                host: "lo".into(),
-                container: "lo2".into()
-            }]
-        );
-        let d = from_spec(Some(&linux(r#"{"netDevices":{"lo":{}}}"#))).unwrap();
-        assert_eq!(d[0].container, "lo");
-        assert!(
-            e(r#"{"netDevices":{"lo":{"name":"x"},"nope-feat0":{"name":"x"}}}"#)
-                .contains("would both be \"x\"")
-        );
+    fn a_missing_device_is_refused() {
+        let linux: Linux = serde_json::from_str(r#"{"netDevices":{"nope-feat0":{}}}"#).unwrap();
+        let e = format!("{:#}", from_spec(Some(&linux)).unwrap_err());
+        assert!(e.contains("does not exist on the host"), "{e}");
+        let linux: Linux = serde_json::from_str(r#"{"netDevices":{"lo":{"name":"lo2"}}}"#).unwrap();
+        assert_eq!(from_spec(Some(&linux)).unwrap()[0].container, "lo2");
     }
 }

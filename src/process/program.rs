@@ -76,7 +76,7 @@ pub struct Setup<'a> {
     /// The container init binds its pty on /dev/console; an exec'd process does not.
     pub init: bool,
     /// Memory policy, I/O priority, scheduler, CPU affinity and personality.
-    pub attrs: &'a super::attrs::Attrs,
+    pub attrs: &'a crate::spec::attrs::Attrs,
     /// The host's /proc, opened before entering the container, for the AppArmor profile
     /// (needed when process.apparmorProfile is set).
     pub procfs: Option<&'a ProcfsHandle>,
@@ -131,7 +131,7 @@ impl Setup<'_> {
     pub fn program(&self) -> Result<Program, ChildError> {
         let nnp = self.process.no_new_privileges().unwrap_or(false);
         self.apparmor()?;
-        self.attrs.before_seccomp()?;
+        super::attrs::before_seccomp(self.attrs)?;
         // Before any filter: a profile may deny close_range (the sweep then falls back to
         // fcntl over /proc/self/fd, which classic profiles allow).
         let uid = Uid::from_raw(self.process.user().uid());
@@ -144,7 +144,7 @@ impl Setup<'_> {
         if nnp {
             install_seccomp(self.seccomp, self.channel)?;
         }
-        self.attrs.after_seccomp()?;
+        super::attrs::after_seccomp(self.attrs)?;
         Ok(program)
     }
 }

@@ -29,19 +29,26 @@ pub fn check_available(profile: &str, field: &str) -> Result<()> {
     Ok(())
 }
 
-/// The host's /proc when `process` asks for an AppArmor profile (open it before entering the
-/// container), else `None`.
-pub fn procfs_for(process: &oci_spec::runtime::Process) -> Result<Option<ProcfsHandle>> {
+/// `process.apparmorProfile`, if set, can be applied on this host (no side effect: create and
+/// exec check this before they make anything).
+pub fn check_process(process: &oci_spec::runtime::Process) -> Result<()> {
     match process
         .apparmor_profile()
         .as_deref()
         .filter(|p| !p.is_empty())
     {
-        Some(profile) => {
-            check_available(profile, "process.apparmorProfile")?;
-            ProcfsHandle::open_host().map(Some)
-        }
-        None => Ok(None),
+        Some(profile) => check_available(profile, "process.apparmorProfile"),
+        None => Ok(()),
+    }
+}
+
+/// The host's /proc when `process` asks for an AppArmor profile (open it before entering the
+/// container), else `None`.
+pub fn procfs_for(process: &oci_spec::runtime::Process) -> Result<Option<ProcfsHandle>> {
+    check_process(process)?;
+    match process.apparmor_profile().as_deref() {
+        Some(p) if !p.is_empty() => ProcfsHandle::open_host().map(Some),
+        _ => Ok(None),
     }
 }
 

@@ -94,7 +94,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
 
     if let Some(p) = spec.process() {
         validate_process(p)?;
-        crate::process::attrs::Attrs::from_spec(p, linux)?;
+        super::attrs::Attrs::from_spec(p, linux)?;
     }
 
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
@@ -140,8 +140,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if linux.intel_rdt().is_some() && !INTEL_RDT {
         bail!("linux.intelRdt: intelRdt is specified in config, but Intel RDT is not supported by berth");
     }
-    if !crate::process::netdev::parse(Some(linux))?.is_empty() && !has(LinuxNamespaceType::Network)
-    {
+    if !super::netdev::parse(Some(linux))?.is_empty() && !has(LinuxNamespaceType::Network) {
         bail!(
             "linux.netDevices: moving network devices needs a network namespace (linux.namespaces)"
         );
@@ -177,15 +176,12 @@ pub fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
     if p.terminal().unwrap_or(false) && p.console_size().is_some() {
         // consoleSize is honoured by the terminal code; nothing to check.
     }
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        crate::security::apparmor::check_available(profile, "process.apparmorProfile")?;
-    }
     if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
         bail!("process.selinuxLabel: SELinux is not supported by berth on this host");
     }
     // ioPriority, scheduler and execCPUAffinity (and, with the config's linux section,
     // memoryPolicy and personality): checked where they are converted.
-    crate::process::attrs::Attrs::from_spec(p, None)?;
+    super::attrs::Attrs::from_spec(p, None)?;
     if let Some(score) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&score) {
             bail!("process.oomScoreAdj: {score} is outside -1000..1000");

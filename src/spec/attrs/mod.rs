@@ -3,15 +3,9 @@
 //! `process.execCPUAffinity` and `linux.personality`.
 //!
 //! `Attrs::from_spec` is pure: it checks every value and turns it into what the syscall
-//! takes, so validation calls it before any side effect. The process applies them in
-//! runc's order: the memory policy, I/O priority, scheduler and final CPU affinity once it
-//! is in its cgroup and before seccomp (`before_seccomp`); the personality after seccomp,
-//! just before execve (`after_seccomp`). The initial CPU affinity is the parent's, around
-//! the fork (`affinity::InitialAffinity`).
+//! takes, so validation calls it before any side effect. `process::attrs` applies them.
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Linux, Process};
-
-use super::channel::{ChildError, Step};
 
 pub mod affinity;
 pub mod ioprio;
@@ -58,31 +52,6 @@ impl Attrs {
                 .transpose()
                 .context("linux.personality")?,
         })
-    }
-
-    /// In the process, once it is in its cgroup and session, before seccomp and the
-    /// identity change (the scheduler and RT I/O class need privileges).
-    pub fn before_seccomp(&self) -> Result<(), ChildError> {
-        if let Some(p) = &self.mempolicy {
-            p.apply().step("memoryPolicy")?;
-        }
-        self.affinity.apply_final().step("execCPUAffinity")?;
-        if let Some(prio) = self.ioprio {
-            ioprio::apply(prio).step("ioPriority")?;
-        }
-        if let Some(a) = &self.sched {
-            sched::apply(a).step("scheduler")?;
-        }
-        Ok(())
-    }
-
-    /// Just before execve, after seccomp (as runc: a profile that denies personality(2)
-    /// makes the create fail).
-    pub fn after_seccomp(&self) -> Result<(), ChildError> {
-        if let Some(p) = self.personality {
-            personality::apply(p).step("personality")?;
-        }
-        Ok(())
     }
 }
 

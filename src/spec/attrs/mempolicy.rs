@@ -1,4 +1,4 @@
-//! `linux.memoryPolicy`: set_mempolicy(2) for the process, inherited by its children.
+//! `linux.memoryPolicy` as what set_mempolicy(2) takes (the mode with its flags, the node mask).
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxMemoryPolicy, MemoryPolicyFlagType as F, MemoryPolicyModeType as M};
 
@@ -117,15 +117,6 @@ impl MemPolicy {
         Ok(MemPolicy {
             mode_and_flags: lookup(&MODES, mode) | flags,
             nodes: mask,
-        })
-    }
-
-    pub fn apply(&self) -> Result<()> {
-        crate::sys::sched::set_mempolicy(self.mode_and_flags, &self.nodes).with_context(|| {
-            format!(
-                "set_mempolicy(mode {:#x}, nodes {:x?})",
-                self.mode_and_flags, self.nodes
-            )
         })
     }
 }

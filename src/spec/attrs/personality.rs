@@ -1,6 +1,6 @@
 //! `linux.personality`: the execution domain (LINUX, LINUX32) and the kernel's persona flags,
-//! set with personality(2) after seccomp, as runc does.
-use anyhow::{bail, Context, Result};
+//! as the value personality(2) takes.
+use anyhow::{bail, Result};
 use oci_spec::runtime::{LinuxPersonality, LinuxPersonalityDomain as D};
 
 /// The domains, by spec name (include/uapi/linux/personality.h).
@@ -33,12 +33,6 @@ pub fn from_spec(p: &LinuxPersonality) -> Result<u64> {
         }
     }
     Ok(persona)
-}
-
-pub fn apply(persona: u64) -> Result<()> {
-    crate::sys::sched::personality(persona)
-        .map(drop)
-        .with_context(|| format!("personality({persona:#x})"))
 }
 
 #[cfg(test)]

@@ -1,11 +1,8 @@
-//! `process.ioPriority`: ioprio_set(2) on the process group, as runc does (the process has
-//! just made its own session, so that is the process and what it forks).
-use anyhow::{bail, Context, Result};
+//! `process.ioPriority` as the value ioprio_set(2) takes.
+use anyhow::{bail, Result};
 use oci_spec::runtime::{IOPriorityClass as C, LinuxIOPriority};
 
-use crate::sys::sched::{ioprio_set, IOPRIO_WHO_PGRP};
-
-const CLASS_SHIFT: u16 = 13;
+pub const CLASS_SHIFT: u16 = 13;
 
 /// The classes, by spec name, with the kernel's numbers.
 pub const CLASSES: [(&str, u16); 3] = [
@@ -26,16 +23,6 @@ pub fn from_spec(p: &LinuxIOPriority) -> Result<u16> {
         bail!("priority: {level} is outside 0..7");
     }
     Ok(class << CLASS_SHIFT | level as u16)
-}
-
-pub fn apply(prio: u16) -> Result<()> {
-    ioprio_set(IOPRIO_WHO_PGRP, 0, prio).with_context(|| {
-        format!(
-            "ioprio_set(IOPRIO_WHO_PGRP, class {}, level {})",
-            prio >> CLASS_SHIFT,
-            prio & 7
-        )
-    })
 }
 
 #[cfg(test)]

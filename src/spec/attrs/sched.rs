@@ -1,9 +1,8 @@
-//! `process.scheduler`: sched_setattr(2), once the process is in its cgroup (a SCHED_DEADLINE
-//! admission depends on the cgroup's cpuset), with runc's validation.
-use anyhow::{bail, Context, Result};
+//! `process.scheduler` as the attributes sched_setattr(2) takes, with runc's validation.
+use anyhow::{bail, Result};
 use oci_spec::runtime::{LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P, Scheduler};
 
-use crate::sys::sched::{sched_setattr, SchedAttr};
+use crate::sys::sched::SchedAttr;
 
 /// The policies, by spec name, with the kernel's numbers (SCHED_ISO has none in mainline:
 /// the kernel refuses it with EINVAL, as under runc).
@@ -85,19 +84,6 @@ pub fn from_spec(s: &Scheduler) -> Result<SchedAttr> {
         deadline,
         period,
         ..Default::default()
-    })
-}
-
-pub fn apply(a: &SchedAttr) -> Result<()> {
-    let name = POLICIES
-        .iter()
-        .find(|(_, v)| *v == a.policy)
-        .map_or("?", |(n, _)| n);
-    sched_setattr(0, a).with_context(|| {
-        format!(
-            "sched_setattr({name}, nice {}, priority {}, flags {:#x}, runtime {}, deadline {}, period {})",
-            a.nice, a.priority, a.flags, a.runtime, a.deadline, a.period
-        )
     })
 }
 

@@ -1,14 +1,14 @@
 //! The runtime-spec features document (`berth features`). Built from the same tables that
-//! parse and validate configs, so it never claims what berth rejects: the ociVersion range
-//! and the namespaces from validation's tables, the mount options (propagation names
+//! parse and validate configs, so it never claims what berth rejects: the ociVersion range,
+//! the namespaces and the memory policies from spec's tables, the mount options (propagation names
 //! included) from the rootfs option table, the capabilities from the capability table, the
 //! seccomp names from the compiler's tables, and every feature validation rejects is
 //! reported disabled.
 use serde_json::{json, Value};
 
-use super::validate::{ns_name, NAMESPACES, OCI_VERSION_MAX, OCI_VERSION_MIN};
-use crate::process::attrs::mempolicy;
 use crate::security::seccomp;
+use crate::spec::attrs::mempolicy;
+use crate::spec::validate::{ns_name, INTEL_RDT, NAMESPACES, OCI_VERSION_MAX, OCI_VERSION_MIN};
 
 /// The hooks berth runs (hooks.rs), in lifecycle order.
 pub const HOOKS: [&str; 6] = [
@@ -47,7 +47,7 @@ pub fn features() -> Value {
             },
             "apparmor": {"enabled": crate::security::apparmor::enabled()},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": super::validate::INTEL_RDT},
+            "intelRdt": {"enabled": INTEL_RDT},
             "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": mempolicy::MODES.map(|(n, _)| n),
@@ -72,7 +72,7 @@ mod tests {
 
     fn accepted(json: &str) -> anyhow::Result<()> {
         let spec = crate::spec::parse_config(json.as_bytes())?;
-        super::super::validate::validate(&spec)?;
+        crate::spec::validate::validate(&spec)?;
         crate::rootfs::validate(&spec)
     }
 
