@@ -181,3 +181,222 @@ fn list_prints_what_runc_prints() {
     );
     assert!(!missing.exists());
 }
+
+/// The names of the keys in a JSON text, in the order they appear (nesting ignored).
+fn key_sequence(json: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut chars = json.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut end = i + 1;
+        let mut escaped = false;
+        for (j, d) in chars.by_ref() {
+            if escaped {
+                escaped = false;
+            } else if d == '\\' {
+                escaped = true;
+            } else if d == '"' {
+                end = j;
+                break;
+            }
+        }
+        if json[end + 1..].starts_with(':') {
+            keys.push(json[i + 1..end].to_string());
+        }
+    }
+    keys
+}
+
+/// `events --stats` prints runc's event, `{"type":"stats","id":…,"data":…}`, with runc's
+/// keys in runc's order (cpu, cpuset, memory, pids, blkio, hugetlb, intel_rdt,
+/// network_interfaces, and inside each). Keys runc leaves out when they are zero may differ
+/// between two containers; every other key must be the same, in the same place.
+#[test]
+fn events_stats_keys_in_runcs_order() {
+    let runc = Runc::new();
+    let root = Root::new();
+    let id = unique("cl-stats");
+    let b = Bundle::with(&["sleep", "1000"], |s| {
+        s["linux"]["resources"]["pids"] = json!({"limit": 20});
+    });
+    let bundle = b.path().to_str().unwrap();
+    root.ok(&["run", "-d", "-b", bundle, &id]);
+    runc.ok(&["run", "-d", "-b", bundle, &id]);
+    let ours = root.ok(&["events", "--stats", &id]);
+    let theirs = runc.ok(&["events", "--stats", &id]);
+    assert!(
+        ours.starts_with(&format!(
+            "{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":{{\"cpu\":"
+        )),
+        "{ours}"
+    );
+    assert_eq!(ours.lines().count(), 1, "{ours}");
+    // runc's omitempty fields: present only when not zero.
+    let omitempty = [
+        "total",
+        "percpu",
+        "percpu_kernel",
+        "percpu_user",
+        "periods",
+        "throttledPeriods",
+        "throttledTime",
+        "cpus",
+        "mems",
+        "cache",
+        "usage",
+        "max",
+        "current",
+        "limit",
+        "raw",
+    ];
+    let fixed = |s: &str| -> Vec<String> {
+        key_sequence(s)
+            .into_iter()
+            .filter(|k| !omitempty.contains(&k.as_str()))
+            .collect()
+    };
+    assert_eq!(fixed(&ours), fixed(&theirs), "ours: {ours}\nrunc: {theirs}");
+    // The memory.stat keys come sorted, as Go prints a map.
+    let raw: Value = serde_json::from_str(&ours).unwrap();
+    assert!(raw["data"]["memory"]["raw"]["total_rss"].is_u64(), "{ours}");
+    assert_eq!(raw["data"]["pids"]["limit"], 20);
+    assert_eq!(raw["data"]["network_interfaces"], Value::Null);
+    for args in [
+        &["events", "--interval", "0s", &id][..],
+        &["events", "--stats", "nope"],
+    ] {
+        let (r, o) = (runc.run(args), root.run(args));
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(r.status.code(), Some(1), "runc {args:?}");
+    }
+    let err = root.fails(&["events", "--interval", "0s", &id]);
+    assert!(
+        err.contains("duration interval must be greater than 0"),
+        "{err}"
+    );
+    root.ok(&["delete", "--force", &id]);
+    runc.ok(&["delete", "--force", &id]);
+    assert!(cgroups_named(&id).is_empty(), "{:?}", cgroups_named(&id));
+}
+
+/// A running `events` whose lines are collected by a thread; killed on drop.
+struct Stream {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Stream {
+    fn start(mut cmd: Command) -> Stream {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        Stream { child, lines }
+    }
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+    fn count(&self, kind: &str) -> usize {
+        let prefix = format!("{{\"type\":\"{kind}\"");
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with(&prefix))
+            .count()
+    }
+    /// Waits (bounded) for the stream to end by itself; its exit status.
+    fn ends(&mut self) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_for_secs(
+            20,
+            || {
+                status = self.child.try_wait().unwrap();
+                status.is_some()
+            },
+            "events to end",
+        );
+        status.unwrap()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `events` streams stats at --interval, reports an OOM kill as `{"type":"oom","id":…}`
+/// (the same line runc prints for the same container), and ends by itself when the OOM
+/// killer ends the init. A stream on a running container ends when it is deleted.
+#[test]
+fn events_stream_reports_oom_and_ends_with_the_container() {
+    let runc = Runc::new();
+    let root = Root::new();
+    let id = unique("cl-oom");
+    // The init waits for /tmp/go, then holds 64 MiB in a shell variable under a 16 MiB limit.
+    let hog = "while [ ! -e /tmp/go ]; do sleep 0.05; done; x=$(head -c 64m /dev/zero | tr '\\0' a); sleep 1000";
+    let b = Bundle::with(&["sh", "-c", hog], |s| {
+        s["linux"]["resources"]["memory"] = json!({"limit": 16 << 20, "swap": 16 << 20});
+    });
+    let bundle = b.path().to_str().unwrap();
+    let go = b.path().join("rootfs/tmp/go");
+    for tool in ["berth", "runc"] {
+        let _ = std::fs::remove_file(&go);
+        let mut cmd = if tool == "berth" {
+            root.ok(&["run", "-d", "-b", bundle, &id]);
+            root.cmd()
+        } else {
+            runc.ok(&["run", "-d", "-b", bundle, &id]);
+            let mut c = Command::new("runc");
+            c.arg("--root").arg(runc.root.path());
+            c
+        };
+        cmd.args(["events", "--interval", "100ms", &id]);
+        let mut events = Stream::start(cmd);
+        wait_for(|| events.count("stats") >= 2, "two stats events");
+        std::fs::write(&go, "").unwrap();
+        wait_for_secs(30, || events.count("oom") >= 1, "an oom event");
+        let oom: Vec<String> = events
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains("\"oom\""))
+            .collect();
+        assert_eq!(
+            oom[0],
+            format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}"),
+            "{tool}"
+        );
+        if tool == "berth" {
+            // The OOM killer took the init: the stream ends by itself.
+            assert!(events.ends().success());
+            assert_eq!(root.state(&id)["status"], "stopped");
+            root.ok(&["delete", &id]);
+        } else {
+            runc.ok(&["delete", "--force", &id]);
+        }
+    }
+    // A stream on a running container ends when the container is deleted.
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = unique("cl-ev-del");
+    root.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+    let mut cmd = root.cmd();
+    cmd.args(["events", "--interval", "100ms", &id]);
+    let mut events = Stream::start(cmd);
+    wait_for(|| events.count("stats") >= 1, "a stats event");
+    root.ok(&["delete", "--force", &id]);
+    assert!(events.ends().success());
+    assert!(cgroups_named(&id).is_empty());
+}

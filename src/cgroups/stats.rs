@@ -1,5 +1,6 @@
 //! Resource usage, shaped like the `data` of runc's `events --stats` (the JSON containerd's
-//! shim decodes): field names and `omitempty` behaviour follow runc's `types/events.go`.
+//! shim decodes): field names, their order and `omitempty` behaviour follow runc's
+//! `types/events.go` (as runc 1.1 prints it: no PSI on v1, no memory event counts).
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -11,11 +12,39 @@ fn is_zero(v: &u64) -> bool {
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct Stats {
     pub cpu: Cpu,
+    /// Filled on v1 (runc reads no cpuset statistics on v2: there it is all zeros).
+    pub cpuset: CpuSet,
     pub memory: Memory,
     pub pids: Pids,
     pub blkio: Blkio,
     /// Keyed by page size as the kernel names it ("2MB", "1GB").
     pub hugetlb: BTreeMap<String, Hugetlb>,
+    /// Always `{}`: berth refuses linux.intelRdt.
+    pub intel_rdt: IntelRdt,
+    /// Always null: runc counts only the veth pairs it made itself, which a container from a
+    /// spec never has, and berth makes none.
+    pub network_interfaces: serde_json::Value,
+}
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct IntelRdt {}
+
+/// v1 cpuset state, as runc reports it.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct CpuSet {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u16>,
+    pub cpu_exclusive: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mems: Vec<u16>,
+    pub mem_hardwall: u64,
+    pub mem_exclusive: u64,
+    pub memory_migrate: u64,
+    pub memory_spread_page: u64,
+    pub memory_spread_slab: u64,
+    pub memory_pressure: u64,
+    pub sched_load_balance: u64,
+    pub sched_relax_domain_level: i64,
 }
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -31,6 +60,11 @@ pub struct CpuUsage {
     pub total: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu: Vec<u64>,
+    /// v1 `cpuacct.usage_all`, when the kernel has it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_kernel: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_user: Vec<u64>,
     pub kernel: u64,
     pub user: u64,
 }
@@ -101,6 +135,21 @@ pub struct Blkio {
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
+    #[serde(rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_queued_recursive: Vec<BlkioEntry>,
+    #[serde(
+        rename = "ioServiceTimeRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub io_service_time_recursive: Vec<BlkioEntry>,
+    #[serde(rename = "ioWaitTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_wait_time_recursive: Vec<BlkioEntry>,
+    #[serde(rename = "ioMergedRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_merged_recursive: Vec<BlkioEntry>,
+    #[serde(rename = "ioTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_time_recursive: Vec<BlkioEntry>,
+    #[serde(rename = "sectorsRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub sectors_recursive: Vec<BlkioEntry>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -112,19 +161,23 @@ pub struct Hugetlb {
     pub failcnt: u64,
 }
 
-/// Parses v1 `blkio.*_recursive` lines: `8:0 Read 4096` (a final `Total N` line is skipped).
+/// Parses v1 `blkio.*` lines: `8:0 Read 4096`, or `8:0 4096` in the files without an
+/// operation (time, sectors). A final `Total N` line is skipped.
 pub fn parse_blkio_v1(text: &str) -> Vec<BlkioEntry> {
     text.lines()
         .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            let (ma, mi) = it.next()?.split_once(':')?;
-            let op = it.next()?;
-            let value = it.next()?.parse().ok()?;
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (dev, op, value) = match f[..] {
+                [dev, op, value] => (dev, op, value),
+                [dev, value] => (dev, "", value),
+                _ => return None,
+            };
+            let (ma, mi) = dev.split_once(':')?;
             Some(BlkioEntry {
                 major: ma.parse().ok()?,
                 minor: mi.parse().ok()?,
                 op: op.to_string(),
-                value,
+                value: value.parse().ok()?,
             })
         })
         .collect()
@@ -173,6 +226,8 @@ mod tests {
     fn blkio_v1() {
         let e = parse_blkio_v1("8:0 Read 4096\n8:0 Write 0\nTotal 4096\n");
         assert_eq!(e.len(), 2);
+        let t = parse_blkio_v1("8:0 1234\n");
+        assert_eq!((t[0].op.as_str(), t[0].value), ("", 1234));
         assert_eq!(
             (e[0].major, e[0].minor, e[0].op.as_str(), e[0].value),
             (8, 0, "Read", 4096)
@@ -192,6 +247,27 @@ mod tests {
         let mut s = Stats::default();
         s.memory.usage.limit = 5;
         s.hugetlb.insert("2MB".into(), Hugetlb::default());
+        let text = serde_json::to_string(&s).unwrap();
+        let keys: Vec<&str> = [
+            "cpu",
+            "cpuset",
+            "memory",
+            "pids",
+            "blkio",
+            "hugetlb",
+            "intel_rdt",
+            "network_interfaces",
+        ]
+        .into();
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "runc's order: {text}");
+        assert!(
+            text.ends_with(r#""intel_rdt":{},"network_interfaces":null}"#),
+            "{text}"
+        );
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["memory"]["usage"]["limit"], 5);
         assert_eq!(v["memory"]["kernelTCP"]["failcnt"], 0);

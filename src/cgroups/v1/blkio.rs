@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxThrottleDevice};
 
 use crate::cgroups::fs;
-use crate::cgroups::stats::{parse_blkio_v1, Blkio};
+use crate::cgroups::stats::{parse_blkio_v1, Blkio, BlkioEntry};
 
 /// The first of `names` that exists in `dir`.
 fn pick<'a>(dir: &Path, names: &[&'a str], field: &str) -> Result<&'a str> {
@@ -77,32 +77,80 @@ pub fn set(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     Ok(())
 }
 
-/// Statistics: the CFQ files when present, else the BFQ ones, else the throttle ones (which
-/// count I/O at the throttling layer).
+/// Statistics as runc gathers them: the first group of files whose first file has entries
+/// (BFQ with its debug files, BFQ, CFQ, the recursive throttle files, the plain throttle
+/// files), each file of the group in turn until one is empty.
 pub fn stats(dir: &Path) -> Result<Blkio> {
-    let pairs = [
-        (
-            "blkio.io_service_bytes_recursive",
-            "blkio.io_serviced_recursive",
-        ),
-        (
-            "blkio.bfq.io_service_bytes_recursive",
+    type Field = fn(&mut Blkio) -> &mut Vec<BlkioEntry>;
+    let bytes: Field = |b| &mut b.io_service_bytes_recursive;
+    let ios: Field = |b| &mut b.io_serviced_recursive;
+    let queued: Field = |b| &mut b.io_queued_recursive;
+    let service_time: Field = |b| &mut b.io_service_time_recursive;
+    let wait_time: Field = |b| &mut b.io_wait_time_recursive;
+    let merged: Field = |b| &mut b.io_merged_recursive;
+    let time: Field = |b| &mut b.io_time_recursive;
+    let sectors: Field = |b| &mut b.sectors_recursive;
+    let full = |prefix: &str| -> Vec<(String, Field)> {
+        [
+            ("sectors_recursive", sectors),
+            ("io_service_time_recursive", service_time),
+            ("io_wait_time_recursive", wait_time),
+            ("io_merged_recursive", merged),
+            ("io_queued_recursive", queued),
+            ("time_recursive", time),
+            ("io_serviced_recursive", ios),
+            ("io_service_bytes_recursive", bytes),
+        ]
+        .into_iter()
+        .map(|(f, field)| (format!("{prefix}{f}"), field))
+        .collect()
+    };
+    let pair = |serviced: &str, service_bytes: &str| -> Vec<(String, Field)> {
+        vec![
+            (serviced.to_string(), ios),
+            (service_bytes.to_string(), bytes),
+        ]
+    };
+    let groups = [
+        full("blkio.bfq."),
+        pair(
             "blkio.bfq.io_serviced_recursive",
+            "blkio.bfq.io_service_bytes_recursive",
         ),
-        (
-            "blkio.throttle.io_service_bytes_recursive",
+        full("blkio."),
+        pair(
             "blkio.throttle.io_serviced_recursive",
+            "blkio.throttle.io_service_bytes_recursive",
+        ),
+        pair(
+            "blkio.throttle.io_serviced",
+            "blkio.throttle.io_service_bytes",
         ),
     ];
-    for (bytes, ios) in pairs {
-        if dir.join(bytes).exists() {
-            return Ok(Blkio {
-                io_service_bytes_recursive: parse_blkio_v1(&fs::read(dir, bytes)?),
-                io_serviced_recursive: parse_blkio_v1(&fs::read(dir, ios)?),
-            });
+    // A missing file has no entries, as in runc.
+    let entries = |file: &str| -> Result<Vec<BlkioEntry>> {
+        if !dir.join(file).exists() {
+            return Ok(Vec::new());
+        }
+        Ok(parse_blkio_v1(&fs::read(dir, file)?))
+    };
+    let mut out = Blkio::default();
+    for group in groups {
+        for (i, (file, field)) in group.iter().enumerate() {
+            let e = entries(file)?;
+            if e.is_empty() {
+                if i == 0 {
+                    break; // the next group
+                }
+                return Ok(out);
+            }
+            *field(&mut out) = e;
+            if i + 1 == group.len() {
+                return Ok(out);
+            }
         }
     }
-    Ok(Blkio::default())
+    Ok(out)
 }
 
 #[cfg(test)]

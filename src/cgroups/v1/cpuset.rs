@@ -2,9 +2,11 @@
 //! them empty, and a process cannot join a cpuset cgroup with no cpus or mems).
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cgroups::fs;
+use crate::cgroups::stats::CpuSet;
+use crate::spec::attrs::parse_list;
 
 /// Fills empty cpuset.cpus/cpuset.mems from `leaf` up to the first ancestor that has them,
 /// top-down.
@@ -29,4 +31,37 @@ pub fn inherit_from_parents(leaf: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The cpuset state runc reports (`events --stats`): the lists and the flag files.
+pub fn stats(dir: &Path) -> Result<CpuSet> {
+    let list = |file: &str| -> Result<Vec<u16>> {
+        let text = fs::read(dir, file)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let nums = parse_list(text, u32::from(u16::MAX) + 1)
+            .with_context(|| format!("parsing {}", dir.join(file).display()))?;
+        Ok(nums.into_iter().map(|n| n as u16).collect())
+    };
+    let num = |file: &str| fs::read_u64(dir, file);
+    Ok(CpuSet {
+        cpus: list("cpuset.cpus")?,
+        cpu_exclusive: num("cpuset.cpu_exclusive")?,
+        mems: list("cpuset.mems")?,
+        mem_hardwall: num("cpuset.mem_hardwall")?,
+        mem_exclusive: num("cpuset.mem_exclusive")?,
+        memory_migrate: num("cpuset.memory_migrate")?,
+        memory_spread_page: num("cpuset.memory_spread_page")?,
+        memory_spread_slab: num("cpuset.memory_spread_slab")?,
+        memory_pressure: num("cpuset.memory_pressure")?,
+        sched_load_balance: num("cpuset.sched_load_balance")?,
+        sched_relax_domain_level: fs::read(dir, "cpuset.sched_relax_domain_level")?
+            .trim()
+            .parse()
+            .with_context(|| {
+                format!("parsing {}/cpuset.sched_relax_domain_level", dir.display())
+            })?,
+    })
 }

@@ -276,6 +276,9 @@ impl Manager for V1Manager {
         if let Some(d) = self.dir("cpu") {
             s.cpu.throttling = cpu::throttling(d)?;
         }
+        if let Some(d) = self.dir("cpuset") {
+            s.cpuset = cpuset::stats(d)?;
+        }
         if let Some(d) = self.dir("memory") {
             s.memory = memory::stats(d)?;
         }

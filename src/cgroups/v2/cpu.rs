@@ -78,6 +78,8 @@ pub fn stats(dir: &Path) -> Result<Cpu> {
     let get = |k: &str| kv.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
     Ok(Cpu {
         usage: CpuUsage {
+            percpu_kernel: Vec::new(),
+            percpu_user: Vec::new(),
             total: get("usage_usec") * 1000,
             percpu: Vec::new(),
             kernel: get("system_usec") * 1000,
