@@ -447,6 +447,58 @@ fn v1_destroy_retries_until_tasks_are_gone_and_keeps_shared_parents() {
     assert!(pb["memory"].parent().unwrap().exists());
 }
 
+/// Destroys the managers on drop (the shared default parent `/berth` stays, as it does for
+/// containers; the test command removes it at the end).
+struct DestroyOnDrop(Vec<Box<dyn Manager>>);
+
+impl Drop for DestroyOnDrop {
+    fn drop(&mut self) {
+        for m in &self.0 {
+            if let Err(e) = m.destroy() {
+                eprintln!("cleanup: {e:#}");
+            }
+        }
+    }
+}
+
+#[test]
+fn v1_default_parent_hands_cpus_and_mems_down() {
+    if !v1_only() {
+        return;
+    }
+    let made = DestroyOnDrop(
+        (0..2)
+            .map(|_| {
+                let m = new_manager(&CgroupConfig {
+                    id: common::unique("pf-cpuset"),
+                    ..Default::default()
+                })
+                .unwrap();
+                m.create().unwrap();
+                m
+            })
+            .collect(),
+    );
+    let (first, _) = v1_paths(made.0[0].as_ref());
+    let (second, _) = v1_paths(made.0[1].as_ref());
+    let parent = second["cpuset"].parent().unwrap();
+    // After one create the default parent gives its cpus and mems at mkdir, so the next
+    // container's cpuset is ready without a write of its own...
+    assert_eq!(read(parent, "cgroup.clone_children"), "1");
+    for leaf in [&first["cpuset"], &second["cpuset"]] {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            assert_eq!(read(leaf, file), read(parent, file), "{}", leaf.display());
+        }
+        // ...but what a container makes in its own cgroup starts empty, as under runc.
+        assert_eq!(
+            read(leaf, "cgroup.clone_children"),
+            "0",
+            "{}",
+            leaf.display()
+        );
+    }
+}
+
 /// Restores the cgroup2 root's `cgroup.subtree_control` hugetlb bit on drop.
 struct SubtreeRestore(PathBuf, bool);
 

@@ -8,7 +8,7 @@ use super::Global;
 use crate::container::checkpoint::{self, CheckpointRequest, CriuFlags};
 use crate::container::Container;
 
-/// Flags `checkpoint` and `restore` share.
+// Flags `checkpoint` and `restore` share (a plain comment, see cli::CreateOpts).
 #[derive(Args, Debug, Clone)]
 pub struct CommonCriuArgs {
     /// Directory of criu's image files (default: ./checkpoint).

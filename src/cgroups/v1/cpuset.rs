@@ -9,8 +9,9 @@ use crate::cgroups::stats::CpuSet;
 use crate::spec::attrs::parse_list;
 
 /// Fills empty cpuset.cpus/cpuset.mems from `leaf` up to the first ancestor that has them,
-/// top-down.
-pub fn inherit_from_parents(leaf: &Path) -> Result<()> {
+/// top-down. Returns whether `leaf` itself had to be filled (its parent did not hand its
+/// values down at mkdir, see [`hand_down`]).
+pub fn inherit_from_parents(leaf: &Path) -> Result<bool> {
     let mut chain: Vec<PathBuf> = Vec::new();
     let mut cur = Some(leaf);
     while let Some(d) = cur {
@@ -21,16 +22,35 @@ pub fn inherit_from_parents(leaf: &Path) -> Result<()> {
         cur = d.parent();
     }
     chain.reverse();
+    let mut filled_leaf = false;
     for pair in chain.windows(2) {
         let (parent, child) = (&pair[0], &pair[1]);
         for file in ["cpuset.cpus", "cpuset.mems"] {
             if fs::read(child, file)?.trim().is_empty() {
                 let v = fs::read(parent, file)?;
                 fs::write(child, file, &v)?;
+                filled_leaf |= child.as_path() == leaf;
             }
         }
     }
-    Ok(())
+    Ok(filled_leaf)
+}
+
+/// Makes berth's own default parent (`/berth`) give its cpus and mems to every cgroup made
+/// in it from now on (`cgroup.clone_children`), so that a container's cpuset is ready at its
+/// mkdir: no cpuset.cpus/cpuset.mems write per container, a write that rebuilds the
+/// scheduler domains and now and then waited for an RCU grace period here (README,
+/// Benchmarks). `leaf`, made before the flag, keeps the kernel's default 0, as later leaves
+/// get it written back ([`own_children_empty`]): the cgroups a container makes in its own
+/// cgroup start empty, as under runc.
+pub fn hand_down(parent: &Path) -> Result<()> {
+    fs::write(parent, "cgroup.clone_children", "1")
+}
+
+/// `cgroup.clone_children` back to the kernel's default 0 on a leaf that inherited 1 from
+/// berth's default parent (see [`hand_down`]).
+pub fn own_children_empty(leaf: &Path) -> Result<()> {
+    fs::write(leaf, "cgroup.clone_children", "0")
 }
 
 /// The cpuset state runc reports (`events --stats`): the lists and the flag files.

@@ -177,7 +177,18 @@ impl Manager for V1Manager {
             }
         }
         if let Some(d) = self.dir("cpuset") {
-            cpuset::inherit_from_parents(d)?;
+            let filled = cpuset::inherit_from_parents(d)?;
+            let parent = d.parent().filter(|_| self.tracker.get().default_parent);
+            match parent {
+                // Only a shortcut for the next containers: without it each fills its own.
+                Some(p) if filled => {
+                    if let Err(e) = cpuset::hand_down(p) {
+                        tracing::debug!("cpuset: {e:#}");
+                    }
+                }
+                Some(_) => cpuset::own_children_empty(d)?,
+                None => {}
+            }
         }
         Ok(())
     }
