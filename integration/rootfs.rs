@@ -222,7 +222,7 @@ fn scenario_child() {
         new_userns: userns,
         new_cgroupns: scenario == "cgroupns",
         cgroup_ready: &|| Ok(()),
-        mount_sources: &[],
+        mount_sources: &Default::default(),
     };
     if scenario == "error" {
         let err = format!("{:#}", prepare(&cfg).unwrap_err());

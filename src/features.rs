@@ -94,7 +94,18 @@ mod tests {
             accepted(&json).unwrap_or_else(|e| panic!("namespace {ns}: {e:#}"));
         }
         for o in f["mountOptions"].as_array().unwrap() {
-            let m = format!(r#","mounts":[{{"destination":"/m","type":"tmpfs","options":[{o}]}}]"#);
+            let m = match o.as_str().unwrap() {
+                // An idmapped mount is a bind mount with mappings.
+                "idmap" | "ridmap" => {
+                    let maps = r#"[{"containerID":0,"hostID":1000,"size":1}]"#;
+                    format!(
+                        r#","mounts":[{{"destination":"/m","source":"/s","options":["bind",{o}],"uidMappings":{maps},"gidMappings":{maps}}}]"#
+                    )
+                }
+                _ => {
+                    format!(r#","mounts":[{{"destination":"/m","type":"tmpfs","options":[{o}]}}]"#)
+                }
+            };
             accepted(&config(&m)).unwrap_or_else(|e| panic!("mount option {o}: {e:#}"));
             let is_propagation = crate::rootfs::options::propagation_flag(o.as_str().unwrap());
             if is_propagation.is_ok() {

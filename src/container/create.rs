@@ -60,9 +60,11 @@ use super::state::{self, write_pid_file, Container, Lock, Record};
 use crate::cgroups::{self, CgroupConfig, CgroupState, Manager};
 use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
+use crate::process::idmap::MappingNamespaces;
 use crate::process::init::InitContext;
 use crate::process::namespaces::{PidNsGuard, Plan};
 use crate::process::netdev;
+use crate::rootfs::idmap::MountIdmap;
 use crate::security::seccomp;
 use crate::spec::attrs::Attrs;
 use crate::spec::netdev::NetDevice;
@@ -119,6 +121,8 @@ pub(crate) struct Prepared {
     pub attrs: Attrs,
     /// linux.netDevices, checked against the host.
     pub netdevs: Vec<NetDevice>,
+    /// By `mounts[]` index: how each idmapped mount is idmapped.
+    pub idmaps: Vec<Option<MountIdmap>>,
     /// The cgroup's paths, resolved; nothing exists yet.
     pub cgroup: CgroupState,
     pub terminal: bool,
@@ -164,6 +168,16 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
     let linux = spec.linux().as_ref();
     let attrs = Attrs::from_spec(process, linux)?;
     let netdevs = netdev::from_spec(linux)?;
+    let idmaps = crate::rootfs::idmap::plan(spec).context("config.json")?;
+    if let Some(i) = idmaps
+        .iter()
+        .position(Option::is_some)
+        .filter(|_| req.rootless)
+    {
+        bail!(
+            "config.json: mounts[{i}]: id-mapped mounts are not supported for rootless containers"
+        );
+    }
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
         .map(|s| seccomp::compile(s).and_then(|p| p.check_kernel().map(|_| p)))
@@ -185,6 +199,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         seccomp,
         attrs,
         netdevs,
+        idmaps,
         cgroup,
         terminal,
         rootless: req.rootless,
@@ -335,12 +350,18 @@ fn clone_init(
         .map(crate::security::apparmor::procfs_for)
         .transpose()?
         .flatten();
-    // The init of a user namespace may not reach every bind source: open them here.
-    let mount_sources = if prep.plan.in_user_ns() {
-        crate::rootfs::open_bind_sources(&prep.bundle.spec, &prep.bundle.dir)
-    } else {
-        Vec::new()
-    };
+    // The idmapped mounts, made here where we may idmap the host's filesystems (the init of
+    // a user namespace may not), and copies of the bind sources such an init may not reach.
+    let mut userns = MappingNamespaces::default();
+    let mount_sources = crate::rootfs::open_mount_sources(
+        &prep.bundle.spec,
+        &prep.bundle.dir,
+        &prep.idmaps,
+        prep.plan.in_user_ns(),
+        // SAFETY: berth is single-threaded up to the clone below.
+        &mut |m| unsafe { userns.get(m) },
+    )?;
+    drop(userns);
     // With a user namespace joined by path, the helper that clones the init enters the pid
     // namespace too (see fork_in_userns).
     let join_user = prep.plan.join_user.as_deref();
@@ -390,7 +411,7 @@ fn clone_init(
             extra_fds: listen + req.io.preserve_fds,
             extra_env,
             seccomp: prep.seccomp.as_ref(),
-            mount_sources,
+            mount_sources: mount_sources.into(),
             state: prep.hook_state("creating", 0),
             attrs: &prep.attrs,
             procfs: procfs.as_ref(),

@@ -3,10 +3,16 @@
 //! map only after denying setgroups. A map of more ids goes through the setuid helpers
 //! newuidmap and newgidmap (the uidmap package), which check /etc/subuid and /etc/subgid;
 //! setgroups then stays allowed. This is runc's rule too.
+//!
+//! Idmapped mounts need user namespaces of their own, with the mount's maps: see
+//! `MappingNamespaces`.
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxIdMapping;
+
+use crate::rootfs::idmap::Mapping;
 
 /// Write both maps of `pid` (uids first, as the kernel wants nothing else to come first).
 pub fn write(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
@@ -76,4 +82,63 @@ fn run_helper(tool: &str, pid: i32, maps: &[LinuxIdMapping], field: &str) -> Res
         );
     }
     Ok(())
+}
+
+/// The user namespaces idmapped mounts are made with, one per distinct mapping (several
+/// mounts with the same mapping share one). Each made one lives only in its fd: the process
+/// that made it is gone by the time `get` returns.
+#[derive(Default)]
+pub struct MappingNamespaces(Vec<(Mapping, OwnedFd)>);
+
+impl MappingNamespaces {
+    /// An fd of the user namespace for `mapping`: the joined one for a path, else a new one
+    /// with those maps.
+    ///
+    /// # Safety
+    /// The caller must be single-threaded, as `fork_with_flags` requires.
+    pub unsafe fn get(&mut self, mapping: &Mapping) -> Result<OwnedFd> {
+        if let Some((_, fd)) = self.0.iter().find(|(m, _)| m == mapping) {
+            return fd.try_clone().context("dup of a user namespace fd");
+        }
+        let fd: OwnedFd = match mapping {
+            Mapping::Userns(p) => std::fs::File::open(p)
+                .with_context(|| format!("opening the user namespace {}", p.display()))?
+                .into(),
+            // SAFETY: single-threaded, as our caller guarantees.
+            Mapping::Maps(uids, gids) => unsafe { with_maps(uids, gids) }
+                .context("making a user namespace for the mount's mapping")?,
+        };
+        let dup = fd.try_clone().context("dup of a user namespace fd")?;
+        self.0.push((mapping.clone(), fd));
+        Ok(dup)
+    }
+}
+
+/// A new user namespace with these maps: a child made with CLONE_NEWUSER waits on a pipe
+/// while we write its maps and open its namespace, and exits at end-of-file.
+///
+/// # Safety
+/// The caller must be single-threaded, as `fork_with_flags` requires.
+unsafe fn with_maps(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<OwnedFd> {
+    use crate::sys::process::{fork_with_flags, Forked};
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    // SAFETY: single-threaded, as our caller guarantees.
+    match unsafe { fork_with_flags(libc::CLONE_NEWUSER, None) }.context("clone(CLONE_NEWUSER)")? {
+        Forked::Child => {
+            drop(w);
+            let mut b = [0u8; 1];
+            while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(r.as_raw_fd(), &mut b) {}
+            crate::sys::process::exit_now(0)
+        }
+        Forked::Parent(pid) => {
+            drop(r);
+            let ns = write(pid.as_raw(), uids, gids).and_then(|()| {
+                let p = format!("/proc/{pid}/ns/user");
+                std::fs::File::open(&p).with_context(|| format!("opening {p}"))
+            });
+            drop(w);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Ok(ns?.into())
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The container init: what the child of the clone does, in order, until it execs the
 //! user's program. Each step is named; a failure is sent to the parent as a `ChildError`
 //! (step, errno, message) and the init exits. See `container/create.rs` for the protocol.
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -33,9 +33,10 @@ pub struct InitContext<'a> {
     pub extra_env: Vec<String>,
     /// The compiled linux.seccomp filter.
     pub seccomp: Option<&'a crate::security::seccomp::Program>,
-    /// Detached copies of bind sources the parent opened for a user-namespaced init, by
-    /// `mounts[]` index (see `rootfs::open_bind_sources`).
-    pub mount_sources: Vec<Option<OwnedFd>>,
+    /// The mount sources the parent made, by `mounts[]` index (idmapped trees, and copies
+    /// of bind sources for a user-namespaced init; see `rootfs::open_mount_sources`). The
+    /// mounts step takes and closes them.
+    pub mount_sources: std::cell::RefCell<Vec<Option<crate::rootfs::MountSource>>>,
     /// The state document hooks get (pid and status are filled in by the init).
     pub state: serde_json::Value,
     /// Memory policy, I/O priority, scheduler, CPU affinity, personality.
@@ -73,8 +74,14 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     let mut keep = vec![ctx.channel.raw(), ctx.fifo.as_raw_fd()];
     keep.extend(ctx.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(ctx.procfs.map(|p| p.as_raw_fd()));
-    // The bind sources the parent opened for a user namespace (attached by the mounts step).
-    keep.extend(ctx.mount_sources.iter().flatten().map(|f| f.as_raw_fd()));
+    // The mount sources the parent made (attached, then closed, by the mounts step).
+    keep.extend(
+        ctx.mount_sources
+            .borrow()
+            .iter()
+            .flatten()
+            .map(|f| f.as_fd().as_raw_fd()),
+    );
     super::program::keep_only_given_fds(&keep, ctx.extra_fds)?;
     let host_pid = super::program::begin(&ctx.channel)?;
 

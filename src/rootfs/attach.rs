@@ -28,19 +28,45 @@ pub fn bind(
 /// attributes of `opts` set, not yet attached anywhere.
 pub fn detached_copy(src: BorrowedFd<'_>, opts: &MountOptions) -> Result<OwnedFd> {
     let tree = sys::clone_tree(src, opts.is_rec()).context("open_tree")?;
+    set_flags(tree.as_fd(), opts)?;
+    Ok(tree)
+}
+
+/// `detached_copy`, idmapped with the user namespace `userns` before its flags are set
+/// (the top mount only, or the whole tree with `recursive`).
+pub fn idmapped_copy(
+    src: BorrowedFd<'_>,
+    opts: &MountOptions,
+    userns: BorrowedFd<'_>,
+    recursive: bool,
+) -> Result<OwnedFd> {
+    let tree = sys::clone_tree(src, opts.is_rec()).context("open_tree")?;
+    let hint = |e: Errno| match e {
+        Errno::EINVAL => " (a filesystem of the source that cannot be idmapped?)",
+        Errno::EPERM => " (a source that is idmapped already?)",
+        _ => "",
+    };
+    sys::mount_setattr_idmap(tree.as_fd(), recursive, userns).map_err(|e| {
+        anyhow::Error::new(e).context(format!("mount_setattr(MOUNT_ATTR_IDMAP){}", hint(e)))
+    })?;
+    set_flags(tree.as_fd(), opts)?;
+    Ok(tree)
+}
+
+/// Set the flags and recursive attributes of `opts` on the detached tree.
+fn set_flags(tree: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
     if let Some(attr) = opts.bind_attr() {
-        match sys::mount_setattr(tree.as_fd(), false, attr) {
+        match sys::mount_setattr(tree, false, attr) {
             Err(Errno::EPERM) => {
-                let source = source_attr(tree.as_fd())?;
+                let source = source_attr(tree)?;
                 let attr = opts.keep_locked(attr, source)?;
-                sys::mount_setattr(tree.as_fd(), false, attr)
+                sys::mount_setattr(tree, false, attr)
                     .context("setting the mount flags (keeping the source's locked flags)")?;
             }
             other => other.context("setting the mount flags")?,
         }
     }
-    set_recursive(tree.as_fd(), opts)?;
-    Ok(tree)
+    set_recursive(tree, opts)
 }
 
 /// Attach a detached copy on top of `dst`, then apply the propagation of `opts`.

@@ -31,8 +31,9 @@ mod attach;
 mod cgroupfs;
 mod copyup;
 pub mod dev;
+pub mod idmap;
 mod mounts;
-pub use mounts::open_bind_sources;
+pub use mounts::{open_mount_sources, MountSource};
 pub mod options;
 pub mod path;
 mod paths;
@@ -57,9 +58,10 @@ pub struct RootfsConfig<'a> {
     /// Called before anything that depends on the init's cgroup (a `cgroup` mount): returns
     /// once the init is in its cgroup (and in its new cgroup namespace). Idempotent.
     pub cgroup_ready: &'a dyn Fn() -> anyhow::Result<()>,
-    /// Detached copies of the bind sources, by `mounts[]` index, that the parent opened
-    /// (`open_bind_sources`) for a user-namespaced init; empty otherwise.
-    pub mount_sources: &'a [Option<OwnedFd>],
+    /// The mount sources the parent made (`open_mount_sources`), by `mounts[]` index:
+    /// idmapped trees, and detached copies of bind sources for a user-namespaced init.
+    /// `prepare` takes them and closes every one once the mounts are done.
+    pub mount_sources: &'a std::cell::RefCell<Vec<Option<MountSource>>>,
 }
 
 /// State shared by the steps of `prepare`.
@@ -67,6 +69,8 @@ pub(crate) struct Ctx<'a> {
     cfg: &'a RootfsConfig<'a>,
     /// O_PATH fd on the rootfs (the self-bind mount on top of it).
     root: OwnedFd,
+    /// `cfg.mount_sources`, taken (each entry takes its own).
+    sources: Vec<Option<MountSource>>,
 }
 
 impl Ctx<'_> {
@@ -95,9 +99,12 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
             cfg.rootfs.display()
         )
     })?;
+    // The mount sources are closed when `ctx` goes, used or not: none stays open in the
+    // container.
     let mut ctx = Ctx {
         cfg,
         root: path::open_root(&cfg.rootfs)?,
+        sources: cfg.mount_sources.take(),
     };
     mounts::mount_all(&mut ctx)?;
     if dev::needs_setup(cfg.spec) {
@@ -181,16 +188,16 @@ fn propagate_root(flag: libc::c_ulong) -> nix::Result<()> {
 }
 
 /// Checks with no side effect, for the create path's validation step (so that a bad
-/// config fails before anything is cloned): every `mounts[].options` list parses (idmap is
-/// refused), no mount asks for idmapping, `linux.rootfsPropagation` is known, device entries
+/// config fails before anything is cloned): every `mounts[].options` list parses, every
+/// idmapped mount is one berth can make (`idmap::plan`), `linux.rootfsPropagation` is known, device entries
 /// are valid, and `linux.mountLabel` is only accepted where it means nothing (SELinux off,
 /// as runc ignores it there).
 pub fn validate(spec: &Spec) -> Result<()> {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let opts = m.options().as_deref().unwrap_or(&[]);
         options::parse(opts).with_context(|| format!("mounts[{i}].options"))?;
-        mounts::refuse_idmap(m).with_context(|| format!("mounts[{i}]"))?;
     }
+    idmap::plan(spec)?;
     root_propagation(spec)?;
     dev::nodes(spec)?;
     let label = spec
@@ -254,9 +261,9 @@ mod tests {
             r#"{"ociVersion":"1.2.0","mounts":[{"destination":"/a"},{"destination":"/b","options":["idmap"]}]}"#,
         );
         let err = format!("{:#}", validate(&bad).unwrap_err());
-        assert!(
-            err.starts_with("mounts[1].options: mount option \"idmap\""),
-            "{err}"
+        assert_eq!(
+            err,
+            "mounts[1] (/b): id-mapped mounts are only supported for bind-mounts"
         );
         let bad = spec(r#"{"ociVersion":"1.2.0","linux":{"rootfsPropagation":"sideways"}}"#);
         assert!(validate(&bad).is_err());

@@ -16,7 +16,10 @@ use nix::sys::stat::SFlag;
 use nix::sys::statfs::{fstatfs, statfs, PROC_SUPER_MAGIC};
 use oci_spec::runtime::Mount;
 
-use super::attach::{apply_propagation, attach_tree, bind, detached_copy, mount_fd, set_recursive};
+use super::attach::{
+    apply_propagation, attach_tree, bind, detached_copy, idmapped_copy, mount_fd, set_recursive,
+};
+use super::idmap::{Mapping, MountIdmap};
 use super::options::{self, MountOptions};
 use super::path::{self, Kind};
 use super::{cgroupfs, copyup, Ctx};
@@ -59,7 +62,6 @@ fn describe(i: usize, m: &Mount) -> String {
 }
 
 fn mount_one(ctx: &mut Ctx<'_>, i: usize, m: &Mount) -> Result<()> {
-    refuse_idmap(m)?;
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = Path::new("/").join(m.destination());
@@ -68,8 +70,12 @@ fn mount_one(ctx: &mut Ctx<'_>, i: usize, m: &Mount) -> Result<()> {
     }
     if opts.is_bind() || typ == "bind" {
         let src = m.source().as_ref().context("a bind mount needs a source")?;
-        let from_parent = ctx.cfg.mount_sources.get(i).and_then(Option::as_ref);
-        return bind_entry(ctx, &ctx.cfg.bundle.join(src), from_parent, &dest, &opts);
+        let src = ctx.cfg.bundle.join(src);
+        return match ctx.sources.get_mut(i).and_then(Option::take) {
+            Some(MountSource::Idmapped(tree)) => idmapped_entry(ctx, &src, tree, &dest, &opts),
+            Some(MountSource::Fallback(tree)) => bind_entry(ctx, &src, Some(&tree), &dest, &opts),
+            None => bind_entry(ctx, &src, None, &dest, &opts),
+        };
     }
     let source = m
         .source()
@@ -96,12 +102,46 @@ pub(super) fn dev_readonly(spec: &oci_spec::runtime::Spec) -> bool {
     m.typ().as_deref() != Some("bind") && !opts.is_bind() && opts.flags & libc::MS_RDONLY != 0
 }
 
-/// Idmapped mounts (`uidMappings`/`gidMappings`) are refused with a clear error.
-pub(super) fn refuse_idmap(m: &Mount) -> Result<()> {
-    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        bail!("uidMappings/gidMappings (idmapped mounts) are not supported by berth");
+/// A mount source the parent made before the clone, for one `mounts[]` entry.
+pub enum MountSource {
+    /// The entry's idmapped tree: always the one attached.
+    Idmapped(OwnedFd),
+    /// A detached copy of a bind source, for a user-namespaced init that may not reach the
+    /// source itself.
+    Fallback(OwnedFd),
+}
+
+impl AsFd for MountSource {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            MountSource::Idmapped(fd) | MountSource::Fallback(fd) => fd.as_fd(),
+        }
     }
-    Ok(())
+}
+
+/// Attach the idmapped tree the parent made for this entry (flags set; propagation next).
+fn idmapped_entry(
+    ctx: &Ctx<'_>,
+    src: &Path,
+    tree: OwnedFd,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dst = path::ensure(ctx.root(), dest, kind_of(tree.as_fd(), src)?)
+        .context("creating the destination")?;
+    check_proc_dest(&dst.path, Some(src), "bind")?;
+    attach_tree(ctx.root(), tree.as_fd(), &dst, opts).context("attaching the idmapped source")
+}
+
+/// Whether the source at `fd` is a directory or something else (a file, a device, ...).
+fn kind_of(fd: BorrowedFd<'_>, src: &Path) -> Result<Kind> {
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))
+        .with_context(|| format!("source {}", src.display()))?;
+    Ok(if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Kind::Dir
+    } else {
+        Kind::File
+    })
 }
 
 /// A bind of `src`. Where the container's root may not reach the source (a user namespace
@@ -119,14 +159,8 @@ fn bind_entry(
         other => Some(other.with_context(|| format!("opening source {}", src.display()))?),
     };
     let probe = srcfd.as_ref().or(from_parent).context("no source")?;
-    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(probe))
-        .with_context(|| format!("source {}", src.display()))?;
-    let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        Kind::Dir
-    } else {
-        Kind::File
-    };
-    let dst = path::ensure(ctx.root(), dest, kind).context("creating the destination")?;
+    let dst = path::ensure(ctx.root(), dest, kind_of(probe.as_fd(), src)?)
+        .context("creating the destination")?;
     check_proc_dest(&dst.path, Some(src), "bind")?;
     match (&srcfd, from_parent) {
         (Some(fd), _) => bind(ctx.root(), fd.as_fd(), &dst, opts),
@@ -136,24 +170,55 @@ fn bind_entry(
     }
 }
 
-/// In the parent, before the clone of a user-namespaced init: a detached copy of every bind
-/// source, flags applied, for the entries the init cannot open itself. An entry that fails
-/// here gets `None`; the init then reports its own error.
-pub fn open_bind_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Vec<Option<OwnedFd>> {
-    spec.mounts()
-        .iter()
-        .flatten()
-        .map(|m| {
-            let opts = options::parse(m.options().as_deref().unwrap_or(&[])).ok()?;
-            let typ = m.typ().as_deref().unwrap_or("");
-            if typ == "cgroup" || !(opts.is_bind() || typ == "bind") {
-                return None;
-            }
-            let src = bundle.join(m.source().as_ref()?);
-            let fd = sys::openat(None, &src, OFlag::O_PATH, 0).ok()?;
-            detached_copy(fd.as_fd(), &opts).ok()
-        })
-        .collect()
+/// In the parent, before the clone: by `mounts[]` index, the idmapped tree of every entry
+/// `idmaps` (from `idmap::plan`) idmaps, made with the user namespace `userns_for` gives for
+/// its mapping; and, for a user-namespaced init (`in_userns`), a detached copy of every other
+/// bind source, for the entries the init cannot open itself. An idmapping that fails is an
+/// error naming the entry; a copy that fails gets `None` (the init reports its own error).
+pub fn open_mount_sources(
+    spec: &oci_spec::runtime::Spec,
+    bundle: &Path,
+    idmaps: &[Option<MountIdmap>],
+    in_userns: bool,
+    userns_for: &mut dyn FnMut(&Mapping) -> Result<OwnedFd>,
+) -> Result<Vec<Option<MountSource>>> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let source = match idmaps.get(i).and_then(Option::as_ref) {
+            Some(idmap) => Some(MountSource::Idmapped(
+                idmapped_source(bundle, m, idmap, userns_for).with_context(|| describe(i, m))?,
+            )),
+            None if in_userns => fallback_source(bundle, m).map(MountSource::Fallback),
+            None => None,
+        };
+        out.push(source);
+    }
+    Ok(out)
+}
+
+fn idmapped_source(
+    bundle: &Path,
+    m: &Mount,
+    idmap: &MountIdmap,
+    userns_for: &mut dyn FnMut(&Mapping) -> Result<OwnedFd>,
+) -> Result<OwnedFd> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let src = bundle.join(m.source().as_ref().context("a bind mount needs a source")?);
+    let fd = sys::openat(None, &src, OFlag::O_PATH, 0)
+        .with_context(|| format!("opening source {}", src.display()))?;
+    let userns = userns_for(&idmap.mapping)?;
+    idmapped_copy(fd.as_fd(), &opts, userns.as_fd(), idmap.recursive)
+}
+
+fn fallback_source(bundle: &Path, m: &Mount) -> Option<OwnedFd> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[])).ok()?;
+    let typ = m.typ().as_deref().unwrap_or("");
+    if typ == "cgroup" || !(opts.is_bind() || typ == "bind") {
+        return None;
+    }
+    let src = bundle.join(m.source().as_ref()?);
+    let fd = sys::openat(None, &src, OFlag::O_PATH, 0).ok()?;
+    detached_copy(fd.as_fd(), &opts).ok()
 }
 
 fn fs_entry(

@@ -94,11 +94,8 @@ const RECURSIVE: &[(&str, u64, u64)] = &[
     ("rnostrictatime", libc::MOUNT_ATTR_RELATIME, ATIME_MASK),
 ];
 
-/// Options recognised but refused with a clear error.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("idmap", "idmapped mounts are not supported by berth"),
-    ("ridmap", "idmapped mounts are not supported by berth"),
-];
+/// The idmapped-mount options: (name, whether the idmapping applies to the submounts too).
+const IDMAP: &[(&str, bool)] = &[("idmap", false), ("ridmap", true)];
 
 /// Parsed `mounts[].options`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -115,6 +112,8 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// Copy the destination's old contents into the new tmpfs.
     pub tmpcopyup: bool,
+    /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, submounts too); the last one wins.
+    pub idmap: Option<bool>,
 }
 
 impl MountOptions {
@@ -237,8 +236,8 @@ pub fn parse(options: &[String]) -> Result<MountOptions> {
             apply_recursive(&mut out.recursive, *set, *clr);
         } else if opt == "tmpcopyup" {
             out.tmpcopyup = true;
-        } else if let Some((_, why)) = UNSUPPORTED.iter().find(|(n, _)| *n == opt) {
-            bail!("mount option {opt:?}: {why}");
+        } else if let Some((_, rec)) = IDMAP.iter().find(|(n, _)| *n == opt) {
+            out.idmap = Some(*rec);
         } else if !opt.is_empty() {
             out.data.push(opt.to_string());
         }
@@ -262,6 +261,7 @@ pub fn known_options() -> Vec<&'static str> {
     let mut v: Vec<&str> = FLAGS.iter().map(|(n, _)| *n).collect();
     v.extend(PROPAGATION.iter().map(|(n, _)| *n));
     v.extend(RECURSIVE.iter().map(|(n, _, _)| *n));
+    v.extend(IDMAP.iter().map(|(n, _)| *n));
     v.push("tmpcopyup");
     v.sort_unstable();
     v
@@ -373,9 +373,15 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_refused_and_tmpcopyup_parsed() {
-        let err = parse(&["idmap".to_string()]).unwrap_err();
-        assert!(err.to_string().contains("not supported"), "{err}");
+    fn idmap_ridmap_and_tmpcopyup_parsed() {
+        assert_eq!(p(&["bind"]).idmap, None);
+        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["ridmap"]).idmap, Some(true));
+        assert_eq!(
+            p(&["ridmap", "idmap"]).idmap,
+            Some(false),
+            "the last one wins"
+        );
         assert!(p(&["tmpcopyup"]).tmpcopyup);
     }
 
@@ -391,6 +397,7 @@ mod tests {
             "diratime",
             "dirsync",
             "exec",
+            "idmap",
             "iversion",
             "lazytime",
             "loud",
@@ -415,6 +422,7 @@ mod tests {
             "relatime",
             "remount",
             "rexec",
+            "ridmap",
             "rnoatime",
             "rnodev",
             "rnodiratime",

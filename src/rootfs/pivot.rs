@@ -12,11 +12,26 @@ use crate::sys::mount as sys;
 /// `pivot_root(".", ".")` from inside the rootfs: the old root ends up stacked on the new
 /// one, where it is made rslave (so the unmount does not propagate to the host) and
 /// detached. Needs no directory for the old root.
+///
+/// The rslave goes to the old root only, through a directory fd opened on it before the
+/// pivot, as runc does: "." after the pivot is the new root for mount(2) (only umount looks
+/// through to the mount on top), and making the container's own tree rslave would undo the
+/// `shared` of its mounts.
 pub fn pivot_root_dot(rootfs: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let old = sys::openat(
+        None,
+        Path::new("/"),
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+        0,
+    )
+    .context("opening the old root /")?;
     let dir = sys::openat(None, rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)
         .with_context(|| format!("opening {}", rootfs.display()))?;
-    fchdir(std::os::fd::AsRawFd::as_raw_fd(&dir)).context("fchdir to the rootfs")?;
+    fchdir(dir.as_raw_fd()).context("fchdir to the rootfs")?;
     pivot_root(".", ".").with_context(|| format!("pivot_root into {}", rootfs.display()))?;
+    fchdir(old.as_raw_fd()).context("fchdir to the old root")?;
+    drop(old);
     mount(
         None::<&str>,
         ".",

@@ -104,14 +104,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
         bail!("domainname: setting a domainname needs a uts namespace (linux.namespaces)");
     }
 
-    if let Some(m) = spec.mounts() {
-        for (i, m) in m.iter().enumerate() {
-            if !m.destination().is_absolute() {
-                bail!(
-                    "mounts[{i}].destination: {} is not an absolute path",
-                    m.destination().display()
-                );
-            }
+    // A relative destination is taken as relative to "/", with a warning, as runc does
+    // (the runtime-spec deprecates it).
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            tracing::warn!(
+                "mounts[{i}].destination: {} is not absolute: it is taken as relative to /",
+                m.destination().display()
+            );
         }
     }
 

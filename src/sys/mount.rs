@@ -108,19 +108,41 @@ impl MountAttr {
 /// `mount_setattr(fd, "", AT_EMPTY_PATH [|AT_RECURSIVE], attr)`. `fd` must be the root of
 /// a mount (attached or detached).
 pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> nix::Result<()> {
+    setattr(fd, recursive, attr, None)
+}
+
+/// `mount_setattr` with `MOUNT_ATTR_IDMAP` and the user namespace `userns` (whose maps say
+/// how the ids on disk are shown): idmap the detached mount `fd` (the tree below it too with
+/// `recursive`). The kernel allows this only on a mount that was never attached.
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    userns: BorrowedFd<'_>,
+) -> nix::Result<()> {
+    let attr = MountAttr {
+        set: libc::MOUNT_ATTR_IDMAP,
+        ..Default::default()
+    };
+    setattr(fd, recursive, attr, Some(userns))
+}
+
+fn setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    attr: MountAttr,
+    userns: Option<BorrowedFd<'_>>,
+) -> nix::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    let mut raw = libc::mount_attr {
-        attr_set: 0,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
+    let userns_fd = userns.map_or(0, |u| u.as_raw_fd() as u64);
+    let raw = libc::mount_attr {
+        attr_set: attr.set,
+        attr_clr: attr.clr,
+        propagation: attr.propagation,
+        userns_fd,
     };
-    raw.attr_set = attr.set;
-    raw.attr_clr = attr.clr;
-    raw.propagation = attr.propagation;
     // SAFETY: `raw` is a fully initialised mount_attr whose size is passed; empty path.
     let ret = unsafe {
         libc::syscall(
