@@ -53,7 +53,7 @@ pub fn features() -> Value {
                 "modes": mempolicy::MODES.map(|(n, _)| n),
                 "flags": mempolicy::FLAGS.map(|(n, _)| n),
             },
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
         },
         "annotations": {
             "org.opencontainers.berth.version": crate::VERSION,
