@@ -400,3 +400,204 @@ fn events_stream_reports_oom_and_ends_with_the_container() {
     assert!(events.ends().success());
     assert!(cgroups_named(&id).is_empty());
 }
+
+/// (hierarchy id:controllers, path) for each line of a /proc/PID/cgroup text.
+fn cgroup_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (head, path) = l.rsplit_once(':')?;
+            Some((head.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+/// The host directory of each of a process's cgroups (v1 hierarchies and the cgroup2 one).
+fn cgroup_dirs(pid: i64) -> Vec<std::path::PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    cgroup_lines(&text)
+        .into_iter()
+        .map(|(head, path)| {
+            let ctrls = head.split_once(':').unwrap().1;
+            let mount = match ctrls {
+                "" if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() => {
+                    String::new()
+                }
+                "" => "unified".to_string(),
+                c => c
+                    .trim_start_matches("name=")
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            };
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(mount)
+                .join(path.trim_start_matches('/'))
+        })
+        .collect()
+}
+
+/// Makes `name` in each of the init's cgroup directories; a v1 cpuset one gets its parent's
+/// cpus and mems (a new v1 cpuset takes no process without them). Returns what it made.
+fn make_sub_cgroups(init: i64, name: &str) -> Vec<std::path::PathBuf> {
+    let mut made = Vec::new();
+    for dir in cgroup_dirs(init) {
+        let sub = dir.join(name);
+        std::fs::create_dir(&sub).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if sub.join(f).exists() {
+                std::fs::write(sub.join(f), std::fs::read(dir.join(f)).unwrap()).unwrap();
+            }
+        }
+        made.push(sub);
+    }
+    made
+}
+
+/// `exec --cgroup` as runc: `--cgroup sub` puts the process in the sub-cgroup of every
+/// hierarchy (the cgroup2 one of a hybrid host included), `--cgroup memory,pids:sub2` in
+/// those two only; a plain exec joins exactly the init's cgroups, the unified `0::` line
+/// included. With and without a cgroup namespace, runc and berth print the same
+/// /proc/self/cgroup, each relative to its own container cgroup. A missing sub-cgroup, a path
+/// out of the container's cgroup and an unknown controller are errors.
+#[test]
+fn exec_cgroup_joins_sub_cgroups_as_runc() {
+    let runc = Runc::new();
+    let root = Root::new();
+    let mut seen = Vec::new();
+    for cgroupns in [false, true] {
+        let id = unique("cl-exec-cg");
+        let b = Bundle::with(&["sleep", "1000"], |s| {
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "cgroup");
+            if cgroupns {
+                ns.push(json!({"type": "cgroup"}));
+            }
+        });
+        let bundle = b.path().to_str().unwrap();
+        for tool in ["berth", "runc"] {
+            seen.push(exec_cgroup_case(&root, &runc, tool, bundle, &id, cgroupns));
+        }
+        assert!(cgroups_named(&id).is_empty(), "{:?}", cgroups_named(&id));
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "berth vs runc, relative to each container's cgroup"
+    );
+    assert_eq!(seen[2], seen[3], "berth vs runc, in a cgroup namespace");
+}
+
+/// One container of `exec_cgroup_joins_sub_cgroups_as_runc`: what `--cgroup sub` and
+/// `--cgroup memory,pids:sub2` print, relative to the container's cgroup.
+fn exec_cgroup_case(
+    root: &Root,
+    runc: &Runc,
+    tool: &str,
+    bundle: &str,
+    id: &str,
+    cgroupns: bool,
+) -> (String, String) {
+    let run = |a: &[&str]| {
+        if tool == "berth" {
+            root.run(a)
+        } else {
+            runc.run(a)
+        }
+    };
+    let out = run(&["run", "-d", "-b", bundle, id]);
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state: Value = serde_json::from_slice(&run(&["state", id]).stdout).unwrap();
+    let init = state["pid"].as_i64().unwrap();
+    let host = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+    let made: Vec<_> = [
+        make_sub_cgroups(init, "sub"),
+        make_sub_cgroups(init, "sub2"),
+    ]
+    .concat();
+    // What a process in the container's cgroup (plus `extra`) sees: host paths, or paths
+    // below the namespace's root, the container's cgroup.
+    let view = |own: &str, extra: &str| -> String {
+        match (cgroupns, extra) {
+            (false, "") => own.to_string(),
+            (false, e) => format!("{own}/{e}"),
+            (true, e) => format!("/{e}"),
+        }
+    };
+    let cat = |extra: &[&str]| -> String {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[id, "cat", "/proc/self/cgroup"]);
+        let out = run(&a);
+        assert!(
+            out.status.success(),
+            "{tool} {a:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (plain, all, some) = (
+        cat(&[]),
+        cat(&["--cgroup", "sub"]),
+        cat(&["--cgroup", "memory,pids:sub2"]),
+    );
+    let lines = cgroup_lines(&host);
+    assert_eq!(lines.len(), cgroup_lines(&plain).len(), "{tool}: {plain}");
+    for (i, (head, own)) in lines.iter().enumerate() {
+        let picked = head.ends_with(":memory") || head.ends_with(":pids");
+        let want = [
+            view(own, ""),
+            view(own, "sub"),
+            view(own, if picked { "sub2" } else { "" }),
+        ];
+        for (text, want) in [&plain, &all, &some].iter().zip(want) {
+            let got = &cgroup_lines(text)[i];
+            assert_eq!(
+                (&got.0, &got.1),
+                (head, &want),
+                "{tool} cgroupns={cgroupns}: {text}"
+            );
+        }
+    }
+    // Refused: nothing runs.
+    for bad in [
+        &["--cgroup", "memory:nope"][..],
+        &["--cgroup", "../x"],
+        &["--cgroup", "nosuch:sub"],
+    ] {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(bad);
+        a.extend_from_slice(&[id, "true"]);
+        let out = run(&a);
+        assert!(!out.status.success(), "{tool} {a:?} should fail");
+        if tool == "berth" {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let want = [
+                "does not exist",
+                "is not a sub cgroup path",
+                "unknown controller nosuch",
+            ];
+            assert!(want.iter().any(|w| err.contains(w)), "{a:?}: {err}");
+        }
+    }
+    let rel = |text: &str| -> String {
+        cgroup_lines(text)
+            .iter()
+            .zip(&lines)
+            .map(|((h, p), (_, o))| format!("{h}:{}\n", p.replacen(o.as_str(), "<C>", 1)))
+            .collect()
+    };
+    for d in made.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+    let out = run(&["delete", "--force", id]);
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (rel(&all), rel(&some))
+}

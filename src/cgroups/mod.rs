@@ -32,6 +32,7 @@ pub mod fs;
 pub mod paths;
 pub mod shared;
 pub mod stats;
+pub mod sub;
 pub mod systemd;
 pub mod v1;
 pub mod v2;

@@ -8,6 +8,7 @@ use clap::Args;
 use oci_spec::runtime::{Capability, Process};
 
 use super::Global;
+use crate::cgroups::sub::SubCgroups;
 use crate::container::exec::{exec, ExecRequest};
 use crate::container::process_io::ProcessIo;
 use crate::container::Container;
@@ -55,6 +56,10 @@ pub struct ExecArgs {
     /// The AppArmor profile for the process.
     #[arg(long)]
     pub apparmor: Option<String>,
+    /// Run the process in an existing sub-cgroup of the container's: [CONTROLLER[,...]:]PATH
+    /// (repeatable; without a controller, every hierarchy).
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
     /// Exec even if the container is paused.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
@@ -66,6 +71,7 @@ pub struct ExecArgs {
 
 pub fn run(g: &Global, a: ExecArgs) -> Result<i32> {
     let ctx = || format!("exec {}", a.id);
+    let sub_cgroups = SubCgroups::parse(&a.cgroup).with_context(ctx)?;
     let c = Container::load(&g.root, &a.id).with_context(ctx)?;
     let process = build_process(&c, &a).with_context(ctx)?;
     let terminal = process.terminal().unwrap_or(false);
@@ -90,6 +96,7 @@ pub fn run(g: &Global, a: ExecArgs) -> Result<i32> {
             keep_console: !a.detach && a.console_socket.is_none(),
         },
         ignore_paused: a.ignore_paused,
+        sub_cgroups: &sub_cgroups,
     };
     let started = exec(&req).with_context(ctx)?;
     drop(c); // release the lock while the process runs

@@ -17,6 +17,7 @@ use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 
 use super::process_io::ProcessIo;
 use super::state::{write_pid_file, Container, Status};
+use crate::cgroups::sub::SubCgroups;
 use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
 use crate::process::exec_child::{self, ExecContext};
@@ -30,6 +31,8 @@ pub struct ExecRequest<'a> {
     pub process: &'a Process,
     pub io: ProcessIo<'a>,
     pub ignore_paused: bool,
+    /// `--cgroup`: existing sub-cgroups of the container's to run the process in.
+    pub sub_cgroups: &'a SubCgroups,
 }
 
 /// The started process.
@@ -63,7 +66,12 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .iter()
         .position(|(t, _, _)| *t == T::Pid)
         .map(|i| join.remove(i).1);
-    let cgroup = c.cgroup()?;
+    // The process goes into the container's cgroup, or the sub-cgroups asked for.
+    let cgroup = if req.sub_cgroups.is_empty() {
+        c.cgroup()?
+    } else {
+        crate::cgroups::load_manager(&req.sub_cgroups.apply_to(&c.record.cgroup)?)?
+    };
     let pidfd_socket = req.io.connect_pidfd()?;
     // process.apparmorProfile (or --apparmor): the host's /proc, before any setns.
     let procfs = crate::security::apparmor::procfs_for(p)?;
