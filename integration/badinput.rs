@@ -64,7 +64,8 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// Run berth and require exit status 1 with one error line containing `want`.
+/// Run berth and require runc's exit status (1; 255 for exec) with one error line
+/// containing `want`.
 fn refused(root: &Root, args: &[String], want: &str) {
     refused_at(root.path(), args, want)
 }
@@ -79,8 +80,9 @@ fn refused_at(root: &Path, args: &[String], want: &str) {
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "berth {a:?}: {err}");
+    let err = messages(&out.stderr);
+    let code = if a.contains(&"exec") { 255 } else { 1 };
+    assert_eq!(out.status.code(), Some(code), "berth {a:?}: {err}");
     assert!(err.contains(want), "berth {a:?}: want {want:?} in {err:?}");
     assert_eq!(err.trim_end().lines().count(), 1, "one error line: {err:?}");
 }

@@ -260,7 +260,7 @@ fn unpack_err(args: &[&str]) -> String {
     a.extend_from_slice(args);
     let out = berth(&a);
     assert!(!out.status.success(), "berth {a:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::messages(&out.stderr)
 }
 
 /// Everything we compare about a tree (not mtimes).
@@ -754,7 +754,7 @@ fn hostile_unpack(
     let r = if out.status.success() {
         Ok(serde_json::from_slice(&out.stdout).unwrap())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        Err(common::messages(&out.stderr))
     };
     (r, t)
 }

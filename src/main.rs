@@ -20,39 +20,41 @@ extern "C" fn main(
 }
 
 fn run() -> i32 {
-    let cli = parse_args();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     if cli.version {
         print!("{}", berth::cli::version_text());
         return 0;
     }
     let g = &cli.global;
-    let to_file = g.log.is_some();
     if let Err(e) = berth::log::init(g.log.as_deref(), g.log_format, g.debug) {
-        eprintln!("berth: {e:#}");
+        berth::log::fatal(&format!("{e:#}"));
         return 1;
     }
+    let failed = berth::cli::error_exit_code(&cli);
     match berth::cli::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            // The log file gets the logrus-style line engines read; a person gets one plain line.
-            let msg = format!("{e:#}");
-            if to_file {
-                tracing::error!("{msg}");
-            }
-            eprintln!("berth: {msg}");
-            1
+            // As runc's fatal: the logrus-style line to the log (stderr without --log), and
+            // with --log the plain message on stderr too.
+            berth::log::fatal(&format!("{e:#}"));
+            failed
         }
     }
 }
 
 /// `Cli::parse()`, except that the clap command tree is not dropped: the process ends soon,
 /// and freeing every argument of every subcommand one by one took about 90,000 instructions
-/// of each command (bench/callgrind.sh).
-fn parse_args() -> berth::cli::Cli {
+/// of each command (bench/callgrind.sh). A command line clap refuses is reported as runc
+/// reports it (`cli::usage_error`); the error is the exit code.
+fn parse_args() -> Result<berth::cli::Cli, i32> {
     let mut cmd = berth::cli::Cli::command();
-    let mut matches = cmd.get_matches_mut();
-    let cli = berth::cli::Cli::from_arg_matches_mut(&mut matches)
-        .unwrap_or_else(|e| e.format(&mut cmd).exit());
+    let parsed = cmd
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|mut m| berth::cli::Cli::from_arg_matches_mut(&mut m));
+    let result = parsed.map_err(|e| berth::cli::usage_error(e, &mut cmd));
     std::mem::forget(cmd);
-    cli
+    result
 }

@@ -6,6 +6,9 @@
 mod engine;
 #[allow(unused_imports)]
 pub use engine::*;
+mod logrus;
+#[allow(unused_imports)]
+pub use logrus::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -147,12 +150,23 @@ pub fn spec_dir(args: &[&str]) -> TempDir {
 /// A private state root; on drop, force-deletes every container left in it.
 pub struct Root {
     pub dir: TempDir,
+    /// The runtime: berth, or runc for a test that compares the two.
+    pub bin: &'static str,
 }
 
 impl Root {
     pub fn new() -> Root {
         Root {
             dir: TempDir::new("berth-root"),
+            bin: BERTH,
+        }
+    }
+
+    /// A state root for another runtime with runc's command line (`runc`).
+    pub fn for_runtime(bin: &'static str) -> Root {
+        Root {
+            dir: TempDir::new("berth-root"),
+            bin,
         }
     }
 
@@ -161,7 +175,7 @@ impl Root {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BERTH);
+        let mut c = Command::new(self.bin);
         c.arg("--root").arg(self.path());
         c
     }
@@ -199,11 +213,11 @@ impl Root {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Run and require failure; returns stderr.
+    /// Run and require failure; returns stderr, each log line reduced to its message.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(!out.status.success(), "berth {args:?} should fail");
-        String::from_utf8(out.stderr).unwrap()
+        messages(&out.stderr)
     }
 
     pub fn state(&self, id: &str) -> Value {

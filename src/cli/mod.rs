@@ -185,6 +185,40 @@ pub fn version_text() -> String {
     )
 }
 
+/// The exit code of a command that fails: 1, as runc's; `exec` gives 255, as runc's does,
+/// so that a caller can tell the runtime's failure from the process's own exit code.
+pub fn error_exit_code(cli: &Cli) -> i32 {
+    match cli.command {
+        Some(Command::Exec(_)) => 255,
+        _ => 1,
+    }
+}
+
+/// Report a command line clap refused as runc (urfave/cli) reports it; returns the exit
+/// code. Help and version go to stdout (0). An unknown command is "No help topic for
+/// 'foo'" (3). Any other usage error is an error line on stderr and the usage on stdout (1).
+pub fn usage_error(e: clap::Error, cmd: &mut clap::Command) -> i32 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return 0;
+        }
+        ErrorKind::InvalidSubcommand => {
+            if let Some(ContextValue::String(name)) = e.get(ContextKind::InvalidSubcommand) {
+                crate::log::fatal(&format!("No help topic for '{name}'"));
+                return 3;
+            }
+        }
+        _ => {}
+    }
+    let text = e.format(cmd).render().to_string();
+    let (head, usage) = text.split_once("\n\n").unwrap_or((&text, ""));
+    crate::log::fatal(head.trim_start_matches("error: ").trim());
+    print!("Incorrect Usage.\n\n{usage}");
+    1
+}
+
 /// Dispatch a parsed command line; returns the exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = cli.global;

@@ -70,9 +70,14 @@ impl CapSets {
             .context("setting the permitted capabilities")?;
         caps::clear(None, CapSet::Ambient).context("clearing the ambient capabilities")?;
         for cap in &self.ambient {
-            // As runc: an ambient cap that is not permitted+inheritable is skipped.
-            if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
-                tracing::debug!("cannot raise ambient {cap}: {e}");
+            // As runc: an ambient cap that cannot be raised (not both permitted and
+            // inheritable) is a warning, in runc's words, and the container runs.
+            let one = rustix::thread::CapabilitySet::from_bits_retain(1 << cap.index());
+            if let Err(e) = rustix::thread::configure_capability_in_ambient_set(one, true) {
+                tracing::warn!(
+                    "can't raise ambient capability {cap}: {}",
+                    crate::log::go_errno_text(e.raw_os_error())
+                );
             }
         }
         Ok(())

@@ -193,7 +193,8 @@ fn sched_flag_names(process: &mut Value) {
     }
 }
 
-/// Unknown capability names are warnings, as in runc.
+/// Unknown capability names are dropped with one warning, in runc's words and form (the
+/// names sorted, once each, in Go's `[A B]` list form).
 fn drop_unknown_caps(process: &mut Value) {
     let Some(caps) = process
         .get_mut("capabilities")
@@ -201,18 +202,25 @@ fn drop_unknown_caps(process: &mut Value) {
     else {
         return;
     };
-    for (set, list) in caps.iter_mut() {
+    let mut unknown = std::collections::BTreeSet::new();
+    for list in caps.values_mut() {
         let Some(list) = list.as_array_mut() else {
             continue;
         };
         list.retain(|c| {
-            let name = c.as_str().unwrap_or_default();
             let known = Capability::deserialize(c).is_ok();
             if !known {
-                tracing::warn!("process.capabilities.{set}: ignoring unknown capability {name:?}");
+                unknown.insert(c.as_str().map_or_else(|| c.to_string(), str::to_string));
             }
             known
         });
+    }
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.into_iter().collect();
+        tracing::warn!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            names.join(" ")
+        );
     }
 }
 

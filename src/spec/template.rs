@@ -1,5 +1,7 @@
 //! The starter `config.json` written by `berth spec` and used by `berth unpack`.
-//! Same content as runc's template, so bundles made for runc run unchanged.
+//! Same content as runc's template, so bundles made for runc run unchanged. Like runc 1.2+'s
+//! template it lists no ambient capabilities: without inheritable ones they cannot be
+//! raised, and runc (and berth) warn about each.
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
@@ -20,7 +22,7 @@ pub fn default_spec_json(rootless: bool, uid: u32, gid: u32) -> Value {
             ],
             "cwd": "/",
             "capabilities": {
-                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
+                "bounding": caps, "effective": caps, "permitted": caps
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true

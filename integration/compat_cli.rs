@@ -1,0 +1,295 @@
+//! The command line as runc users meet it (issue 7, items 5 and 13): how errors and
+//! warnings reach stderr and the --log file, the exit codes, help, unknown commands and
+//! usage errors. Each input goes through runc (Debian's, which the test command installs)
+//! and through berth, and the two must agree on the exit code and on the shape of what they
+//! write: a logrus text line, a JSON line or a plain message.
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const RUNC: &str = "runc";
+
+/// What one call of a runtime showed: exit code, stderr lines, stdout, the log's lines.
+#[derive(Debug)]
+struct Seen {
+    code: i32,
+    stderr: Vec<Line>,
+    stdout: String,
+    log: Vec<Line>,
+}
+
+/// Run `args` (after the global flags `global`) with this runtime; `log` adds --log FILE.
+fn call(root: &Root, global: &[&str], log: bool, args: &[&str]) -> Seen {
+    let dir = TempDir::new("cp-log");
+    let file = dir.path().join("log");
+    let mut all: Vec<&str> = global.to_vec();
+    if log {
+        all.extend(["--log", file.to_str().unwrap()]);
+    }
+    all.extend(args);
+    let out = root.run(&all);
+    let lines = |b: &[u8]| -> Vec<Line> {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(Line::parse)
+            .collect()
+    };
+    Seen {
+        code: out.status.code().unwrap_or(-1),
+        stderr: lines(&out.stderr),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        log: lines(&std::fs::read(&file).unwrap_or_default()),
+    }
+}
+
+fn forms(lines: &[Line]) -> Vec<String> {
+    lines.iter().map(Line::form).collect()
+}
+
+fn runc_and_berth() -> [Root; 2] {
+    [Root::for_runtime(RUNC), Root::new()]
+}
+
+/// An error that ends a command: without --log, one logrus line on stderr in the
+/// --log-format asked for; with --log, the line goes to the log and stderr gets the plain
+/// message. Exit code 1. The same message in every form (escapes undone).
+#[test]
+fn errors_reach_stderr_and_the_log_as_runc_writes_them() {
+    for format in ["text", "json"] {
+        for log in [false, true] {
+            let seen: Vec<Seen> = runc_and_berth()
+                .iter()
+                .map(|rt| call(rt, &["--log-format", format], log, &["state", "cp-nope"]))
+                .collect();
+            let (runc, berth) = (&seen[0], &seen[1]);
+            let what = format!("--log-format {format}, --log: {log}");
+            assert_eq!(runc.code, 1, "{what}: {runc:?}");
+            assert_eq!(berth.code, runc.code, "{what}: {berth:?}");
+            assert_eq!(
+                forms(&berth.stderr),
+                forms(&runc.stderr),
+                "{what}: {berth:?}"
+            );
+            assert_eq!(forms(&berth.log), forms(&runc.log), "{what}: {berth:?}");
+            let msg = berth.stderr[0].msg();
+            assert!(
+                msg.contains("container \"cp-nope\" does not exist"),
+                "{what}: {msg}"
+            );
+            if log {
+                // The log line says what stderr says.
+                assert_eq!(berth.log[0].msg(), msg, "{what}");
+            }
+        }
+    }
+}
+
+/// The same error with --debug: still one error line, in the same form as runc's (runc's
+/// debug lines name the caller, which the parse ignores).
+#[test]
+fn errors_with_debug_keep_their_form() {
+    for format in ["text", "json"] {
+        let seen: Vec<Seen> = runc_and_berth()
+            .iter()
+            .map(|rt| {
+                call(
+                    rt,
+                    &["--debug", "--log-format", format],
+                    false,
+                    &["state", "cp-nope"],
+                )
+            })
+            .collect();
+        assert_eq!(seen[1].code, seen[0].code, "{seen:?}");
+        assert_eq!(forms(&seen[1].stderr), forms(&seen[0].stderr), "{seen:?}");
+    }
+}
+
+/// exec: 255 when the runtime fails before the process runs (no such container, a
+/// --pid-file it cannot write, a stopped container), the process's own code otherwise.
+#[test]
+fn exec_exit_codes_as_runc() {
+    let b = Bundle::new(&["sleep", "100"]);
+    for rt in runc_and_berth() {
+        let who = rt.bin;
+        let id = unique("cp-exec");
+        let nope = call(&rt, &[], false, &["exec", "cp-nope", "true"]);
+        assert_eq!(nope.code, 255, "{who}: {nope:?}");
+        assert_eq!(forms(&nope.stderr), ["text level=error"], "{who}: {nope:?}");
+        rt.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+        let own = call(&rt, &[], false, &["exec", &id, "sh", "-c", "exit 7"]);
+        assert_eq!(own.code, 7, "{who}: {own:?}");
+        let bad_pid_file = call(
+            &rt,
+            &[],
+            false,
+            &["exec", "--pid-file", "/nonexistent/cp/pid", &id, "true"],
+        );
+        assert_eq!(bad_pid_file.code, 255, "{who}: {bad_pid_file:?}");
+        rt.ok(&["kill", &id, "KILL"]);
+        wait_for(
+            || {
+                let st = rt.run(&["state", &id]);
+                serde_json::from_slice::<Value>(&st.stdout).is_ok_and(|v| v["status"] == "stopped")
+            },
+            "the container to stop",
+        );
+        let stopped = call(&rt, &[], false, &["exec", &id, "true"]);
+        assert_eq!(stopped.code, 255, "{who}: {stopped:?}");
+        assert_eq!(
+            forms(&stopped.stderr),
+            ["text level=error"],
+            "{who}: {stopped:?}"
+        );
+        rt.ok(&["delete", &id]);
+    }
+}
+
+/// Every command has -h and --help (exit 0, usage on stdout, nothing on stderr), as with
+/// runc for the commands both have.
+#[test]
+fn help_for_berth_and_every_command() {
+    let berth = Root::new();
+    let runc = Root::for_runtime(RUNC);
+    let commands = [
+        "create",
+        "start",
+        "state",
+        "kill",
+        "delete",
+        "run",
+        "pause",
+        "resume",
+        "ps",
+        "checkpoint",
+        "restore",
+        "update",
+        "events",
+        "exec",
+        "list",
+        "spec",
+        "features",
+    ];
+    for flag in ["-h", "--help"] {
+        for args in std::iter::once(vec![flag])
+            .chain(commands.iter().map(|c| vec![*c, flag]))
+            .chain(std::iter::once(vec!["unpack", flag]))
+        {
+            let b = call(&berth, &[], false, &args);
+            assert_eq!(b.code, 0, "berth {args:?}: {b:?}");
+            assert!(b.stderr.is_empty(), "berth {args:?}: {b:?}");
+            assert!(b.stdout.contains("Usage:"), "berth {args:?}: {}", b.stdout);
+            if args[0] != "unpack" {
+                let r = call(&runc, &[], false, &args);
+                assert_eq!(b.code, r.code, "runc {args:?}: {r:?}");
+            }
+        }
+    }
+    // `berth help CMD` as `runc help CMD`.
+    let b = call(&berth, &[], false, &["help", "state"]);
+    assert_eq!(b.code, 0, "{b:?}");
+    assert!(b.stdout.contains("Usage:"), "{b:?}");
+}
+
+/// An unknown command, with or without -h, is an error naming it, with runc's exit code
+/// (3); other usage errors (a missing argument, an unknown flag) exit 1 with one error line
+/// on stderr.
+#[test]
+fn unknown_commands_and_usage_errors_as_runc() {
+    let cases: [(&[&str], i32); 5] = [
+        (&["cp-foo", "-h"], 3),
+        (&["cp-foo"], 3),
+        (&["help", "cp-foo"], 3),
+        (&["state"], 1),
+        (&["state", "--cp-bogus", "x"], 1),
+    ];
+    for (args, code) in cases {
+        let seen: Vec<Seen> = runc_and_berth()
+            .iter()
+            .map(|rt| call(rt, &[], false, args))
+            .collect();
+        let (runc, berth) = (&seen[0], &seen[1]);
+        assert_eq!(runc.code, code, "runc {args:?}: {runc:?}");
+        assert_eq!(berth.code, code, "berth {args:?}: {berth:?}");
+        assert_eq!(
+            forms(&berth.stderr),
+            forms(&runc.stderr),
+            "{args:?}: {berth:?}"
+        );
+        let msg = berth.stderr[0].msg();
+        if code == 3 {
+            assert!(msg.contains("'cp-foo'"), "{args:?}: {msg}");
+        } else if args.len() > 1 {
+            assert!(msg.contains("--cp-bogus"), "{args:?}: {msg}");
+        }
+    }
+}
+
+/// The warnings tools match on, in runc's words, on stderr without --log and in the log
+/// with it; the container runs. An unknown capability is named in one warning. An ambient
+/// capability that is not inheritable cannot be raised: a warning (runc 1.2 and later; the
+/// runc 1.1 here stays silent), and the container runs without it.
+#[test]
+fn warnings_in_runcs_words_and_the_container_runs() {
+    let status = "grep -E '^Cap(Bnd|Amb)' /proc/self/status";
+    let unknown = Bundle::with(&["sh", "-c", status], |s| {
+        let caps = &mut s["process"]["capabilities"];
+        caps["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .extend([json!("CAP_NOPE"), json!("UNKNOWN_CAP")]);
+    });
+    let ambient = Bundle::with(&["sh", "-c", status], |s| {
+        s["process"]["capabilities"]["ambient"] = json!(["CAP_KILL"]);
+        s["process"]["noNewPrivileges"] = json!(false);
+    });
+    let unknown_msg = "ignoring unknown or unavailable capabilities: [CAP_NOPE UNKNOWN_CAP]";
+    let ambient_msg = "can't raise ambient capability CAP_KILL: operation not permitted";
+    for log in [false, true] {
+        let mut seen = Vec::new();
+        for rt in runc_and_berth() {
+            let mut one = Vec::new();
+            for b in [&unknown, &ambient] {
+                let id = unique("cp-warn");
+                let s = call(
+                    &rt,
+                    &["--log-format", "json"],
+                    log,
+                    &["run", "-b", b.path().to_str().unwrap(), &id],
+                );
+                assert_eq!(s.code, 0, "{} --log {log}: {s:?}", rt.bin);
+                assert!(s.stdout.contains("CapAmb:\t0000000000000000"), "{s:?}");
+                one.push(s);
+            }
+            seen.push(one);
+        }
+        let where_ = |s: &Seen| if log { s.log.clone() } else { s.stderr.clone() };
+        // Unknown capabilities: the same single warning from both.
+        let (runc, berth) = (where_(&seen[0][0]), where_(&seen[1][0]));
+        let want = Line::Json {
+            level: "warning".into(),
+            msg: unknown_msg.into(),
+        };
+        assert_eq!(runc, std::slice::from_ref(&want), "runc --log {log}");
+        assert_eq!(berth, [want], "berth --log {log}");
+        // Ambient: berth warns in runc 1.2+'s words; runc, where it warns, says the same.
+        let (runc, berth) = (where_(&seen[0][1]), where_(&seen[1][1]));
+        let want = Line::Json {
+            level: "warning".into(),
+            msg: ambient_msg.into(),
+        };
+        assert_eq!(berth, std::slice::from_ref(&want), "berth --log {log}");
+        assert!(
+            runc.is_empty() || runc == [want],
+            "runc --log {log}: {runc:?}"
+        );
+        if log {
+            assert!(
+                seen[1][0].stderr.is_empty() && seen[1][1].stderr.is_empty(),
+                "{seen:?}"
+            );
+        }
+    }
+}
