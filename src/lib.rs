@@ -3,6 +3,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod criu;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod image;

@@ -84,7 +84,8 @@ pub fn mkdir_all(path: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
-fn mkdir_missing(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// `path` and its parents that do not exist, top-down: what `mkdir_all` would make now.
+pub fn missing(path: &Path) -> Vec<PathBuf> {
     let mut missing = Vec::new();
     let mut cur = Some(path);
     while let Some(p) = cur {
@@ -95,8 +96,12 @@ fn mkdir_missing(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         cur = p.parent();
     }
     missing.reverse();
+    missing
+}
+
+fn mkdir_missing(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut made = Vec::new();
-    for dir in missing {
+    for dir in missing(path) {
         match fs::create_dir(&dir) {
             Ok(()) => made.push(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

@@ -345,6 +345,41 @@ pub fn load_manager(state: &CgroupState) -> Result<Box<dyn Manager>> {
     })
 }
 
+/// What `state` will hold once `create()` has run, written ahead of it: the directories it
+/// will make are already listed as made. A create killed between its first mkdir and the
+/// record of what it made leaves this behind, and `destroy()` of it removes what exists
+/// (a directory never made is skipped; a parent someone else filled meanwhile stays).
+pub fn planned(state: &CgroupState) -> CgroupState {
+    let plan = |leaves: Vec<&PathBuf>, common: &CommonState| {
+        let mut c = common.clone();
+        for l in leaves {
+            for d in fs::missing(l) {
+                if !c.created.contains(&d) {
+                    c.created.push(d);
+                }
+            }
+        }
+        c
+    };
+    match state {
+        CgroupState::V1 {
+            paths,
+            unified,
+            common,
+        } => CgroupState::V1 {
+            paths: paths.clone(),
+            unified: unified.clone(),
+            common: plan(paths.values().chain(unified.iter()).collect(), common),
+        },
+        CgroupState::V2 { path, common } => CgroupState::V2 {
+            path: path.clone(),
+            common: plan(vec![path], common),
+        },
+        // Nothing, or made by systemd when the unit starts (after the clone).
+        CgroupState::Disabled | CgroupState::Systemd(_) => state.clone(),
+    }
+}
+
 /// Make the container's cgroup with `m.create()`. On failure what was made is removed again;
 /// for a rootless caller a permission error is a warning instead, and the container runs
 /// without a cgroup: the manager returned is then [`disabled::Disabled`].

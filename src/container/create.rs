@@ -212,6 +212,8 @@ pub(crate) struct Made {
     dir: Option<PathBuf>,
     lock: Option<Lock>,
     cgroup: Option<Box<dyn Manager>>,
+    /// The cgroup as recorded ahead of its creation.
+    planned: Option<CgroupState>,
     child: Option<Pid>,
     /// linux.netDevices moved into this network namespace, pinned in the state directory.
     netdevs: Option<(std::fs::File, Vec<NetDevice>)>,
@@ -221,13 +223,23 @@ impl Made {
     /// The state directory `<root>/<id>`, locked: a duplicate id stops here.
     pub fn state_dir(prep: &Prepared) -> Result<Made> {
         let (dir, lock) = state::create_dir(&prep.root, &prep.id)?;
-        Ok(Made {
+        crate::fault::point("create:state-dir");
+        // Written ahead of the first mkdir: a create killed while it makes the cgroup, or
+        // before it records what it made, leaves a record `delete --force` (or the next
+        // create of this id) removes it by.
+        let planned = cgroups::planned(&prep.cgroup);
+        let mut made = Made {
             dir: Some(dir),
             lock: Some(lock),
             cgroup: None,
+            planned: None,
             child: None,
             netdevs: None,
-        })
+        };
+        state::write_orphan_cgroup(made.dir(), &planned)?;
+        made.planned = Some(planned);
+        crate::fault::point("create:cgroup-planned");
+        Ok(made)
     }
 
     pub fn dir(&self) -> &Path {
@@ -239,10 +251,14 @@ impl Made {
     pub fn create_cgroup(&mut self, prep: &Prepared) -> Result<&dyn Manager> {
         let m = cgroups::create(cgroups::load_manager(&prep.cgroup)?, prep.rootless)?;
         let m = &**self.cgroup.insert(m);
+        crate::fault::point("create:cgroup");
         // Until state.json exists, this is how `delete --force` finds the cgroup of a
-        // create that was killed.
+        // create that was killed (the plan, unless the create made something else).
         let dir = self.dir.as_deref().context("the state directory")?;
-        state::write_orphan_cgroup(dir, &m.state())?;
+        let made = m.state();
+        if self.planned.as_ref() != Some(&made) {
+            state::write_orphan_cgroup(dir, &made)?;
+        }
         cgroups::check_usable(m)?;
         Ok(m)
     }
@@ -321,10 +337,12 @@ pub(crate) struct Child {
 fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
     let mut made = Made::state_dir(prep)?;
     let fifo = make_fifo(made.dir())?;
+    crate::fault::point("create:fifo");
     let console_socket = req.io.connect_console()?;
     let into = made.create_cgroup(prep)?.clone_into_fd();
     let child = clone_init(req, prep, fifo, console_socket, into)?;
     made.child(child.pid);
+    crate::fault::point("create:clone");
     made.move_netdevs(prep, child.pid)?;
     Ok((made, child))
 }
@@ -472,6 +490,7 @@ fn drive(
         )?;
     }
     ch.send(&Msg::Go { host_pid: pid })?;
+    crate::fault::point("create:go");
     // The init starts on its rootfs while we move it into the cgroup (on v1 the first attach
     // waits for an RCU grace period); it waits for CgroupJoined before its cgroup mounts and
     // its cgroup namespace, and long before any container code runs.
@@ -479,10 +498,12 @@ fn drive(
         cgroup.apply(pid)?;
     }
     ch.send(&Msg::CgroupJoined)?;
+    crate::fault::point("create:cgroup-joined");
 
     // Limits, then the hooks in the runtime namespace, once the mounts exist (runc's order:
     // the init sets its scheduler after this, inside its cpuset and RT budget).
     ch.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
+    crate::fault::point("create:run-hooks");
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         cgroup.set(r)?;
     }
@@ -498,11 +519,15 @@ fn drive(
         hooks.and_then(|h| h.create_runtime().as_ref()),
         &state_doc,
     )?;
+    crate::fault::point("create:hooks");
     ch.send(&Msg::HooksDone)?;
+    crate::fault::point("create:hooks-done");
 
     let console = if prep.terminal && req.io.console_socket.is_none() {
         let fd = ch.expect("Console", |m| matches!(m, Msg::Console))?;
-        Some(fd.context("the init sent no pty master")?)
+        let fd = fd.context("the init sent no pty master")?;
+        crate::fault::point("create:console");
+        Some(fd)
     } else {
         None
     };
@@ -511,8 +536,10 @@ fn drive(
         let fd = fd.context("the init sent no seccomp notify fd")?;
         let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
         seccomp::hand_to_listener(profile, fd.as_fd(), &state_doc)?;
+        crate::fault::point("create:seccomp-notify");
     }
     ch.expect("Ready", |m| matches!(m, Msg::Ready))?;
+    crate::fault::point("create:ready");
     Ok(console)
 }
 
@@ -548,7 +575,9 @@ pub(crate) fn record(
     let container = Container::new(made.dir().to_path_buf(), lock, record);
     // Until all are written, a failure still undoes everything (`made` drops).
     container.save_config(spec)?;
+    crate::fault::point("create:config");
     container.save()?;
+    crate::fault::point("create:state");
     if let Some(p) = pid_file {
         write_pid_file(p, pid.as_raw())?;
     }

@@ -149,6 +149,17 @@ pub type Lock = Flock<File>;
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn lock_dir(dir: &Path) -> Result<Lock> {
+    lock_polling(dir, std::time::Duration::from_millis(5))
+}
+
+/// The state root's own lock, held by a create only from its mkdir to the lock of the new
+/// directory, and by the removal of an orphan: a directory without state.json that is not
+/// locked under it is one a killed create left.
+fn lock_root(root: &Path) -> Result<Lock> {
+    lock_polling(root, std::time::Duration::from_micros(200))
+}
+
+fn lock_polling(dir: &Path, poll: std::time::Duration) -> Result<Lock> {
     let mut f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
@@ -156,7 +167,7 @@ fn lock_dir(dir: &Path) -> Result<Lock> {
             Ok(l) => return Ok(l),
             Err((back, Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
                 f = back;
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                std::thread::sleep(poll);
             }
             Err((_, Errno::EWOULDBLOCK)) => bail!(
                 "{} is locked by another berth command for more than {} s",
@@ -168,7 +179,9 @@ fn lock_dir(dir: &Path) -> Result<Lock> {
     }
 }
 
-/// Create `<root>/<id>` (0700) and lock it; a duplicate id is refused.
+/// Create `<root>/<id>` (0700) and lock it; a duplicate id is refused. What a killed
+/// create of the same id left (a directory without state.json, not locked) is removed
+/// first, cgroup included.
 pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
     check_id(id)?;
     std::fs::DirBuilder::new()
@@ -177,10 +190,16 @@ pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
         .create(root)
         .with_context(|| format!("creating state root {}", root.display()))?;
     let dir = root.join(id);
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+    let _root = lock_root(root)?;
+    let mkdir = || std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    match mkdir() {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!("container {id:?} already exists (in {})", root.display())
+            if !remove_if_orphan(&dir)? {
+                bail!("container {id:?} already exists (in {})", root.display())
+            }
+            tracing::debug!("removed what a killed create of {id:?} left");
+            mkdir().with_context(|| format!("creating {}", dir.display()))?;
         }
         Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
     }
@@ -191,22 +210,39 @@ pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
 /// The cgroup a create made, recorded in its directory until state.json holds it.
 const ORPHAN_CGROUP: &str = "cgroup.json";
 
-/// Record the cgroup a create just made (see [`remove_orphan`]).
+/// Record the cgroup a create is about to make, then what it made (see [`remove_orphan`]).
 pub fn write_orphan_cgroup(dir: &Path, cg: &crate::cgroups::CgroupState) -> Result<()> {
     // Atomic: a create killed while writing it leaves no half file.
     write_atomic(&dir.join(ORPHAN_CGROUP), &serde_json::to_vec(cg)?)
 }
 
 /// Remove `<root>/<id>` left without a state.json by a create that was killed, as runc
-/// does; under the lock, so a create still running is never touched. Returns whether there
-/// was such a directory.
+/// does; under the root's lock, so a create still running is never touched. Returns whether
+/// there was such a directory.
 pub fn remove_orphan(root: &Path, id: &str) -> Result<bool> {
     check_id(id)?;
     let dir = root.join(id);
     if !dir.is_dir() {
         return Ok(false);
     }
-    let _lock = lock_dir(&dir)?;
+    let _root = lock_root(root)?;
+    remove_if_orphan(&dir)
+}
+
+/// With the root locked: whether `dir` was an orphan (no state.json, and no create holds
+/// its lock), and then remove it with the cgroup recorded in it and its network namespace
+/// pin.
+fn remove_if_orphan(dir: &Path) -> Result<bool> {
+    let f = match File::open(dir) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", dir.display())),
+    };
+    let _lock = match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((_, Errno::EWOULDBLOCK)) => return Ok(false), // a create is running
+        Err((_, e)) => return Err(e).with_context(|| format!("locking {}", dir.display())),
+    };
     if dir.join("state.json").exists() {
         return Ok(false);
     }
@@ -224,7 +260,11 @@ pub fn remove_orphan(root: &Path, id: &str) -> Result<bool> {
         }
         m.destroy()?;
     }
-    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    let pin = dir.join(crate::process::netdev::PIN);
+    if pin.exists() {
+        crate::process::netdev::unpin(&pin)?;
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     Ok(true)
 }
 

@@ -83,13 +83,16 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
             .map(|f| f.as_fd().as_raw_fd()),
     );
     super::program::keep_only_given_fds(&keep, ctx.extra_fds)?;
+    crate::fault::point("init:fds");
     let host_pid = super::program::begin(&ctx.channel)?;
+    crate::fault::point("init:go");
 
     // 2. Namespaces joined by path and the late ones. In a user namespace we become its
     // root (our host ids map to nothing there until we take the mapped ones).
     ctx.plan
         .enter(linux.and_then(|l| l.time_offsets().as_ref()))
         .step("namespaces")?;
+    crate::fault::point("init:namespaces");
     if ctx.plan.in_user_ns() {
         become_userns_root().step("user namespace")?;
     }
@@ -103,6 +106,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         session_keyring(ctx.id).step("keyring")?;
     }
     super::program::set_oom_score_adj(process)?;
+    crate::fault::point("init:keyring");
 
     // 3. Mounts and /dev, then the runtime-namespace hooks, then ours, then pivot_root.
     // The parent moves us into our cgroup meanwhile (a v1 first attach costs milliseconds);
@@ -135,6 +139,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
             .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Mount)
     {
         crate::rootfs::prepare(&rcfg).step("rootfs")?;
+        crate::fault::point("init:mounts");
     } else {
         return Err(ChildError {
             step: "rootfs".into(),
@@ -143,10 +148,13 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         });
     }
     cgroup_ready().step("cgroup")?;
+    crate::fault::point("init:cgroup");
     ctx.channel.send(&Msg::RunHooks).step("sync")?;
+    crate::fault::point("init:run-hooks");
     ctx.channel
         .expect("HooksDone", |m| matches!(m, Msg::HooksDone))
         .step("sync")?;
+    crate::fault::point("init:hooks-done");
     let mut state = ctx.state.clone();
     state["pid"] = host_pid.into();
     state["status"] = "created".into();
@@ -161,12 +169,16 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         &hook_env,
     )
     .step("createContainer hooks")?;
+    crate::fault::point("init:create-container-hooks");
     crate::rootfs::pivot(&rcfg).step("pivot_root")?;
+    crate::fault::point("init:pivot");
     make_cwd(process.cwd()).step("cwd")?;
 
     // 4. Session, terminal, the rest of the rootfs, names.
     common.session()?;
+    crate::fault::point("init:session");
     crate::rootfs::finish(&rcfg).step("rootfs")?;
+    crate::fault::point("init:rootfs-finish");
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h)
             .with_context(|| format!("sethostname {h:?}"))
@@ -178,10 +190,13 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
 
     // 5. Process attributes, the identity change and capabilities, with the seccomp
     // filter (the same path as exec).
+    crate::fault::point("init:names");
     let program = common.program()?;
+    crate::fault::point("init:program");
 
     // 6. Ready: wait for `start` on the exec fifo, run startContainer hooks, exec.
     ctx.channel.send(&Msg::Ready).step("sync")?;
+    crate::fault::point("init:ready");
     wait_for_start(&ctx.fifo).step("exec fifo")?;
     crate::hooks::run_all_in_container(
         "startContainer",

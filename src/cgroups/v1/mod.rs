@@ -175,6 +175,8 @@ impl Manager for V1Manager {
                 Ok(made) => self.tracker.record_created(made),
                 Err(e) => return Err(e),
             }
+            // Some hierarchies made, not all.
+            crate::fault::point("create:cgroup-partly");
         }
         if let Some(d) = self.dir("cpuset") {
             let filled = cpuset::inherit_from_parents(d)?;

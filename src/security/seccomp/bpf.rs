@@ -148,6 +148,12 @@ impl Asm {
 
 /// Lay the items out, adding trampolines until every conditional offset fits in 8 bits.
 fn assemble(items: &[Item], nlabels: usize) -> anyhow::Result<Vec<SockFilter>> {
+    // Every item but a label is an instruction: refuse a program that cannot fit before
+    // the layout loop (quadratic at worst) runs on it.
+    let at_least = items.iter().filter(|i| !matches!(i, Item::Bind(_))).count();
+    if at_least > MAX_INSNS {
+        bail!("the seccomp program has at least {at_least} instructions, more than the kernel's limit of {MAX_INSNS}");
+    }
     // far[i] = (true branch via trampoline, false branch via trampoline); only grows.
     let mut far = vec![(false, false); items.len()];
     let (pos, at, len) = loop {

@@ -8,6 +8,7 @@ use oci_spec::runtime::{
     LinuxSeccompOperator, LinuxSyscall,
 };
 
+use super::bpf::MAX_INSNS;
 use super::syscalls;
 
 /// Linux syscalls take at most six arguments.
@@ -213,6 +214,10 @@ fn add_rules(
     default: Action,
 ) -> anyhow::Result<bool> {
     let mut notify = false;
+    // Conditional rules over all architectures: each costs at least one instruction, so
+    // past the kernel's program limit the profile cannot load, and a hostile profile (a
+    // million names, or args) must not keep create busy finding that out.
+    let mut conditional = 0usize;
     for (i, call) in rules.iter().enumerate() {
         let path = format!("linux.seccomp.syscalls[{i}]");
         let act =
@@ -228,8 +233,14 @@ fn add_rules(
             continue; // redundant, as runc skips it
         }
         for name in call.names() {
-            add_named(filters, name, act, &groups)
+            add_named(filters, name, act, &groups, &mut conditional)
                 .with_context(|| format!("{path}.names: {name:?}"))?;
+            if conditional > MAX_INSNS {
+                bail!(
+                    "{path}: more than {MAX_INSNS} rules with conditions: the program cannot \
+                     fit the kernel's limit of {MAX_INSNS} instructions"
+                );
+            }
         }
     }
     Ok(notify)
@@ -333,12 +344,14 @@ fn cond(a: &LinuxSeccompArg) -> anyhow::Result<Cond> {
     })
 }
 
-/// Add `name`'s rules on every architecture that knows it.
+/// Add `name`'s rules on every architecture that knows it; `conditional` counts the rules
+/// with conditions in all the filters.
 fn add_named(
     filters: &mut [ArchFilter],
     name: &str,
     act: Action,
     groups: &[Vec<Cond>],
+    conditional: &mut usize,
 ) -> anyhow::Result<()> {
     if name.is_empty() {
         bail!("empty syscall name");
@@ -359,27 +372,35 @@ fn add_named(
             .collect();
         if f.arch == Arch::X86 {
             if let Some((mux, call)) = x86_multiplexed(name) {
-                add_multiplexed(f, mux, call, act, &groups);
+                let rules = f.syscalls.entry(mux).or_default();
+                let before = with_conditions(rules);
+                add_multiplexed(rules, call, act, &groups);
+                *conditional = *conditional - before + with_conditions(rules);
             }
         }
         let Some(nr) = f.arch.syscall(name) else {
             continue; // not on this ABI (e.g. a 32-bit-only syscall on x86_64)
         };
         let rules = f.syscalls.entry(nr).or_default();
+        let before = with_conditions(rules);
         for conds in groups {
             add_rule(rules, Rule { conds, action: act });
         }
+        *conditional = *conditional - before + with_conditions(rules);
     }
     Ok(())
+}
+
+fn with_conditions(rules: &[Rule]) -> usize {
+    rules.iter().filter(|r| !r.conds.is_empty()).count()
 }
 
 /// On x86 the socket and SysV IPC calls also go through socketcall(2) / ipc(2), whose first
 /// argument names the call; libseccomp filters that path too (its arguments sit in memory,
 /// so a condition on argument 0 is replaced by the call number). Precedence as in `add_rule`,
 /// within the call: a rule without other conditions is the call's unconditional rule.
-fn add_multiplexed(f: &mut ArchFilter, mux: u32, call: u32, act: Action, groups: &[Vec<Cond>]) {
-    let rules = f.syscalls.entry(mux).or_default();
-    if rules.iter().any(|r| r.conds.is_empty()) {
+fn add_multiplexed(rules: &mut Vec<Rule>, call: u32, act: Action, groups: &[Vec<Cond>]) {
+    if unconditional(rules) {
         return; // socketcall/ipc itself is unconditional
     }
     let call_cond = Cond {
@@ -462,13 +483,19 @@ const ALL_ARCHES: [Arch; 3] = [Arch::X86_64, Arch::X86, Arch::X32];
 /// later rule redundant; a new unconditional rule replaces the conditional ones; conditional
 /// rules accumulate in profile order.
 fn add_rule(rules: &mut Vec<Rule>, new: Rule) {
-    if rules.iter().any(|r| r.conds.is_empty()) {
+    if unconditional(rules) {
         return;
     }
     if new.conds.is_empty() {
         rules.clear();
     }
     rules.push(new);
+}
+
+/// An unconditional rule is always alone (`add_rule` clears the others, and ignores what
+/// comes after it), so this is a constant-time check.
+fn unconditional(rules: &[Rule]) -> bool {
+    matches!(rules, [r] if r.conds.is_empty())
 }
 
 /// runc's stub bound: the highest number, on `arch`, of any syscall the profile names.

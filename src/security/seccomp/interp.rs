@@ -54,21 +54,26 @@ pub fn run(p: &Program, arch: u32, nr: u32, args: [u64; 6]) -> Result<u32, Strin
     }
 }
 
-/// What the profile says for one call: the decision table evaluated directly, without BPF.
-pub fn decide(
-    s: &oci_spec::runtime::LinuxSeccomp,
-    arch: u32,
-    nr: u32,
-    args: [u64; 6],
-) -> anyhow::Result<u32> {
-    let f = super::compile::build(s)?;
-    let arch = match arch {
-        Arch::AUDIT_X86_64 if nr & Arch::X32_SYSCALL_BIT != 0 => Arch::X32,
-        Arch::AUDIT_X86_64 => Arch::X86_64,
-        Arch::AUDIT_I386 => Arch::X86,
-        _ => return Ok(f.bad_arch.ret()),
-    };
-    Ok(reference(&f, arch, nr, args))
+/// What the profile says, call by call: the decision table evaluated directly, without BPF.
+/// Built once per profile (building it is the compiler's front half).
+pub struct Decisions(Filter);
+
+impl Decisions {
+    pub fn new(s: &oci_spec::runtime::LinuxSeccomp) -> anyhow::Result<Decisions> {
+        Ok(Decisions(super::compile::build(s)?))
+    }
+
+    /// The action for one call, as the kernel reports it in `seccomp_data`.
+    pub fn decide(&self, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let f = &self.0;
+        let arch = match arch {
+            Arch::AUDIT_X86_64 if nr & Arch::X32_SYSCALL_BIT != 0 => Arch::X32,
+            Arch::AUDIT_X86_64 => Arch::X86_64,
+            Arch::AUDIT_I386 => Arch::X86,
+            _ => return f.bad_arch.ret(),
+        };
+        reference(f, arch, nr, args)
+    }
 }
 
 /// The decision table of `f` for one call on `arch`.

@@ -1103,3 +1103,21 @@ fn masked_eq_outside_the_width_is_a_tautology() {
     assert_eq!(run(&p, Arch::X86, "dup3", [0, 1, 0, 0, 0, 0]), TRAP);
     assert_eq!(run(&p, Arch::X32, "dup3", [0, 1, 0, 0, 0, 0]), TRAP);
 }
+
+/// A hostile profile (here 100,000 conditional rules on one syscall, the shape a fuzzer
+/// found slow) is refused as soon as it cannot fit the kernel's limit, not after building
+/// and laying out a program of 100,000 rules.
+#[test]
+fn too_many_conditional_rules_are_refused_early() {
+    let names: Vec<&str> = vec!["read"; 100_000];
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": names, "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]}));
+    assert!(e.contains("more than 4096 rules with conditions"), "{e}");
+    let args: Vec<serde_json::Value> = (0..100_000)
+        .map(|i| json!({"index": 0, "value": i, "op": "SCMP_CMP_EQ"}))
+        .collect();
+    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": args}]}));
+    assert!(e.contains("more than 4096 rules with conditions"), "{e}");
+}
