@@ -388,3 +388,189 @@ fn seccomp_flags_and_notify_without_a_listener() {
     );
     assert_nothing_left(&root, &id, &b);
 }
+
+/// What the agent saw of one notification: syscall number, pid, third argument.
+type Notified = (i32, u32, u64);
+
+/// A seccomp agent on `sock`: it takes the listener fd and the container state the runtime
+/// sends, then answers every notification, the first with EXDEV and the rest with CONTINUE,
+/// until the filter has no process left (POLLHUP). Every wait is bounded (30 s).
+fn seccomp_agent(sock: std::path::PathBuf) -> std::thread::JoinHandle<(Value, Vec<Notified>)> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    use std::os::fd::{AsFd, AsRawFd};
+    let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        let wait = |fd: std::os::fd::BorrowedFd, what: &str| {
+            let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+            let n = poll(&mut p, PollTimeout::from(30_000u16)).unwrap();
+            assert_eq!(n, 1, "the agent waited 30 s for {what}");
+            p[0].revents().unwrap()
+        };
+        wait(l.as_fd(), "the runtime to connect");
+        let (mut conn, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let (n, fd) = berth::process::channel::recv_packet(conn.as_raw_fd(), &mut buf).unwrap();
+        let fd = fd.expect("the listener fd with the state");
+        buf.truncate(n);
+        conn.read_to_end(&mut buf).unwrap();
+        let state: Value = serde_json::from_slice(&buf).unwrap();
+        let mut seen = Vec::new();
+        loop {
+            let ev = wait(fd.as_fd(), "a notification");
+            if !ev.contains(PollFlags::POLLIN) {
+                break; // POLLHUP: no process uses the filter any more.
+            }
+            let Ok(n) = berth::security::seccomp::receive_notification(fd.as_fd()) else {
+                continue; // the process went away meanwhile
+            };
+            seen.push((n.nr, n.pid, n.args[2]));
+            let answer = if seen.len() == 1 {
+                berth::security::seccomp::respond_errno(fd.as_fd(), n.id, libc::EXDEV)
+            } else {
+                berth::security::seccomp::respond_continue(fd.as_fd(), n.id)
+            };
+            answer.unwrap();
+        }
+        (state, seen)
+    })
+}
+
+/// SCMP_ACT_NOTIFY on `write` in a real container: the agent on listenerPath gets the fd and
+/// the state, fails the first 13-byte write with EXDEV and lets the others through.
+#[test]
+fn seccomp_notify_agent_answers_a_write() {
+    let root = Root::new();
+    let dir = TempDir::new("ft-agent");
+    let sock = dir.path().join("agent.sock");
+    let agent = seccomp_agent(sock.clone());
+    let id = unique("ft-notify");
+    let script = "echo hello-berth! > /tmp/a; echo rc=$?; echo hello-berth! > /tmp/b; echo rc=$?; cat /tmp/b";
+    let b = Bundle::with(&["sh", "-c", script], |s| {
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "listenerMetadata": "ft-agent",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY",
+                          "args": [{"index": 2, "value": 13, "op": "SCMP_CMP_EQ"}]}]
+        });
+    });
+    let (code, out, err) = root.run_bundle(&b, &id);
+    let (state, seen) = agent.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    // The first write got the agent's EXDEV, the second went through.
+    assert_eq!(out, "rc=1\nrc=0\nhello-berth!\n", "stderr: {err}");
+    assert!(
+        err.contains("Cross-device link") || err.contains("write error"),
+        "{err}"
+    );
+    let rootfs = b.path().join("rootfs/tmp");
+    assert_eq!(std::fs::read(rootfs.join("a")).unwrap(), b"");
+    assert_eq!(std::fs::read(rootfs.join("b")).unwrap(), b"hello-berth!\n");
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["metadata"], "ft-agent", "{state}");
+    assert_eq!(state["state"]["id"], json!(id), "{state}");
+    let pid = state["pid"].as_u64().unwrap() as u32;
+    // The two echos of the init (sh, seen with its host pid); cat copies with sendfile.
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(nr, p, len)| *nr == libc::SYS_write as i32 && *p == pid && *len == 13),
+        "{seen:?}"
+    );
+}
+
+/// A startContainer hook runs in the container after the filter is loaded, as runc runs it:
+/// it runs, and gets the profile's errors, in both no_new_privs modes.
+#[test]
+fn start_container_hook_runs_under_the_profile() {
+    let root = Root::new();
+    for nnp in [false, true] {
+        let id = unique("ft-hook");
+        let b = Bundle::with(
+            &["sh", "-c", "cat /hook.out; mkdir /x; echo program-mkdir=$?"],
+            |s| {
+                s["process"]["noNewPrivileges"] = json!(nnp);
+                s["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+                });
+                s["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": [
+                "sh", "-c", "mkdir /from-hook; echo hook-mkdir=$? > /hook.out"]}]});
+            },
+        );
+        let (code, out, err) = root.run_bundle(&b, &id);
+        assert_eq!(code, 0, "nnp {nnp}: {err}");
+        assert_eq!(out, "hook-mkdir=1\nprogram-mkdir=1\n", "nnp {nnp}: {err}");
+        assert!(!b.path().join("rootfs/from-hook").exists());
+    }
+}
+
+/// After the filter is loaded the runtime makes only the syscalls in
+/// `berth::process::program::POST_SECCOMP`: a profile that allows those and what busybox
+/// `true` needs, and denies everything else (setuid, capset, prctl, sendmsg's cousins...),
+/// runs the program, with and without no_new_privs, as root and as another user.
+#[test]
+fn runtime_syscalls_after_the_filter_are_the_listed_ones() {
+    let program = [
+        "arch_prctl",
+        "brk",
+        "exit_group",
+        "getrandom",
+        "getuid",
+        "mprotect",
+        "prctl",
+        "prlimit64",
+        "readlink",
+        "rseq",
+        "set_robust_list",
+        "set_tid_address",
+    ];
+    let mut names: Vec<&str> = berth::process::program::POST_SECCOMP.to_vec();
+    names.extend(program);
+    let root = Root::new();
+    for (nnp, uid) in [(false, 0), (true, 0), (false, 1000), (true, 1000)] {
+        let id = unique("ft-post");
+        let b = Bundle::with(&["true"], |s| {
+            s["process"]["noNewPrivileges"] = json!(nnp);
+            s["process"]["user"] = json!({"uid": uid, "gid": uid});
+            s["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+            });
+        });
+        let (code, out, err) = root.run_bundle(&b, &id);
+        assert_eq!(code, 0, "nnp {nnp}, uid {uid}: {out}{err}");
+    }
+}
+
+/// Without no_new_privs the runtime keeps CAP_SYS_ADMIN to load the filter after the
+/// identity change: the program's capabilities are the same as without a filter, as root
+/// and as another user.
+#[test]
+fn the_capability_kept_for_the_filter_does_not_reach_the_program() {
+    let root = Root::new();
+    for uid in [0, 1000] {
+        let caps = |seccomp: bool| {
+            let id = unique("ft-caps");
+            let b = Bundle::with(&["grep", "^Cap", "/proc/self/status"], |s| {
+                s["process"]["noNewPrivileges"] = json!(false);
+                s["process"]["user"] = json!({"uid": uid, "gid": uid});
+                if seccomp {
+                    s["linux"]["seccomp"] = json!({
+                        "defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]
+                    });
+                }
+            });
+            let (code, out, err) = root.run_bundle(&b, &id);
+            assert_eq!(code, 0, "{err}");
+            out
+        };
+        let (with, without) = (caps(true), caps(false));
+        assert_eq!(with, without, "uid {uid}");
+        let eff = with.lines().find(|l| l.starts_with("CapEff")).unwrap();
+        let bits = u64::from_str_radix(eff.split_whitespace().nth(1).unwrap(), 16).unwrap();
+        assert_eq!(bits & (1 << 21), 0, "CAP_SYS_ADMIN in {eff} (uid {uid})");
+    }
+}

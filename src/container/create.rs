@@ -32,9 +32,9 @@
 //!  ◀──────────────────── Console + fd (run) ──
 //!                                               rootfs::finish, hostname, then
 //!                                               (process/program.rs) memory policy, CPU
-//!                                               affinity, ioprio, scheduler, seccomp if no nnp,
-//!                                               rlimits, exec lookup, fds, caps, user,
-//!                                               no_new_privs, seccomp if nnp, personality
+//!                                               affinity, ioprio, scheduler, fds, rlimits,
+//!                                               exec lookup, caps, user, no_new_privs,
+//!                                               seccomp, personality
 //!  ◀─────────── SeccompNotify + fd (NOTIFY) ──
 //!  send it to linux.seccomp.listenerPath
 //!  ◀────────────────────────────────── Ready ──

@@ -6,9 +6,9 @@
 //! 2. `Setup::session`: setsid and the terminal (the pty master goes to the console
 //!    socket, or to the parent);
 //! 3. `Setup::program`: the process attributes (attrs/: memory policy, CPU affinity, I/O
-//!    priority, scheduler), the seccomp filter around `prepare`: rlimits, environment, the
-//!    program lookup, fds, the bounding set, the identity change with capabilities kept,
-//!    umask, cwd, the other capability sets, no_new_privs (runc's order), then the
+//!    priority, scheduler), fds, then `prepare`: rlimits, environment, the program lookup,
+//!    the bounding set, the identity change with capabilities kept, umask, cwd, the other
+//!    capability sets, no_new_privs (runc's order); then the seccomp filter and the
 //!    personality;
 //! 4. `Program::exec`: execve.
 use std::ffi::CString;
@@ -106,9 +106,9 @@ impl Setup<'_> {
         .step("terminal")
     }
 
-    /// Everything up to execve, with the seccomp filter installed before the identity
-    /// change when no_new_privs is off (loading it then needs CAP_SYS_ADMIN) and as late as
-    /// possible when it is on, so the filter sees few runtime syscalls.
+    /// Everything up to execve, with the seccomp filter installed after the identity change
+    /// and the capabilities in both no_new_privs modes, so the filter sees few runtime
+    /// syscalls (runc loads it before the identity change without no_new_privs).
     /// The process attributes come first (the scheduler and an RT I/O class need the
     /// privileges the identity change drops); the personality last, after seccomp, as runc.
     /// process.apparmorProfile: the next execve switches to it (see security/apparmor.rs).
@@ -137,17 +137,34 @@ impl Setup<'_> {
         let uid = Uid::from_raw(self.process.user().uid());
         let terminal = self.process.terminal().unwrap_or(false);
         prepare_fds(self.extra_fds, uid, terminal).step("fds")?;
-        if !nnp {
-            install_seccomp(self.seccomp, self.channel)?;
-        }
-        let program = prepare(self.process, self.extra_env)?;
-        if nnp {
-            install_seccomp(self.seccomp, self.channel)?;
-        }
+        // Without no_new_privs loading the filter needs CAP_SYS_ADMIN, which is kept for
+        // it through the identity change: so in both modes the filter comes after all of
+        // the process setup and sees only the runtime's last steps (`POST_SECCOMP`).
+        let keep_admin = !nnp && self.seccomp.is_some();
+        let program = prepare(self.process, self.extra_env, keep_admin)?;
+        install_seccomp(self.seccomp, self.channel)?;
         super::attrs::after_seccomp(self.attrs)?;
         Ok(program)
     }
 }
+
+/// Every syscall the runtime makes between loading the seccomp filter and the program's
+/// execve, in both no_new_privs modes: the Ready message and (NOTIFY) the listener fd over
+/// the sync socket, the exec fifo (open, write, close), SIGPIPE back to its default, and the
+/// execve. `fcntl(F_GETFD)` is the debug build's check on close. A profile that allows these
+/// lets berth start the program whatever else it denies. Two more come only with what asks
+/// for them: `personality` for linux.personality (after the filter, so that a profile can
+/// refuse it, as in runc) and the startContainer hooks, which run under the filter, as runc
+/// runs them. `integration/spec13.rs` checks this list against a profile of nothing else.
+pub const POST_SECCOMP: &[&str] = &[
+    "sendmsg",
+    "openat",
+    "write",
+    "close",
+    "rt_sigaction",
+    "execve",
+    "fcntl",
+];
 
 /// What execve needs, resolved while the process could still read the container's files.
 pub struct Program {
@@ -158,7 +175,11 @@ pub struct Program {
 
 /// Everything up to (not including) execve. `extra_fds` fds from 3 stay open; `extra_env`
 /// is added to process.env.
-fn prepare(process: &Process, extra_env: &[String]) -> Result<Program, ChildError> {
+fn prepare(
+    process: &Process,
+    extra_env: &[String],
+    keep_admin: bool,
+) -> Result<Program, ChildError> {
     set_rlimits(process).step("rlimits")?;
     let env = build_env(process, extra_env);
     let path = find_program(process, &env).step("exec")?;
@@ -178,8 +199,11 @@ fn prepare(process: &Process, extra_env: &[String]) -> Result<Program, ChildErro
         .step("exec")?;
     let user = process.user();
     let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
-    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    let mut caps = CapSets::from_spec(process.capabilities().as_ref());
     caps.apply_bounding().step("capabilities")?;
+    if keep_admin {
+        caps.keep_sys_admin_until_exec();
+    }
     nix::sys::prctl::set_keepcaps(true)
         .context("PR_SET_KEEPCAPS")
         .step("user")?;

@@ -46,6 +46,15 @@ impl CapSets {
         }
     }
 
+    /// Keep CAP_SYS_ADMIN effective and permitted through the identity change, for a
+    /// seccomp filter loaded after it without no_new_privs. It does not outlive the execve
+    /// that follows: the kernel computes the program's sets from the bounding, inheritable
+    /// and ambient sets (and the file's), never from the permitted set before the exec.
+    pub fn keep_sys_admin_until_exec(&mut self) {
+        self.effective.insert(Cap::CAP_SYS_ADMIN);
+        self.permitted.insert(Cap::CAP_SYS_ADMIN);
+    }
+
     /// Drop every capability not listed from the bounding set.
     pub fn apply_bounding(&self) -> Result<()> {
         let supported = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());

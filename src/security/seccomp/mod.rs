@@ -50,7 +50,8 @@ mod syscalls;
 use std::os::fd::OwnedFd;
 
 pub use notify::{
-    hand_to_listener, receive_notification, respond_errno, send_to_listener, Notification,
+    hand_to_listener, receive_notification, respond_continue, respond_errno, send_to_listener,
+    Notification,
 };
 
 /// Actions `compile` accepts (for `berth features`).

@@ -99,6 +99,19 @@ pub fn receive_notification(listener: BorrowedFd) -> anyhow::Result<Notification
     })
 }
 
+/// Let the notified syscall `id` run as if the filter had allowed it
+/// (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+pub fn respond_continue(listener: BorrowedFd, id: u64) -> anyhow::Result<()> {
+    const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+    let resp = NotifResp {
+        id,
+        val: 0,
+        error: 0,
+        flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+    };
+    notif_send(listener, &resp).with_context(|| format!("SECCOMP_IOCTL_NOTIF_SEND for {id}"))
+}
+
 /// Fail the notified syscall `id` with `errno` (the process sees -1/errno).
 pub fn respond_errno(listener: BorrowedFd, id: u64, errno: i32) -> anyhow::Result<()> {
     let resp = NotifResp {
