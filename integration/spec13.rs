@@ -508,13 +508,15 @@ fn start_container_hook_runs_under_the_profile() {
 
 /// After the filter is loaded the runtime makes only the syscalls in
 /// `berth::process::program::POST_SECCOMP`: a profile that allows those and what busybox
-/// `true` needs, and denies everything else (setuid, capset, prctl, sendmsg's cousins...),
-/// runs the program, with and without no_new_privs, as root and as another user.
+/// `sleep` and `true` need, and denies everything else (setuid, capset, prctl's cousins,
+/// close_range...), runs the init and an exec'd process, with and without no_new_privs, as
+/// root and as another user.
 #[test]
 fn runtime_syscalls_after_the_filter_are_the_listed_ones() {
     let program = [
         "arch_prctl",
         "brk",
+        "clock_nanosleep",
         "exit_group",
         "getrandom",
         "getuid",
@@ -531,7 +533,7 @@ fn runtime_syscalls_after_the_filter_are_the_listed_ones() {
     let root = Root::new();
     for (nnp, uid) in [(false, 0), (true, 0), (false, 1000), (true, 1000)] {
         let id = unique("ft-post");
-        let b = Bundle::with(&["true"], |s| {
+        let b = Bundle::with(&["sleep", "60"], |s| {
             s["process"]["noNewPrivileges"] = json!(nnp);
             s["process"]["user"] = json!({"uid": uid, "gid": uid});
             s["linux"]["seccomp"] = json!({
@@ -539,8 +541,15 @@ fn runtime_syscalls_after_the_filter_are_the_listed_ones() {
                 "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
             });
         });
-        let (code, out, err) = root.run_bundle(&b, &id);
-        assert_eq!(code, 0, "nnp {nnp}, uid {uid}: {out}{err}");
+        root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+        root.ok(&["start", &id]);
+        let out = root.run(&["exec", &id, "true"]);
+        root.ok(&["delete", "--force", &id]);
+        assert!(
+            out.status.success(),
+            "exec, nnp {nnp}, uid {uid}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
