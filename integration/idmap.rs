@@ -62,7 +62,7 @@ fn idmap_without_a_user_namespace() {
     let root = Root::new();
     let id = unique("ft-idmap");
     let script = "stat -c '%n %u %g' /tmp/m1/f0 /tmp/m1/f1 /tmp/plain/f0 /tmp/m2/f0 /tmp/rel/f0 \
-                  /tmp/again/f1; touch /tmp/m1/new 2>&1; echo touch=$?";
+                  /tmp/again/f1 /tmp/file; touch /tmp/m1/new 2>&1; echo touch=$?";
     let b = bundle_with(&["sh", "-c", script], |s, dir| {
         let s1 = source(dir, "s1", &[(0, 0), (1, 2)]);
         let s2 = source(dir, "s2", &[(5, 6)]);
@@ -76,7 +76,19 @@ fn idmap_without_a_user_namespace() {
             "uidMappings": map(5, 1005, 1), "gidMappings": map(6, 2006, 1)}),
         );
         // A relative destination is taken from /.
-        m.push(bind(&s1, "tmp/rel", &["bind", "idmap"], Some(maps1)));
+        m.push(bind(
+            &s1,
+            "tmp/rel",
+            &["bind", "idmap"],
+            Some(maps1.clone()),
+        ));
+        // A file can be idmapped too.
+        m.push(bind(
+            &s1.join("f1"),
+            "/tmp/file",
+            &["bind", "ro"],
+            Some(maps1),
+        ));
         // A bind of the idmapped mount keeps its idmapping.
         let again = dir.join("rootfs/tmp/m1");
         m.push(bind(&again, "/tmp/again", &["bind"], None));
@@ -89,6 +101,7 @@ fn idmap_without_a_user_namespace() {
         "/tmp/m2/f0 1005 2006",
         "/tmp/rel/f0 100000 200000",
         "/tmp/again/f1 100001 200002",
+        "/tmp/file 100001 200002",
     ];
     for w in want {
         assert!(out.contains(w), "missing {w:?} in:\n{out}");

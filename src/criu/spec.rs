@@ -18,7 +18,16 @@ pub struct BindMount {
 }
 
 /// The spec's bind mounts, in order. A relative source is relative to the bundle.
+/// Idmapped mounts are refused: criu would restore them as plain binds, with the ids of
+/// the disk.
 pub fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<BindMount>> {
+    let idmaps = crate::rootfs::idmap::plan(spec)?;
+    if let Some(i) = idmaps.iter().position(Option::is_some) {
+        bail!(
+            "mounts[{i}]: checkpoint and restore of id-mapped mounts are not supported \
+             (criu would restore a plain bind mount)"
+        );
+    }
     let root = crate::rootfs::path::open_root(rootfs)?;
     let mut out = Vec::new();
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
@@ -199,6 +208,24 @@ pub fn empty_ns_mask(names: &[String]) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idmapped_mounts_are_refused() {
+        let spec = crate::spec::parse_config(
+            br#"{"ociVersion":"1.2.0","mounts":[{"destination":"/a","source":"/s","options":["bind"]},
+                {"destination":"/b","source":"/s","options":["bind"],
+                 "uidMappings":[{"containerID":0,"hostID":1,"size":1}],
+                 "gidMappings":[{"containerID":0,"hostID":1,"size":1}]}]}"#,
+        )
+        .unwrap();
+        let err = bind_mounts(&spec, Path::new("/nonexistent"), Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("mounts[1]: checkpoint and restore of id-mapped"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn empty_ns_names() {
