@@ -71,7 +71,7 @@ fn make_bundle(name: &str, spec: Value) -> Bundle {
 /// The `berth spec` template's mounts (without devpts gid=5 in a user namespace, where gid 5
 /// is not mapped), plus the cases these tests probe.
 fn base_spec(userns: bool) -> Value {
-    let mut spec = berth::spec::template::default_spec_json(false, 0, 0);
+    let mut spec = berth::spec::template::default_spec_json(false, 0, 0, true);
     let mounts = spec["mounts"].as_array_mut().unwrap();
     if userns {
         for m in mounts.iter_mut().filter(|m| m["type"] == "devpts") {

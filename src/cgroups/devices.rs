@@ -40,6 +40,31 @@ impl Access {
         Ok(Access(bits))
     }
 
+    /// `linux.resources.devices[idx].access` as runc reads it: the letters r, w and m in any
+    /// order, repeated or not; any other letter is ignored (runc's permission sets drop it);
+    /// an empty or absent access is refused, with runc's words.
+    pub fn from_spec(s: Option<&str>, idx: usize) -> Result<Access> {
+        let s = s.unwrap_or("");
+        if s.is_empty() {
+            bail!("device access at {idx} field cannot be empty");
+        }
+        let mut bits = 0;
+        for c in s.chars() {
+            bits |= match c {
+                'r' => Self::READ,
+                'w' => Self::WRITE,
+                'm' => Self::MKNOD,
+                _ => {
+                    tracing::debug!(
+                        "linux.resources.devices[{idx}].access: ignoring {c:?} in {s:?}"
+                    );
+                    0
+                }
+            };
+        }
+        Ok(Access(bits))
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -103,7 +128,7 @@ impl Rule {
                 bail!("linux.resources.devices[{idx}].type: \"p\" (fifo) cannot be used in a device cgroup rule")
             }
         };
-        let access = Access::parse(d.access().as_deref().unwrap_or(""))
+        let access = Access::from_spec(d.access().as_deref(), idx)
             .map_err(|e| e.context(format!("linux.resources.devices[{idx}].access")))?;
         Ok(Rule {
             allow: d.allow(),
@@ -114,11 +139,10 @@ impl Rule {
         })
     }
 
+    /// A rule for every device resets, whatever its access says: runc's emulator treats a
+    /// wildcard rule as "allow all" or "deny all" (so `deny a rw` is `deny a rwm`).
     fn is_reset(&self) -> bool {
-        self.typ == DevType::All
-            && self.major.is_none()
-            && self.minor.is_none()
-            && self.access == Access::ALL
+        self.typ == DevType::All && self.major.is_none() && self.minor.is_none()
     }
 
     /// The kernel's v1 syntax: `c 1:3 rwm`.
@@ -408,7 +432,11 @@ mod tests {
         assert!(
             Rule::from_spec(&spec(true, Some(LinuxDeviceType::P), None, None, "r"), 0).is_err()
         );
-        assert!(Rule::from_spec(&spec(true, None, None, None, "rx"), 0).is_err());
+        let e = Rule::from_spec(&spec(true, None, None, None, ""), 3).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("device access at 3 field cannot be empty"),
+            "{e:#}"
+        );
         assert!(Rule::from_spec(&spec(true, None, Some(-5), None, "r"), 0).is_err());
     }
 
@@ -416,6 +444,13 @@ mod tests {
     fn access_strings() {
         assert_eq!(Access::parse("mwr").unwrap().to_string(), "rwm");
         assert_eq!(Access::parse("").unwrap(), Access::ALL);
+        // As runc: any order, repeats, and letters other than r, w, m ignored.
+        let a = |s| Access::from_spec(Some(s), 0).unwrap().to_string();
+        assert_eq!(a("mrw"), "rwm");
+        assert_eq!(a("wr"), "rw");
+        assert_eq!(a("rrw"), "rw");
+        assert_eq!(a("rwa"), "rw");
+        assert!(Access::from_spec(None, 0).is_err());
     }
 
     #[test]

@@ -276,6 +276,11 @@ pub fn detect() -> Result<Version> {
     )
 }
 
+/// Whether /sys/fs/cgroup is cgroup2 (runc's IsCgroup2UnifiedMode).
+pub fn unified() -> bool {
+    matches!(detect(), Ok(Version::V2))
+}
+
 /// Builds the manager for a new container. No side effects.
 pub fn new_manager(cfg: &CgroupConfig) -> Result<Box<dyn Manager>> {
     if cfg.systemd {

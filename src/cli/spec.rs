@@ -23,7 +23,8 @@ pub fn run(_g: &Global, a: SpecArgs) -> Result<i32> {
     }
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
-    let spec = crate::spec::template::default_spec_json(a.rootless, uid, gid);
+    let spec =
+        crate::spec::template::default_spec_json(a.rootless, uid, gid, crate::cgroups::unified());
     let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text + "\n")
         .with_context(|| format!("spec: writing {}", path.display()))?;

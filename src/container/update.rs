@@ -15,7 +15,7 @@ pub fn update(c: &mut Container, patch: serde_json::Value) -> Result<()> {
     }
     merge(&mut merged, patch);
     let resources: oci_spec::runtime::LinuxResources =
-        crate::spec::from_value_with_path(&merged).context("linux.resources")?;
+        crate::spec::from_value_with_path("linux.resources", &merged).context("linux.resources")?;
     c.cgroup()?.set(&resources)?;
     c.record.resources = Some(resources);
     c.save()

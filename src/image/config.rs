@@ -164,7 +164,8 @@ pub fn build_spec(
 ) -> Result<Value> {
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
-    let mut spec = crate::spec::template::default_spec_json(rootless, uid, gid);
+    let mut spec =
+        crate::spec::template::default_spec_json(rootless, uid, gid, crate::cgroups::unified());
     let c = img.config.clone().unwrap_or_default();
 
     let user = match c.user.as_deref().filter(|u| !u.is_empty()) {

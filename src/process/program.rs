@@ -341,15 +341,36 @@ fn set_rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
-/// process.env plus HOME (from the container's /etc/passwd, else "/") when unset.
+/// process.env as runc hands it to execve: a variable given twice is set once, with its last
+/// value, at the place of that last one; values are kept byte for byte (newlines too). HOME
+/// comes from the container's /etc/passwd (else "/") when the env lacks it or has it empty.
 fn build_env(process: &Process, extra: &[String]) -> Vec<String> {
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(extra.iter().cloned());
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = home_of(process.user().uid()).unwrap_or_else(|| "/".into());
-        env.push(format!("HOME={home}"));
+    let given = process.env().iter().flatten().chain(extra);
+    let mut env = dedup_env(given);
+    let home = env.iter().position(|e| e.starts_with("HOME="));
+    if home.is_none_or(|i| env[i] == "HOME=") {
+        let value = format!(
+            "HOME={}",
+            home_of(process.user().uid()).unwrap_or_else(|| "/".into())
+        );
+        match home {
+            Some(i) => env[i] = value,
+            None => env.push(value),
+        }
     }
     env
+}
+
+/// The last NAME=VALUE of each name, in the order of those last ones.
+fn dedup_env<'a>(vars: impl DoubleEndedIterator<Item = &'a String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<String> = vars
+        .rev()
+        .filter(|e| seen.insert(e.split_once('=').map_or(e.as_str(), |(n, _)| n)))
+        .cloned()
+        .collect();
+    out.reverse();
+    out
 }
 
 fn home_of(uid: u32) -> Option<String> {
@@ -427,4 +448,18 @@ fn set_user(groups: &[u32], uid: Uid, gid: Gid) -> Result<()> {
     nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("setgid {gid}"))?;
     nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("setuid {uid}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variable_given_twice_is_set_once_with_its_last_value() {
+        let env: Vec<String> = ["A=1", "B=x\ny", "A=2", "C=", "B=z"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(dedup_env(env.iter()), ["A=2", "C=", "B=z"]);
+    }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub mod attrs;
+pub mod lenient;
 pub mod netdev;
 pub mod template;
 pub mod validate;
@@ -73,82 +74,51 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     Ok(Bundle { dir, spec, rootfs })
 }
 
-/// Parse config.json bytes: lenient pre-pass, then typed parse with JSON-path errors.
+/// Parse config.json bytes: lenient pre-pass, then typed parse with JSON-path errors and
+/// Go's key matching (`lenient`), then what runc makes of a few values (`normalize`).
 pub fn parse_config(text: &[u8]) -> Result<Spec> {
     let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
     lenient_prepass(&mut raw)?;
-    let spec: Spec = from_value_with_path(&raw)?;
-    if let Ok(typed) = serde_json::to_value(&spec) {
-        for path in unknown_fields(&raw, &typed) {
-            tracing::warn!("config.json: ignoring unknown field {path}");
-        }
-    }
+    let mut spec: Spec = from_value_with_path("config.json", &raw)?;
+    normalize(&mut spec);
     Ok(spec)
 }
 
-/// JSON paths present (and not null) in `raw` but absent after a typed round trip: the
-/// fields berth does not know. runc ignores them silently; we say so.
-fn unknown_fields(raw: &Value, typed: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    walk_unknown(raw, typed, &mut Vec::new(), &mut out);
-    out
-}
-
-/// One step of a JSON path, borrowed from the document: a path string is only made for
-/// what is reported (the walk visits every node of every config).
-enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn walk_unknown<'a>(raw: &'a Value, typed: &Value, at: &mut Vec<Seg<'a>>, out: &mut Vec<String>) {
-    match (raw, typed) {
-        (Value::Object(r), Value::Object(t)) => {
-            for (k, v) in r.iter().filter(|(_, v)| !v.is_null()) {
-                at.push(Seg::Key(k));
-                match t.get(k) {
-                    Some(tv) => walk_unknown(v, tv, at, out),
-                    None => out.push(path_string(at)),
-                }
-                at.pop();
-            }
-        }
-        (Value::Array(r), Value::Array(t)) => {
-            for (i, (a, b)) in r.iter().zip(t).enumerate() {
-                at.push(Seg::Index(i));
-                walk_unknown(a, b, at, out);
-                at.pop();
-            }
-        }
-        _ => {}
+/// Deserialize with errors that name the JSON path of the bad value, matching keys as runc's
+/// Go decoder does. A key that names no field is ignored, as runc ignores it; it is logged at
+/// debug level only (tools read a warning on stderr as a failure).
+pub fn from_value_with_path<T: serde::de::DeserializeOwned>(what: &str, raw: &Value) -> Result<T> {
+    let (t, unknown) = lenient::from_value(raw)?;
+    for path in unknown {
+        tracing::debug!("{what}: ignoring unknown field {path}");
     }
+    Ok(t)
 }
 
-fn path_string(at: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in at {
-        match seg {
-            Seg::Key(k) if s.is_empty() => s.push_str(k),
-            Seg::Key(k) => {
-                s.push('.');
-                s.push_str(k);
-            }
-            Seg::Index(i) => {
-                use std::fmt::Write as _;
-                let _ = write!(s, "[{i}]");
+/// What runc makes of values the spec leaves open:
+/// - an empty namespace `path` is no path (a new namespace);
+/// - a relative `maskedPaths` or `readonlyPaths` entry is taken from the container's root,
+///   as runc applies them after pivot_root with "/" as the working directory.
+fn normalize(spec: &mut Spec) {
+    let Some(linux) = spec.linux_mut().as_mut() else {
+        return;
+    };
+    if let Some(namespaces) = linux.namespaces_mut().as_mut() {
+        for ns in namespaces.iter_mut() {
+            if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                ns.set_path(None);
             }
         }
     }
-    s
-}
-
-/// Deserialize with errors that name the JSON path of the bad value. It borrows the
-/// document: the caller may still need it, and a clone of a whole config is not free.
-pub fn from_value_with_path<T: serde::de::DeserializeOwned>(raw: &Value) -> Result<T> {
-    serde_path_to_error::deserialize(raw).map_err(|e| {
-        let path = e.path().to_string();
-        anyhow::anyhow!("{}: {}", path, e.into_inner())
-    })
+    let from_root = |paths: &mut Option<Vec<String>>| {
+        for p in paths.iter_mut().flatten() {
+            if !p.starts_with('/') {
+                *p = format!("/{p}");
+            }
+        }
+    };
+    from_root(linux.masked_paths_mut());
+    from_root(linux.readonly_paths_mut());
 }
 
 /// Drop what runc tolerates with a warning, so the typed parser does not reject it.
@@ -156,11 +126,30 @@ fn lenient_prepass(raw: &mut Value) -> Result<()> {
     if !raw.is_object() {
         bail!("the top level must be a JSON object");
     }
-    if let Some(p) = raw.get_mut("process") {
-        drop_unknown_caps(p);
-        sched_flag_names(p);
+    if let Some(p) = lenient::member_mut(raw, "process").filter(|p| p.is_object()) {
+        process_prepass(p);
     }
     Ok(())
+}
+
+/// The process object (config.json's or `exec --process`'s), before typed parsing.
+fn process_prepass(p: &mut Value) {
+    go_zero_values(p);
+    drop_unknown_caps(p);
+    sched_flag_names(p);
+}
+
+/// Go decodes a missing `user` as uid 0, gid 0 and a missing `cwd` as ""; oci-spec needs
+/// both. They are given those values, so a process without a user runs as root, as under
+/// runc, and a missing cwd gets runc's error (`validate_process`).
+fn go_zero_values(p: &mut Value) {
+    for (field, zero) in [("user", serde_json::json!({})), ("cwd", Value::from(""))] {
+        if lenient::member_mut(p, field).is_none_or(|v| v.is_null()) {
+            if let Some(obj) = p.as_object_mut() {
+                obj.insert(field.to_string(), zero);
+            }
+        }
+    }
 }
 
 /// Parse a process JSON (`exec --process`), with the same leniency as config.json.
@@ -169,16 +158,15 @@ pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     if !raw.is_object() {
         bail!("the top level must be a JSON object");
     }
-    drop_unknown_caps(&mut raw);
-    sched_flag_names(&mut raw);
-    from_value_with_path(&raw)
+    process_prepass(&mut raw);
+    from_value_with_path("process", &raw)
 }
 
 /// oci-spec 0.10 spells two of the runtime-spec's `process.scheduler.flags` its own way
 /// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`); the spec's names are mapped to them.
 fn sched_flag_names(process: &mut Value) {
-    let Some(flags) = process
-        .pointer_mut("/scheduler/flags")
+    let Some(flags) = lenient::member_mut(process, "scheduler")
+        .and_then(|s| lenient::member_mut(s, "flags"))
         .and_then(Value::as_array_mut)
     else {
         return;
@@ -196,9 +184,7 @@ fn sched_flag_names(process: &mut Value) {
 /// Unknown capability names are dropped with one warning, in runc's words and form (the
 /// names sorted, once each, in Go's `[A B]` list form).
 fn drop_unknown_caps(process: &mut Value) {
-    let Some(caps) = process
-        .get_mut("capabilities")
-        .and_then(Value::as_object_mut)
+    let Some(caps) = lenient::member_mut(process, "capabilities").and_then(Value::as_object_mut)
     else {
         return;
     };
@@ -251,19 +237,6 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_are_found() {
-        let cfg = br#"{"ociVersion":"1.0.2","bogus":1,"process":{"cwd":"/","user":{"uid":0,"gid":0},"nope":true},
-            "linux":{"namespaces":[{"type":"pid","extra":1}]}}"#;
-        let mut raw: Value = serde_json::from_slice(cfg).unwrap();
-        lenient_prepass(&mut raw).unwrap();
-        let spec: Spec = from_value_with_path(&raw).unwrap();
-        let typed = serde_json::to_value(&spec).unwrap();
-        let mut got = unknown_fields(&raw, &typed);
-        got.sort();
-        assert_eq!(got, ["bogus", "linux.namespaces[0].extra", "process.nope"]);
-    }
-
-    #[test]
     fn engine_configs_have_no_unknown_fields() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/testdata/engine-configs");
@@ -277,10 +250,38 @@ mod tests {
             }
             let mut raw: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
             lenient_prepass(&mut raw).unwrap();
-            let spec: Spec = from_value_with_path(&raw).unwrap();
-            let typed = serde_json::to_value(&spec).unwrap();
-            assert_eq!(unknown_fields(&raw, &typed), Vec::<String>::new(), "{name}");
+            let (_, unknown): (Spec, _) = lenient::from_value(&raw).unwrap();
+            assert_eq!(unknown, Vec::<String>::new(), "{name}");
         }
+    }
+
+    #[test]
+    fn case_insensitive_keys_reach_the_prepass() {
+        let cfg = br#"{"ociVersion":"1.0.2","PROCESS":{"cwd":"/","user":{"uid":0,"gid":0},
+            "Capabilities":{"bounding":["CAP_KILL","CAP_NOPE"]}}}"#;
+        let spec = parse_config(cfg).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn empty_namespace_paths_and_relative_masks_as_runc() {
+        let cfg = br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid","path":""}],
+            "maskedPaths":["proc/kcore","/proc/keys"],"readonlyPaths":["proc/sys"]}}"#;
+        let spec = parse_config(cfg).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.namespaces().as_ref().unwrap()[0].path(), &None);
+        assert_eq!(
+            linux.masked_paths().as_ref().unwrap(),
+            &["/proc/kcore", "/proc/keys"]
+        );
+        assert_eq!(linux.readonly_paths().as_ref().unwrap(), &["/proc/sys"]);
     }
 
     #[test]

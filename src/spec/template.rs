@@ -1,14 +1,16 @@
 //! The starter `config.json` written by `berth spec` and used by `berth unpack`.
-//! Same content as runc's template, so bundles made for runc run unchanged. Like runc 1.2+'s
-//! template it lists no ambient capabilities: without inheritable ones they cannot be
-//! raised, and runc (and berth) warn about each.
+//! Same content as runc's template (libcontainer/specconv's Example and ToRootless), so
+//! bundles made for runc run unchanged: the capabilities are bounding, effective and
+//! permitted only, and a cgroup namespace is listed only where /sys/fs/cgroup is cgroup2,
+//! as runc lists it. The hostname is ours.
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 /// The default spec as JSON. `rootless` gives the variant for an unprivileged caller:
 /// a user namespace mapping the caller to root, no network namespace, no cgroup resources,
-/// and bind mounts instead of the mounts that need privilege.
-pub fn default_spec_json(rootless: bool, uid: u32, gid: u32) -> Value {
+/// and bind mounts instead of the mounts that need privilege. `cgroup2`: the host's
+/// /sys/fs/cgroup is cgroup2 (unified), where the template adds a cgroup namespace.
+pub fn default_spec_json(rootless: bool, uid: u32, gid: u32, cgroup2: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut spec = json!({
         "ociVersion": super::OCI_VERSION,
@@ -48,26 +50,33 @@ pub fn default_spec_json(rootless: bool, uid: u32, gid: u32) -> Value {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+                {"type": "uts"}, {"type": "mount"}
             ],
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                 "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+                "/sys/devices/virtual/tpm"
             ],
             "readonlyPaths": [
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
             ]
         }
     });
+    if cgroup2 {
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "cgroup"}));
+    }
     if rootless {
         let linux = &mut spec["linux"];
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"] = json!([
-            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-            {"type": "cgroup"}, {"type": "user"}
-        ]);
+        // As runc's ToRootless: the template's namespaces without network, then user.
+        let namespaces = linux["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "network");
+        namespaces.push(json!({"type": "user"}));
         linux.as_object_mut().unwrap().remove("resources");
         // Without privilege sysfs cannot be mounted fresh and devpts cannot take gid=5.
         let mounts = spec["mounts"].as_array_mut().unwrap();
@@ -95,8 +104,8 @@ pub fn default_spec_json(rootless: bool, uid: u32, gid: u32) -> Value {
 }
 
 /// The default spec as typed value.
-pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Spec {
-    serde_json::from_value(default_spec_json(rootless, uid, gid))
+pub fn default_spec(rootless: bool, uid: u32, gid: u32, cgroup2: bool) -> Spec {
+    serde_json::from_value(default_spec_json(rootless, uid, gid, cgroup2))
         .expect("the built-in template is a valid spec")
 }
 
@@ -106,14 +115,38 @@ mod tests {
 
     #[test]
     fn template_parses_and_validates_shape() {
-        let s = default_spec(false, 0, 0);
+        let s = default_spec(false, 0, 0, false);
         assert_eq!(
             s.process().as_ref().unwrap().args().as_ref().unwrap(),
             &["sh"]
         );
         assert_eq!(s.mounts().as_ref().unwrap().len(), 7);
-        let r = default_spec(true, 1000, 1000);
+        let r = default_spec(true, 1000, 1000, false);
         let ns = r.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
+        let names = |s: &Spec| -> Vec<String> {
+            let ns = s.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
+            ns.iter()
+                .map(|n| super::super::validate::ns_name(n.typ()).to_string())
+                .collect()
+        };
+        assert_eq!(names(&s), ["pid", "network", "ipc", "uts", "mount"]);
+        assert_eq!(
+            names(&default_spec(false, 0, 0, true)),
+            ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+        );
+        assert_eq!(names(&r), ["pid", "ipc", "uts", "mount", "user"]);
+        assert_eq!(
+            names(&default_spec(true, 1, 1, true)),
+            ["pid", "ipc", "uts", "mount", "cgroup", "user"]
+        );
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert!(caps.ambient().is_none() && caps.inheritable().is_none());
         assert!(ns
             .iter()
             .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User));

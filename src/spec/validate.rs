@@ -1,7 +1,6 @@
 //! Validation of a parsed spec, before any side effect. Every error names the JSON path and
-//! the bad value, e.g. `linux.namespaces[2].type: "user" listed twice`.
+//! the bad value, e.g. `linux.namespaces[2]: malformed spec file: duplicated ns {"user" ""}`.
 use std::collections::HashSet;
-use std::path::Path;
 
 use anyhow::{bail, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -67,9 +66,12 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let mut seen = HashSet::new();
     for (i, ns) in namespaces.into_iter().flatten().enumerate() {
         if !seen.insert(ns.typ()) {
+            // runc refuses any namespace listed twice, with or without the same path.
+            let path = ns.path().as_ref().map(|p| p.display().to_string());
             bail!(
-                "linux.namespaces[{i}].type: {:?} listed twice",
-                ns_name(ns.typ())
+                "linux.namespaces[{i}]: malformed spec file: duplicated ns {{{:?} {:?}}}",
+                ns_name(ns.typ()),
+                path.unwrap_or_default()
             );
         }
         if let Some(p) = ns.path() {
@@ -146,16 +148,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         );
     }
     // linux.mountLabel and linux.rootfsPropagation: rootfs::validate (the mount tables).
-    for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
-        if !Path::new(p).is_absolute() {
-            bail!("linux.maskedPaths[{i}]: {p:?} is not absolute");
-        }
-    }
-    for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
-        if !Path::new(p).is_absolute() {
-            bail!("linux.readonlyPaths[{i}]: {p:?} is not absolute");
-        }
-    }
+    // Relative maskedPaths and readonlyPaths: taken from the root (spec::normalize).
     Ok(())
 }
 
@@ -165,12 +158,18 @@ pub fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
         Some(a) if !a.is_empty() => {}
         _ => bail!("process.args: must name the program to run"),
     }
+    if p.cwd().as_os_str().is_empty() {
+        bail!("process.cwd: Cwd property must not be empty");
+    }
     if !p.cwd().is_absolute() {
         bail!("process.cwd: {:?} is not an absolute path", p.cwd());
     }
     for (i, e) in p.env().iter().flatten().enumerate() {
-        if !e.contains('=') {
-            bail!("process.env[{i}]: {e:?} is not NAME=VALUE");
+        match e.find('=') {
+            None => bail!("process.env[{i}]: {e:?} is not NAME=VALUE"),
+            Some(0) => bail!("process.env[{i}]: {e:?}: the variable name cannot be empty"),
+            Some(_) if e.contains('\0') => bail!("process.env[{i}]: {e:?} contains a NUL byte"),
+            Some(_) => {}
         }
     }
     if p.terminal().unwrap_or(false) && p.console_size().is_some() {
