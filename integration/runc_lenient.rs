@@ -289,7 +289,7 @@ fn run_gets_home_from_passwd_when_the_env_has_it_empty() {
 #[test]
 fn a_namespace_listed_twice_is_runcs_error() {
     let root = Root::new();
-    let net = "/proc/1/ns/net";
+    let net = "/proc/self/ns/net";
     for (a, b) in [(Some(net), Some(net)), (Some(net), None), (None, None)] {
         let id = unique("st-dupns");
         let entry = |p: Option<&str>| match p {

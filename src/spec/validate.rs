@@ -243,7 +243,10 @@ mod tests {
             r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}}"#,
         );
         let e = validate(&s).unwrap_err().to_string();
-        assert!(e.contains("linux.namespaces[1].type"), "{e}");
+        assert!(
+            e.contains("linux.namespaces[1]: malformed spec file: duplicated ns {\"pid\" \"\"}"),
+            "{e}"
+        );
     }
 
     #[test]
