@@ -437,11 +437,12 @@ fn cgroup_dirs(pid: i64) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Makes `name` in each of the init's cgroup directories; a v1 cpuset one gets its parent's
-/// cpus and mems (a new v1 cpuset takes no process without them). Returns what it made.
-fn make_sub_cgroups(init: i64, name: &str) -> Vec<std::path::PathBuf> {
+/// Makes `name` in each of the init's cgroup directories that are the container's (named
+/// after `id`); a v1 cpuset one gets its parent's cpus and mems (a new v1 cpuset takes no
+/// process without them). Returns what it made.
+fn make_sub_cgroups(init: i64, id: &str, name: &str) -> Vec<std::path::PathBuf> {
     let mut made = Vec::new();
-    for dir in cgroup_dirs(init) {
+    for dir in cgroup_dirs(init).into_iter().filter(|d| d.ends_with(id)) {
         let sub = dir.join(name);
         std::fs::create_dir(&sub).unwrap();
         for f in ["cpuset.cpus", "cpuset.mems"] {
@@ -514,8 +515,8 @@ fn exec_cgroup_case(
     let init = state["pid"].as_i64().unwrap();
     let host = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
     let made: Vec<_> = [
-        make_sub_cgroups(init, "sub"),
-        make_sub_cgroups(init, "sub2"),
+        make_sub_cgroups(init, id, "sub"),
+        make_sub_cgroups(init, id, "sub2"),
     ]
     .concat();
     // What a process in the container's cgroup (plus `extra`) sees: host paths, or paths
@@ -600,4 +601,185 @@ fn exec_cgroup_case(
         String::from_utf8_lossy(&out.stderr)
     );
     (rel(&all), rel(&some))
+}
+
+/// How berth sees the host's cgroups: as they are, or (on a hybrid host) with the cgroup2
+/// tree hidden under a new tmpfs in a private mount namespace, a pure v1 host, where
+/// `kill --all` freezes, signals and thaws instead of writing cgroup.kill.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Layout {
+    AsIs,
+    V1Only,
+}
+
+fn berth_in(layout: Layout, root: &Root, args: &[&str]) -> std::process::Output {
+    if layout == Layout::AsIs {
+        return root.run(args);
+    }
+    let keep = TempDir::new("cl-oldcg");
+    let script = format!(
+        r#"set -e
+mount --make-rprivate /
+mount --rbind /sys/fs/cgroup {keep}
+mount -t tmpfs -o mode=0755 tmpfs /sys/fs/cgroup
+for h in $(ls {keep}); do
+  [ "$h" = unified ] && continue
+  mkdir /sys/fs/cgroup/$h
+  mount --bind {keep}/$h /sys/fs/cgroup/$h
+done
+umount -l {keep}
+exec "$@""#,
+        keep = keep.path().display()
+    );
+    let tmp = TempDir::new("cl-out");
+    let (o, e) = (tmp.path().join("out"), tmp.path().join("err"));
+    let status = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script, "sh", BERTH, "--root"])
+        .arg(root.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&o).unwrap(),
+        stderr: std::fs::read(&e).unwrap(),
+    }
+}
+
+/// The pids in a container's pids cgroup and below (read on the host).
+fn pids_in(id: &str) -> Vec<i64> {
+    let dir = std::path::Path::new("/sys/fs/cgroup/pids/berth").join(id);
+    let mut out = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
+            out.extend(t.lines().filter_map(|l| l.parse::<i64>().ok()));
+        }
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    out
+}
+
+/// A container without a pid namespace of its own, whose init forks: `kill --all` reaches
+/// every process (also one forking all the time: the v1 cgroup is frozen meanwhile, and
+/// thawed again); `kill ID KILL` kills them all, as runc 1.2+ does, also once the init is
+/// gone (`kill ID TERM` then says it is not running); `delete --force` kills them all,
+/// those in sub-cgroups of the container's cgroup included, and removes every directory.
+/// On a hybrid host it runs twice: as is (cgroup.kill) and with the cgroup2 tree hidden.
+#[test]
+fn kill_and_delete_reach_every_process_without_a_pid_namespace() {
+    let mut layouts = vec![Layout::AsIs];
+    if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        layouts.push(Layout::V1Only);
+    }
+    assert!(
+        std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists(),
+        "a v1 pids hierarchy"
+    );
+    let root = Root::new();
+    let host_pidns = |args: &[&str]| {
+        Bundle::with(args, |s| {
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "pid");
+            s["linux"]["resources"]["pids"] = json!({"limit": 40});
+        })
+    };
+    let forker = host_pidns(&["sh", "-c", "while :; do sleep 1000 & sleep 0.02; done"]);
+    let family = host_pidns(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    let orphans = host_pidns(&["sh", "-c", "sleep 1000 & sleep 1000 & exit 0"]);
+    for layout in layouts {
+        let ok = |args: &[&str]| {
+            let out = berth_in(layout, &root, args);
+            assert!(
+                out.status.success(),
+                "{layout:?} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let gone = |id: &str, what: &str| wait_for(|| pids_in(id).is_empty(), what);
+        let run = |b: &Bundle, n: usize| -> String {
+            let id = unique("cl-kill");
+            ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+            wait_for(|| pids_in(&id).len() >= n, "the container's processes");
+            id
+        };
+
+        // kill --all TERM, with a process forking meanwhile.
+        let id = run(&forker, 6);
+        ok(&["kill", "--all", &id, "TERM"]);
+        gone(&id, "every process after kill --all TERM");
+        let freezer = std::path::Path::new("/sys/fs/cgroup/freezer/berth")
+            .join(&id)
+            .join("freezer.state");
+        assert_eq!(
+            std::fs::read_to_string(&freezer).unwrap().trim(),
+            "THAWED",
+            "{layout:?}"
+        );
+        ok(&["delete", &id]);
+
+        // kill KILL, no --all: every process.
+        let id = run(&family, 3);
+        ok(&["kill", &id, "KILL"]);
+        gone(&id, "every process after kill KILL");
+        ok(&["delete", &id]);
+
+        // The init is gone, its children are not: TERM is refused, KILL reaches them.
+        let id = run(&orphans, 2);
+        wait_for(|| pids_in(&id).len() == 2, "the init to exit");
+        let out = berth_in(layout, &root, &["kill", &id, "TERM"]);
+        assert!(
+            !out.status.success(),
+            "{layout:?}: TERM after the init is gone"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
+        assert_eq!(pids_in(&id).len(), 2);
+        ok(&["kill", &id, "KILL"]);
+        gone(&id, "the orphans after kill KILL");
+        ok(&["delete", &id]);
+
+        // delete --force: every process, in sub-cgroups too, and every directory.
+        let id = run(&family, 3);
+        let made = make_sub_cgroups(pids_in(&id)[0], &id, "sub");
+        let nested: Vec<_> = made.iter().map(|d| d.join("deeper")).collect();
+        for d in &nested {
+            std::fs::create_dir(d).unwrap();
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if d.join(f).exists() {
+                    std::fs::write(
+                        d.join(f),
+                        std::fs::read(d.parent().unwrap().join(f)).unwrap(),
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        ok(&["exec", "-d", "--cgroup", "sub/deeper", &id, "sleep", "999"]);
+        ok(&["exec", "-d", "--cgroup", "memory:sub", &id, "sleep", "998"]);
+        wait_for(|| pids_in(&id).len() >= 4, "the exec'd processes");
+        let before = pids_in(&id);
+        ok(&["delete", "--force", &id]);
+        for pid in before {
+            assert!(
+                !pid_alive(pid),
+                "{layout:?}: pid {pid} survived delete --force"
+            );
+        }
+        assert!(
+            cgroups_named(&id).is_empty(),
+            "{layout:?}: {:?}",
+            cgroups_named(&id)
+        );
+    }
+    assert!(root.is_empty());
 }

@@ -26,10 +26,9 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
     if status != Status::Stopped {
         stop_init(&c)?;
     }
-    // Processes outside the pid namespace's reach (a shared pid namespace) go too.
-    if !cg.pids().unwrap_or_default().is_empty() {
-        cg.kill_all(Signal::SIGKILL)?;
-    }
+    // Processes outside the pid namespace's reach (a shared pid namespace), and those in
+    // sub-cgroups of any hierarchy, go too; the cgroups are removed once they are gone.
+    kill_the_rest(cg.as_ref())?;
     cg.destroy()?;
     let state = c.state_doc(Status::Stopped);
     let hooks = c.hooks();
@@ -61,6 +60,33 @@ fn return_netdevs(c: &Container) {
     if let Err(e) = crate::process::netdev::unpin(&pin) {
         tracing::warn!("delete {}: {e:#}", c.record.id);
     }
+}
+
+/// How long delete waits for the killed processes of the cgroup to be gone.
+const EXIT_WAIT: Duration = Duration::from_secs(10);
+
+/// SIGKILLs whatever is left in any of the container's cgroup directories (sub-cgroups
+/// included) and waits, bounded, until none is left, so the directories can go.
+fn kill_the_rest(cg: &dyn crate::cgroups::Manager) -> Result<()> {
+    if cg.pids_anywhere().unwrap_or_default().is_empty() {
+        return Ok(());
+    }
+    cg.kill_all(Signal::SIGKILL)?;
+    let gone = crate::cgroups::fs::wait_until(EXIT_WAIT, || {
+        let left = cg.pids_anywhere()?;
+        // A process only in another hierarchy's sub-cgroup is not in kill_all's list.
+        crate::cgroups::signal_pids(&left, Signal::SIGKILL)?;
+        Ok(left.is_empty())
+    })?;
+    if !gone {
+        bail!(
+            "processes {:?} of cgroup {} are still there {} s after SIGKILL",
+            cg.pids_anywhere().unwrap_or_default(),
+            cg.path(),
+            EXIT_WAIT.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// SIGKILL the init and wait (up to 10 s) until it is gone.

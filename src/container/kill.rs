@@ -1,6 +1,7 @@
 //! `kill`: signal the init, or every process of the container.
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxNamespaceType;
 
 use super::state::{start_time, Container, Status};
 
@@ -21,6 +22,12 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 
 /// Signal the init, or with `all` every process in the container's cgroup.
 pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
+    // As runc 1.2+: without a pid namespace of its own, the init's death does not take the
+    // other processes with it, so a KILL goes to every process in the cgroup, whether the
+    // init is still there or not.
+    if sig == Signal::SIGKILL && !has_pid_namespace(c)? {
+        return c.cgroup()?.kill_all(sig);
+    }
     let status = c.status();
     if status == Status::Stopped && !all {
         // A KILL of a container whose init is gone already did its job (runc succeeds too).
@@ -33,6 +40,17 @@ pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
         return c.cgroup()?.kill_all(sig);
     }
     signal_init(c, sig)
+}
+
+/// Whether the container has a pid namespace of its own (made or joined), as runc's
+/// `IsPrivate(NEWPID)`: then the kernel ends the rest when its init dies.
+pub fn has_pid_namespace(c: &Container) -> Result<bool> {
+    let config = c.config()?;
+    Ok(config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Pid)))
 }
 
 /// `kill ID 0`: succeed while the container's init is alive, as kill(2) with signal 0.

@@ -258,14 +258,17 @@ impl Manager for V1Manager {
                 return Ok(());
             }
         }
+        // Frozen, no process can fork a new one between the listing and the signal (runc).
         let was_frozen = freezer && self.is_frozen()?;
-        if freezer && !was_frozen {
-            self.freeze()?;
-        }
-        let res = self.pids().and_then(|p| super::signal_pids(&p, sig));
-        // Thaw what we froze; after SIGKILL thaw a paused container too, so it can exit.
-        if freezer && (!was_frozen || sig == Signal::SIGKILL) {
-            self.thaw()?;
+        let froze = freezer && !was_frozen;
+        let res = if froze { self.freeze() } else { Ok(()) }
+            .and_then(|()| self.pids())
+            .and_then(|p| super::signal_pids(&p, sig));
+        // Thaw what we froze, on every path; after SIGKILL thaw a paused container too, so
+        // it can exit.
+        if froze || (was_frozen && sig == Signal::SIGKILL) {
+            let thawed = self.thaw();
+            return res.and(thawed);
         }
         res
     }

@@ -153,12 +153,13 @@ impl Manager for V2Manager {
             return fs::write(&self.dir, "cgroup.kill", "1");
         }
         let we_froze = !self.is_frozen()?;
+        let res = if we_froze { self.freeze() } else { Ok(()) }
+            .and_then(|()| self.pids())
+            .and_then(|p| super::signal_pids(&p, sig));
+        // Thaw what we froze, on every path.
         if we_froze {
-            self.freeze()?;
-        }
-        let res = self.pids().and_then(|p| super::signal_pids(&p, sig));
-        if we_froze {
-            self.thaw()?;
+            let thawed = self.thaw();
+            return res.and(thawed);
         }
         res
     }
