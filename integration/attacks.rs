@@ -258,3 +258,186 @@ fn no_inheritable_capabilities_by_default() {
     assert_eq!(out.trim(), "CapInh:\t0000000000000000");
     root.ok(&["delete", "--force", &id]);
 }
+
+/// A prestart hook that plays the attacker racing the create: once the init's mounts exist
+/// and before pivot_root, it runs `script` (with `$R` the rootfs path) inside the init's
+/// mount and network namespaces (/proc/sys/net is per network namespace), as a process
+/// sharing a volume or a mount with the container would.
+fn attacker_hook(dir: &Path, rootfs: &Path, script: &str) -> serde_json::Value {
+    let attack = dir.join("attack.sh");
+    std::fs::write(&attack, format!("R='{}'\n{script}\n", rootfs.display())).unwrap();
+    let hook = dir.join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\npid=$(sed -n 's/.*\"pid\":\\([0-9][0-9]*\\).*/\\1/p')\n\
+             exec nsenter -t \"$pid\" -m -n /bin/sh -e '{}'\n",
+            attack.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    json!({"prestart": [{"path": hook}]})
+}
+
+/// CVE-2025-52881 class: a mount made over a /proc/sys file while the container is set up
+/// (here by a racing process in the init's mount namespace) must not redirect berth's
+/// sysctl write into the file mounted there, a host file here.
+#[test]
+fn sysctl_writes_are_not_redirected_by_a_racing_mount() {
+    let host = TempDir::new("hd-decoy");
+    let decoy = host.path().join("ping_group_range");
+    std::fs::write(&decoy, "decoy\n").unwrap();
+    let tmp = TempDir::new("hd-hook");
+    let b = Bundle::new(&["cat", "/proc/sys/net/ipv4/ping_group_range"]);
+    let rootfs = b.path().join("rootfs");
+    let hooks = attacker_hook(
+        tmp.path(),
+        &rootfs,
+        &format!(
+            "mount --bind '{}' \"$R/proc/sys/net/ipv4/ping_group_range\"",
+            decoy.display()
+        ),
+    );
+    let mut c = b.config();
+    c["linux"]["sysctl"] = json!({"net.ipv4.ping_group_range": "0 0"});
+    c["hooks"] = hooks;
+    b.set_config(&c);
+    let root = Root::new();
+    let id = unique("hd-sysctl-redirect");
+    let (code, out, err) = root.run_bundle(&b, &id);
+    assert_eq!(
+        std::fs::read_to_string(&decoy).unwrap(),
+        "decoy\n",
+        "the sysctl write went into the file mounted over /proc/sys: {out} {err}"
+    );
+    assert_ne!(code, 0, "the redirected sysctl was not refused: {out}");
+    assert!(
+        err.contains("net.ipv4.ping_group_range"),
+        "the error does not name the sysctl: {err}"
+    );
+    assert_nothing_left(&root, &id, &b);
+    assert_eq!(mounts_mentioning(decoy.to_str().unwrap()), 0);
+}
+
+/// CVE-2025-52565 class, the source: the container's /dev/pts entries swapped, before the
+/// console is set up, for links to another file (a racing mount of a tmpfs over /dev/pts;
+/// its ptmx still leads to the real devpts). The pty must still be a pty: never that file
+/// as the console, the controlling terminal or the program's stdio.
+#[test]
+fn a_swapped_dev_pts_entry_is_not_used_as_the_console() {
+    let tmp = TempDir::new("hd-hook");
+    let b = Bundle::with(
+        &["sh", "-c", "tty; stat -c %F /dev/console; cat /decoy"],
+        |s| s["process"]["terminal"] = json!(true),
+    );
+    let rootfs = b.path().join("rootfs");
+    std::fs::write(rootfs.join("decoy"), "decoy\n").unwrap();
+    let hooks = attacker_hook(
+        tmp.path(),
+        &rootfs,
+        "mkdir \"$R/dev/.real\"; mount --bind \"$R/dev/pts\" \"$R/dev/.real\"\n\
+         mount -t tmpfs tmpfs \"$R/dev/pts\"\n\
+         ln -s ../.real/ptmx \"$R/dev/pts/ptmx\"\n\
+         i=0; while [ $i -lt 64 ]; do ln -s /decoy \"$R/dev/pts/$i\"; i=$((i+1)); done",
+    );
+    let mut c = b.config();
+    c["hooks"] = hooks;
+    b.set_config(&c);
+    let root = Root::new();
+    let (code, out) = run_on_pty(&root, &b, &unique("hd-console-src"), b"");
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("/dev/") && !out.contains("not a tty"),
+        "stdio is not the pty: {out}"
+    );
+    assert!(
+        out.contains("character special file"),
+        "/dev/console is not the pty: {out}"
+    );
+    assert!(out.contains("decoy"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("decoy")).unwrap(),
+        "decoy\n"
+    );
+}
+
+/// CVE-2025-52565 class, the target: /dev/console swapped for a link to another file (here
+/// a file of the rootfs; in the CVE, a procfs file) before the console is bound there. The
+/// pty is never mounted through the link: the create is refused, naming /dev/console.
+#[test]
+fn a_dev_console_link_is_not_followed() {
+    let tmp = TempDir::new("hd-hook");
+    let b = Bundle::with(&["stat", "-c", "%F", "/decoy"], |s| {
+        s["process"]["terminal"] = json!(true)
+    });
+    let rootfs = b.path().join("rootfs");
+    std::fs::write(rootfs.join("decoy"), "decoy\n").unwrap();
+    let hooks = attacker_hook(
+        tmp.path(),
+        &rootfs,
+        "rm -f \"$R/dev/console\"; ln -s /decoy \"$R/dev/console\"",
+    );
+    let mut c = b.config();
+    c["hooks"] = hooks;
+    b.set_config(&c);
+    let root = Root::new();
+    let (code, out) = run_on_pty(&root, &b, &unique("hd-console-dst"), b"");
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        !out.contains("character special file"),
+        "the pty was mounted over the link's target: {out}"
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("/dev/console is a symbolic link"), "{out}");
+}
+
+/// CVE-2021-30465 class: a process with write access to a volume (here the test itself)
+/// swaps a directory of it for a symlink to a host directory, in a loop, while containers
+/// that mount something below that directory start. The mount must land inside the
+/// container every time, never on (or create anything in) the host directory.
+#[test]
+fn a_symlink_exchange_race_on_a_mount_destination_stays_inside() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let host = HostTarget::new();
+    let vol = TempDir::new("hd-vol");
+    std::fs::create_dir(vol.path().join("sub")).unwrap();
+    symlink(host.path(), vol.path().join("link")).unwrap();
+    let b = Bundle::with(&["true"], |s| {
+        let m = s["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/shared", "type": "bind",
+            "source": vol.path(), "options": ["rbind"]}));
+        m.push(json!({"destination": "/shared/sub/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    let stop = AtomicBool::new(false);
+    let (mut ok, mut swaps) = (0, 0u64);
+    std::thread::scope(|s| {
+        let racer = s.spawn(|| {
+            let (a, l) = (vol.path().join("sub"), vol.path().join("link"));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                nix::fcntl::renameat2(None, &a, None, &l, nix::fcntl::RenameFlags::RENAME_EXCHANGE)
+                    .unwrap();
+                n += 1;
+                std::thread::yield_now();
+            }
+            n
+        });
+        let root = Root::new();
+        for _ in 0..20 {
+            let (code, _, _) = root.run_bundle(&b, &unique("hd-race"));
+            if code == 0 {
+                ok += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swaps = racer.join().unwrap();
+    });
+    println!(
+        "30465: {ok} of 20 containers ran while the volume's directory was swapped {swaps} times"
+    );
+    assert!(swaps > 0);
+    host.assert_untouched();
+}

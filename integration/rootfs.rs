@@ -250,7 +250,13 @@ fn check_console() {
     grantpt(&master).unwrap();
     unlockpt(&master).unwrap();
     let slave = ptsname_r(&master).unwrap();
-    berth::rootfs::mount_console(Path::new(&slave)).unwrap_or_else(|e| panic!("console: {e:#}"));
+    let fd = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&slave)
+        .unwrap();
+    berth::rootfs::mount_console(std::os::fd::AsFd::as_fd(&fd), Path::new(&slave))
+        .unwrap_or_else(|e| panic!("console: {e:#}"));
     let console = fs::metadata("/dev/console").unwrap();
     assert!(console.file_type().is_char_device());
     assert_eq!(console.rdev(), fs::metadata(&slave).unwrap().rdev());

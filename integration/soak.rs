@@ -4,7 +4,7 @@
 //! peak RSS. Every count must be equal at the end.
 //!
 //! `cargo test --test soak` runs a short variant (BERTH_SOAK_CYCLES, default 15);
-//! `bash scripts/soak.sh [CYCLES]` runs 1,000 with the release binary and prints the counts.
+//! `bash scripts/soak.sh [CYCLES]` runs 1,000 (with the same test build) and prints the counts.
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
@@ -82,7 +82,7 @@ fn berth(root: &Root, args: &[&str]) -> (i32, i64) {
 }
 
 fn soak(cycles: usize) {
-    let tag = unique("harden-soak");
+    let tag = unique("hd-soak");
     let root = Root::new();
     let good = Bundle::new(&["sleep", "100"]);
     let bad_json = Bundle::new(&["true"]);
@@ -113,7 +113,7 @@ fn soak(cycles: usize) {
         step(&["create", "-b", &g, &id], 0);
         step(&["start", &id], 0);
         step(&["exec", &id, "true"], 0);
-        step(&["exec", &id, "/no/such/binary"], 1);
+        step(&["exec", &id, "/no/such/binary"], 255); // runc: exec failures exit 255
         step(&["kill", &id, "KILL"], 0);
         step(&["delete", "--force", &id], 0);
         step(&["create", "-b", &j, &id], 1);

@@ -20,15 +20,16 @@ pub fn open_container_pty(size: Option<(u32, u32)>, bind_console: bool) -> Resul
     grantpt(&master).context("grantpt")?;
     unlockpt(&master).context("unlockpt")?;
     let name = ptsname_r(&master).context("ptsname")?;
-    let slave: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(&name)
-        .with_context(|| format!("opening the pty slave {name}"))?
-        .into();
+    // The slave straight from the master (CVE-2025-52565: a /dev/pts entry swapped for a
+    // link to another file would make that file the console and the program's stdio).
+    let slave = crate::sys::tty::open_peer(
+        master.as_raw_fd(),
+        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+    )
+    .with_context(|| format!("opening the pty slave {name} (TIOCGPTPEER)"))?;
+    check_pty_slave(slave.as_fd(), &name)?;
     if bind_console {
-        crate::rootfs::mount_console(&PathBuf::from(&name))?;
+        crate::rootfs::mount_console(slave.as_fd(), &PathBuf::from(&name))?;
     }
     if let Some((h, w)) = size {
         let ws = Winsize {
@@ -51,7 +52,20 @@ pub fn open_container_pty(size: Option<(u32, u32)>, bind_console: bool) -> Resul
         .context("dup of the pty master")
 }
 
-use std::os::unix::fs::OpenOptionsExt;
+/// Unix98 pty slaves are character devices of majors 136 to 143.
+fn check_pty_slave(fd: BorrowedFd, name: &str) -> Result<()> {
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+        .with_context(|| format!("stat of the pty slave {name}"))?;
+    let major = nix::sys::stat::major(st.st_rdev);
+    let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    if !is_char || !(136..=143).contains(&major) {
+        anyhow::bail!(
+            "the pty slave {name} is not a pty (mode {:o}, major {major})",
+            st.st_mode
+        );
+    }
+    Ok(())
+}
 
 fn become_controlling(fd: RawFd) -> Result<()> {
     crate::sys::tty::set_controlling(fd).context("making the pty the controlling terminal")

@@ -21,7 +21,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::mount::{mount as mount2, MsFlags};
 use oci_spec::runtime::Spec;
 
@@ -122,19 +122,23 @@ pub fn pivot(cfg: &RootfsConfig) -> Result<()> {
     }
 }
 
-/// After pivot, with `process.terminal`: bind the pty slave (a path inside the container,
-/// like /dev/pts/0) onto /dev/console (created as an empty file if missing).
-pub fn mount_console(slave: &Path) -> Result<()> {
+/// After pivot, with `process.terminal`: bind the pty slave (opened from its master; `name`
+/// is its path inside the container, like /dev/pts/0, for messages) onto /dev/console,
+/// created as an empty file if missing and never followed if it is a link.
+pub fn mount_console(slave: BorrowedFd<'_>, name: &Path) -> Result<()> {
     let root = path::open_root(Path::new("/"))?;
-    let src = path::lookup(root.as_fd(), slave)?
-        .with_context(|| format!("console: {} does not exist", slave.display()))?;
-    let dst = path::ensure(root.as_fd(), Path::new("/dev/console"), path::Kind::File)
+    let console = Path::new("/dev/console");
+    // Never through a link (CVE-2025-52565): it would put the pty over whatever it names.
+    if path::type_nofollow(root.as_fd(), console)? == Some(nix::sys::stat::SFlag::S_IFLNK) {
+        bail!("console: /dev/console is a symbolic link; refusing to mount the console through it");
+    }
+    let dst = path::ensure(root.as_fd(), console, path::Kind::File)
         .context("console: creating /dev/console")?;
-    let tree = sys::clone_tree(src.fd.as_fd(), false).context("console: open_tree")?;
+    let tree = sys::clone_tree(slave, false).context("console: open_tree")?;
     sys::move_mount(tree.as_fd(), dst.fd.as_fd()).with_context(|| {
         format!(
             "console: bind-mounting {} onto /dev/console",
-            slave.display()
+            name.display()
         )
     })
 }

@@ -1,5 +1,5 @@
 //! Terminal ioctls.
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::pty::Winsize;
@@ -7,6 +7,17 @@ use nix::pty::Winsize;
 nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, Winsize);
 nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, Winsize);
 nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
+nix::ioctl_write_int_bad!(tiocgptpeer, libc::TIOCGPTPEER);
+
+/// `TIOCGPTPEER`: open the slave of the pty master `master` without any path lookup, so a
+/// /dev/pts entry swapped for something else cannot stand in for it (Linux 4.13).
+pub fn open_peer(master: RawFd, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: TIOCGPTPEER takes the open flags as an int and returns a new descriptor,
+    // which nothing else owns.
+    let fd = unsafe { tiocgptpeer(master, flags) }?;
+    // SAFETY: `fd` was just returned by the kernel and is ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
 
 /// Make the terminal on `fd` the calling session's controlling terminal.
 pub fn set_controlling(fd: RawFd) -> Result<(), Errno> {
