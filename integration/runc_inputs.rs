@@ -225,18 +225,150 @@ fn kill_zero_kill_after_exit_and_update_memory_unlimited() {
     root.ok(&["delete", &id]);
 }
 
+/// The error a failed child must never reduce to: only the broken channel.
+fn names_a_cause(err: &str) {
+    assert!(
+        !err.trim().ends_with("EPIPE: Broken pipe") && !err.trim().ends_with("exited"),
+        "only the channel, no cause: {err}"
+    );
+}
+
+/// A profile that kills the init during create, in both no_new_privileges modes (the filter
+/// early, and as late as possible): the error says how it died and after which step, and
+/// nothing is left.
 #[test]
 fn an_init_killed_by_its_profile_is_reported_as_killed() {
+    for (action, nnp) in [("SCMP_ACT_KILL", false), ("SCMP_ACT_KILL_PROCESS", true)] {
+        let root = Root::new();
+        let id = unique("cp-seccomp-kill");
+        let b = Bundle::with(&["true"], |s| {
+            s["linux"]["seccomp"] = json!({"defaultAction": action, "syscalls": []});
+            s["process"]["noNewPrivileges"] = json!(nnp);
+        });
+        let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+        assert!(
+            err.contains("the container init was killed by SIGSYS"),
+            "{action}: {err}"
+        );
+        assert!(err.contains("after its step 'seccomp'"), "{action}: {err}");
+        names_a_cause(&err);
+        assert_nothing_left(&root, &id, &b);
+    }
+}
+
+/// A profile that kills an exec'd process before its execve (capset, which the init, with
+/// no_new_privileges, calls before its filter, and the exec'd process without it calls
+/// after): exec fails with 255 and says how the process died and where, in the foreground
+/// and with --detach (which used to report success for a process that was gone).
+#[test]
+fn an_exec_process_killed_by_its_profile_is_reported_as_killed() {
     let root = Root::new();
-    let id = unique("seccomp-kill");
-    let b = Bundle::with(&["true"], |s| {
-        s["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_KILL", "syscalls": []});
-        s["process"]["noNewPrivileges"] = json!(false);
+    let id = unique("cp-exec-kill");
+    let b = Bundle::with(&["sleep", "100"], |s| {
+        s["process"]["noNewPrivileges"] = json!(true);
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["capset"], "action": "SCMP_ACT_KILL"}]
+        });
     });
+    root.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+    let mut process = b.config()["process"].clone();
+    process["args"] = json!(["true"]);
+    process["noNewPrivileges"] = json!(false);
+    let pj = b.path().join("process.json");
+    std::fs::write(&pj, process.to_string()).unwrap();
+    let pid_file = b.path().join("exec.pid");
+    for detach in [false, true] {
+        let mut args = vec!["exec", "-p", pj.to_str().unwrap()];
+        if detach {
+            args.extend(["-d", "--pid-file", pid_file.to_str().unwrap()]);
+        }
+        args.push(&id);
+        let out = root.run(&args);
+        let err = messages(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "detach={detach}: {err}");
+        assert!(
+            err.contains("the exec process was killed by SIGSYS"),
+            "detach={detach}: {err}"
+        );
+        assert!(err.contains("after its step '"), "detach={detach}: {err}");
+        names_a_cause(&err);
+        assert!(
+            !pid_file.exists(),
+            "no pid file for a process that never ran"
+        );
+    }
+    // The container itself is untouched, and an exec it allows still runs.
+    assert_eq!(root.ok(&["exec", &id, "echo", "ok"]).trim(), "ok");
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// A namespace the init cannot join (a network namespace given as an ipc namespace file):
+/// the error names the step, the namespace and the errno; runc fails it too (exit 1).
+#[test]
+fn a_namespace_setup_that_fails_names_its_step() {
+    let edit = |s: &mut Value| {
+        let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+        ns.push(json!({"type": "network", "path": "/proc/self/ns/ipc"}));
+    };
+    let b = Bundle::with(&["true"], edit);
+    let root = Root::new();
+    let id = unique("cp-badns");
     let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
     assert!(
-        err.contains("the container init was killed by SIGSYS"),
+        err.contains(
+            "container init: namespaces: joining the network namespace /proc/self/ns/ipc: EINVAL"
+        ),
+        "{err}"
+    );
+    names_a_cause(&err);
+    assert_nothing_left(&root, &id, &b);
+    let runc = Root::for_runtime("runc");
+    let out = runc.run(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "runc: {}",
+        messages(&out.stderr)
+    );
+    assert!(runc.is_empty());
+}
+
+/// No mount namespace: refused before anything is made. With the template's masked and
+/// read-only paths in runc's words, and with runc's exit code; without them berth still
+/// refuses (runc would run the container on the host's filesystem; README).
+#[test]
+fn a_container_without_a_mount_namespace_is_refused_up_front() {
+    let no_mnt = |s: &mut Value| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+    };
+    let b = Bundle::with(&["true"], no_mnt);
+    let root = Root::new();
+    let id = unique("cp-nomnt");
+    let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(
+        err.contains("unable to restrict sys entries without a private MNT namespace"),
         "{err}"
     );
     assert_nothing_left(&root, &id, &b);
+    let runc = Root::for_runtime("runc");
+    let out = runc.run(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    let runc_err = messages(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "runc: {runc_err}");
+    assert!(
+        runc_err.contains("unable to restrict sys entries without a private MNT namespace"),
+        "{runc_err}"
+    );
+    let bare = Bundle::with(&["true"], |s| {
+        no_mnt(s);
+        s["linux"]["maskedPaths"] = json!([]);
+        s["linux"]["readonlyPaths"] = json!([]);
+    });
+    let err = root.fails(&["create", "-b", bare.path().to_str().unwrap(), &id]);
+    assert!(err.contains("a mount namespace is required"), "{err}");
+    assert_nothing_left(&root, &id, &bare);
 }

@@ -44,7 +44,10 @@
 //! ```
 //! At any point the child may send `Failed(ChildError{step, errno, message})` and exit
 //! instead; the parent then reaps it, removes the cgroup and the state dir, and reports one
-//! error line: `container init: <step>: <context chain>: <errno text>`.
+//! error line: `container init: <step>: <context chain>: <errno text>`. When it dies without
+//! a word (a seccomp filter that kills, a signal), the parent says how, and after which step:
+//! the init records each step it completes in an area shared with the parent
+//! (`process/progress.rs`), which needs no system call.
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -64,6 +67,7 @@ use crate::process::idmap::MappingNamespaces;
 use crate::process::init::InitContext;
 use crate::process::namespaces::{PidNsGuard, Plan};
 use crate::process::netdev;
+use crate::process::progress::Progress;
 use crate::rootfs::idmap::MountIdmap;
 use crate::security::seccomp;
 use crate::spec::attrs::Attrs;
@@ -96,7 +100,8 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     let prep = prepare(req)?;
     let pidfd_socket = req.io.connect_pidfd()?;
     let (mut made, child) = spawn(req, &prep)?;
-    let console = drive(req, &prep, &made, &child).map_err(|e| why_the_init_died(e, &mut made))?;
+    let console = drive(req, &prep, &made, &child)
+        .map_err(|e| why_the_init_died(e, &mut made, &child.progress))?;
     if let Some(s) = &pidfd_socket {
         s.send(child.pid.as_raw(), "standard")?;
     }
@@ -165,6 +170,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         bail!("--console-socket given but process.terminal is false");
     }
     let plan = Plan::from_spec(spec);
+    plan.check_mount_ns(spec)?;
     let linux = spec.linux().as_ref();
     let attrs = Attrs::from_spec(process, linux)?;
     let netdevs = netdev::from_spec(linux)?;
@@ -331,6 +337,8 @@ pub(crate) struct Child {
     pub channel: Channel,
     /// Cloned straight into its cgroup (v2); otherwise the parent moves it.
     pub in_cgroup: bool,
+    /// The last step the init completed, for when it dies without a word.
+    pub progress: Progress,
 }
 
 /// Phase 2: the state directory and its lock, the exec fifo, the cgroup, the clone.
@@ -357,6 +365,7 @@ fn clone_init(
     into: Option<OwnedFd>,
 ) -> Result<Child> {
     let (parent_end, child_end) = Channel::pair("container init")?;
+    let progress = Progress::new()?;
     let (extra_env, listen) = listen_fds();
     // The host's /proc for the AppArmor exec attribute, taken before the init can see
     // anything of the container.
@@ -415,6 +424,7 @@ fn clone_init(
     .context("clone of the container init");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
+        progress.attach();
         crate::process::init::run(InitContext {
             id: &prep.id,
             spec: &prep.bundle.spec,
@@ -451,6 +461,7 @@ fn clone_init(
         pid,
         channel: parent_end,
         in_cgroup: into.is_some(),
+        progress,
     })
 }
 
@@ -589,9 +600,10 @@ pub(crate) fn record(
 }
 
 /// When the init died without a word (a seccomp profile that kills, a signal), say how it
-/// died: its exit status or signal becomes the outermost context of the error.
-fn why_the_init_died(e: anyhow::Error, made: &mut Made) -> anyhow::Error {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+/// died and after which of its steps: that becomes the outermost context of the error,
+/// ahead of what the protocol saw (the message it was waiting for).
+fn why_the_init_died(e: anyhow::Error, made: &mut Made, progress: &Progress) -> anyhow::Error {
+    use nix::sys::wait::WaitPidFlag;
     let Some(pid) = made.child else { return e };
     // The init said why itself: that is the cause.
     let reported = e.chain().any(|c| {
@@ -604,15 +616,13 @@ fn why_the_init_died(e: anyhow::Error, made: &mut Made) -> anyhow::Error {
     // It is dying or gone if the channel broke; give it a moment, bounded.
     for _ in 0..50 {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Signaled(_, sig, _)) => {
-                made.child = None;
-                return e.context(format!("the container init was killed by {sig}"));
-            }
-            Ok(WaitStatus::Exited(_, code)) => {
-                made.child = None;
-                return e.context(format!("the container init exited with status {code}"));
-            }
-            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            Ok(status) => match crate::process::progress::death(status, progress) {
+                Some(how) => {
+                    made.child = None;
+                    return e.context(format!("the container init {how}"));
+                }
+                None => std::thread::sleep(std::time::Duration::from_millis(2)),
+            },
             Err(_) => return e,
         }
     }

@@ -22,6 +22,7 @@ use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
 use crate::process::exec_child::{self, ExecContext};
 use crate::process::namespaces::PidNsGuard;
+use crate::process::progress::Progress;
 use crate::security::seccomp;
 use crate::spec::attrs::Attrs;
 
@@ -81,6 +82,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     // image: it must never be dumpable there (CVE-2019-5736), so it inherits "not dumpable".
     nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     let (parent_end, child_end) = Channel::pair("exec process")?;
+    let progress = Progress::new()?;
     let guard = pid_ns.as_deref().map(PidNsGuard::enter).transpose()?;
     // Into a paused container the process is set up outside the frozen cgroup, then moved
     // in, where it waits frozen until `resume`; we return once it is there, so neither the
@@ -95,6 +97,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .context("fork of the exec process");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
+        progress.attach();
         crate::process::exec_child::run(ExecContext {
             process: p,
             channel: child_end,
@@ -134,7 +137,17 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     let mut console = None;
     loop {
         match parent_end.recv().map_err(fail)? {
-            None => break, // the socket closed on exec: the program runs
+            // The socket closed: on exec (the program runs), or because the child died
+            // before it without a word (a seccomp filter that kills): then say how, and
+            // after which step. An exiting child is reaped at once.
+            None if progress.reached_execve() => break,
+            None => {
+                let how = waitpid(pid, None)
+                    .ok()
+                    .and_then(|st| crate::process::progress::death(st, &progress))
+                    .unwrap_or_else(|| format!("ended {}", progress.describe()));
+                bail!("the exec process {how}");
+            }
             Some((Msg::Console, fd)) => console = fd,
             Some((Msg::JoinCgroup, _)) if paused => {
                 cgroup.apply(pid.as_raw()).map_err(fail)?;

@@ -52,14 +52,21 @@ impl ChildError {
     }
 }
 
-/// Attach a step name to a result, keeping the errno found in the chain.
+/// Attach a step name to a result, keeping the errno found in the chain. In a child, a step
+/// that succeeded is recorded for the parent (`process::progress`).
 pub trait Step<T> {
     fn step(self, name: &str) -> Result<T, ChildError>;
 }
 
 impl<T> Step<T> for Result<T> {
     fn step(self, name: &str) -> Result<T, ChildError> {
-        self.map_err(|e| ChildError::from_anyhow(name, &e))
+        match self {
+            Ok(v) => {
+                super::progress::record(name);
+                Ok(v)
+            }
+            Err(e) => Err(ChildError::from_anyhow(name, &e)),
+        }
     }
 }
 

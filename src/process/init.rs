@@ -131,22 +131,10 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         cgroup_ready: &cgroup_ready,
         mount_sources: &ctx.mount_sources,
     };
-    if ctx.plan.new_mount
-        || ctx
-            .plan
-            .join
-            .iter()
-            .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Mount)
-    {
-        crate::rootfs::prepare(&rcfg).step("rootfs")?;
-        crate::fault::point("init:mounts");
-    } else {
-        return Err(ChildError {
-            step: "rootfs".into(),
-            errno: 0,
-            message: "linux.namespaces: a mount namespace is required".into(),
-        });
-    }
+    // Never mount in the runtime's namespace (create refused such a config already).
+    ctx.plan.check_mount_ns(spec).step("rootfs")?;
+    crate::rootfs::prepare(&rcfg).step("rootfs")?;
+    crate::fault::point("init:mounts");
     cgroup_ready().step("cgroup")?;
     crate::fault::point("init:cgroup");
     ctx.channel.send(&Msg::RunHooks).step("sync")?;

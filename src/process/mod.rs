@@ -13,4 +13,5 @@ pub mod namespaces;
 pub mod netdev;
 pub mod pidfd;
 pub mod program;
+pub mod progress;
 pub mod tty;

@@ -69,6 +69,32 @@ impl Plan {
         self.clone_flags & libc::CLONE_NEWNET != 0
     }
 
+    /// Whether the init gets a mount namespace of its own (new, or joined by path).
+    pub fn has_mount_ns(&self) -> bool {
+        self.new_mount || self.join.iter().any(|(t, _)| *t == T::Mount)
+    }
+
+    /// A config without a mount namespace is refused before anything is made. With masked
+    /// or read-only paths, in runc's words; without, berth still refuses (runc would run the
+    /// container in the runtime's mount namespace, on the host's filesystem).
+    pub fn check_mount_ns(&self, spec: &Spec) -> Result<()> {
+        if self.has_mount_ns() {
+            return Ok(());
+        }
+        let linux = spec.linux().as_ref();
+        let listed = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+        if linux.is_some_and(|l| {
+            listed(l.masked_paths().as_ref()) || listed(l.readonly_paths().as_ref())
+        }) {
+            anyhow::bail!(
+                "linux.namespaces: unable to restrict sys entries without a private MNT namespace (linux.maskedPaths, linux.readonlyPaths)"
+            );
+        }
+        anyhow::bail!(
+            "linux.namespaces: a mount namespace is required (berth does not run a container in the runtime's mount namespace)"
+        )
+    }
+
     /// Whether the init ends up in a user namespace other than the runtime's.
     pub fn in_user_ns(&self) -> bool {
         self.new_user || self.join_user.is_some()

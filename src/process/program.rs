@@ -293,6 +293,7 @@ impl Program {
                 &anyhow::Error::new(e).context("resetting SIGPIPE to its default action"),
             );
         }
+        super::progress::record(super::progress::EXECVE);
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         ChildError::from_anyhow(
             "exec",

@@ -10,4 +10,5 @@ pub mod process;
 pub mod rlimit;
 pub mod sched;
 pub mod seccomp;
+pub mod shared;
 pub mod tty;
