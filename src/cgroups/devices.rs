@@ -23,21 +23,29 @@ impl Access {
     pub const WRITE: u8 = 4;
     pub const ALL: Access = Access(7);
 
-    /// Parses `rwm` letters (an empty string means all, as runc reads an absent `access`).
+    /// Parses `rwm` letters as the kernel lists them and the built-in rules give them (an
+    /// empty string means all).
     pub fn parse(s: &str) -> Result<Access> {
         if s.is_empty() {
             return Ok(Access::ALL);
         }
         let mut bits = 0;
         for c in s.chars() {
-            bits |= match c {
-                'r' => Self::READ,
-                'w' => Self::WRITE,
-                'm' => Self::MKNOD,
-                _ => bail!("invalid device access {s:?}: only r, w and m are allowed"),
-            };
+            match Self::bit(c) {
+                Some(b) => bits |= b,
+                None => bail!("invalid device access {s:?}: only r, w and m are allowed"),
+            }
         }
         Ok(Access(bits))
+    }
+
+    fn bit(c: char) -> Option<u8> {
+        match c {
+            'r' => Some(Self::READ),
+            'w' => Some(Self::WRITE),
+            'm' => Some(Self::MKNOD),
+            _ => None,
+        }
     }
 
     /// `linux.resources.devices[idx].access` as runc reads it: the letters r, w and m in any
@@ -50,17 +58,12 @@ impl Access {
         }
         let mut bits = 0;
         for c in s.chars() {
-            bits |= match c {
-                'r' => Self::READ,
-                'w' => Self::WRITE,
-                'm' => Self::MKNOD,
-                _ => {
-                    tracing::debug!(
-                        "linux.resources.devices[{idx}].access: ignoring {c:?} in {s:?}"
-                    );
-                    0
-                }
-            };
+            match Self::bit(c) {
+                Some(b) => bits |= b,
+                None => tracing::debug!(
+                    "linux.resources.devices[{idx}].access: ignoring {c:?} in {s:?}"
+                ),
+            }
         }
         Ok(Access(bits))
     }
