@@ -62,7 +62,7 @@ fn idmap_without_a_user_namespace() {
     let root = Root::new();
     let id = unique("ft-idmap");
     let script = "stat -c '%n %u %g' /tmp/m1/f0 /tmp/m1/f1 /tmp/plain/f0 /tmp/m2/f0 /tmp/rel/f0 \
-                  /tmp/again/f1 /tmp/file; touch /tmp/m1/new 2>&1; echo touch=$?";
+                  /tmp/again/f1 /tmp/file; touch /tmp/m1/new 2>&1; echo touch=$?; sh -c ': > /tmp/file' 2>&1; echo ro=$?";
     let b = bundle_with(&["sh", "-c", script], |s, dir| {
         let s1 = source(dir, "s1", &[(0, 0), (1, 2)]);
         let s2 = source(dir, "s2", &[(5, 6)]);
@@ -106,6 +106,8 @@ fn idmap_without_a_user_namespace() {
     for w in want {
         assert!(out.contains(w), "missing {w:?} in:\n{out}");
     }
+    // The flags of the entry are set on the idmapped tree too.
+    assert!(out.contains("Read-only file system"), "{out}");
     // Root of the host's user namespace has no id on the mount: the write fails (EOVERFLOW).
     assert!(out.contains("Value too large"), "{out}");
     assert!(!out.contains("touch=0"), "{out}");

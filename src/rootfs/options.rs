@@ -1,7 +1,8 @@
 //! The `mounts[].options` table: every option runc's `features` lists, parsed in order
 //! (a later option wins over an earlier one) into mount(2) flags, the flags explicitly
 //! cleared, propagation changes, recursive attributes for `mount_setattr(AT_RECURSIVE)`, the
-//! filesystem data string (unknown options), and `tmpcopyup`.
+//! filesystem data string (unknown options), `tmpcopyup`, and `idmap`/`ridmap` (what they
+//! mean for a mount is decided in `idmap.rs`).
 use anyhow::{bail, Result};
 use libc::c_ulong;
 
