@@ -293,3 +293,141 @@ fn warnings_in_runcs_words_and_the_container_runs() {
         }
     }
 }
+
+/// The fields of a debug line whose message is `msg`, from a text or a JSON line.
+fn debug_fields(text: &str, msg: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    text.lines().find_map(|l| {
+        let kv: Vec<(String, String)> = match serde_json::from_str::<Value>(l) {
+            Ok(Value::Object(m)) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect(),
+            _ => logfmt(l)?,
+        };
+        let map: std::collections::BTreeMap<_, _> = kv.into_iter().collect();
+        (map.get("level").map(String::as_str) == Some("debug")
+            && map.get("msg").map(String::as_str) == Some(msg))
+        .then_some(map)
+    })
+}
+
+fn debug_forms(lines: &[Line]) -> Vec<String> {
+    let mut v: Vec<String> = lines
+        .iter()
+        .map(Line::form)
+        .filter(|f| f.ends_with("level=debug"))
+        .collect();
+    v.dedup();
+    v
+}
+
+/// --debug: debug lines for create, run and exec, in text and JSON, to stderr or to the
+/// --log file, as runc writes its own (compared by form: runc's words are its own). They
+/// name the values applied: namespaces, cgroup, CPU affinity, seccomp; the init's steps and
+/// the exec'd process's. Without --debug there are none.
+#[test]
+fn debug_lines_for_create_run_and_exec() {
+    let b = Bundle::with(&["sleep", "100"], |s| {
+        s["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let bundle = b.path().to_str().unwrap();
+    // run in the foreground, text on stderr: the same form as runc's.
+    let short = Bundle::new(&["true"]);
+    let mut forms = Vec::new();
+    for rt in runc_and_berth() {
+        let id = unique("cp-dbg");
+        let s = call(
+            &rt,
+            &["--debug"],
+            false,
+            &["run", "-b", short.path().to_str().unwrap(), &id],
+        );
+        assert_eq!(s.code, 0, "{}: {s:?}", rt.bin);
+        forms.push(debug_forms(&s.stderr));
+    }
+    assert_eq!(forms[0], ["text level=debug"], "runc");
+    assert_eq!(forms[1], forms[0], "berth");
+
+    let berth = Root::new();
+    let id = unique("cp-dbg");
+    let out = berth.run(&["--debug", "run", "-d", "-b", bundle, &id]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let ns = debug_fields(&err, "namespaces").expect(&err);
+    assert!(
+        ns["namespaces"].contains("pid") && ns["namespaces"].contains("mount"),
+        "{ns:?}"
+    );
+    let cg = debug_fields(&err, "cgroup").expect(&err);
+    assert!(cg["cgroup"].contains(&id), "{cg:?}");
+    let aff = debug_fields(&err, "cpu affinity").expect(&err);
+    assert_eq!((aff["initial"].as_str(), aff["final"].as_str()), ("0", "0"));
+    let sc = debug_fields(&err, "seccomp filter compiled").expect(&err);
+    assert_eq!(sc["default_action"], "SCMP_ACT_ALLOW");
+    assert_eq!(sc["rules"], "1");
+    assert!(
+        debug_fields(&err, "container init: rootfs done").is_some(),
+        "{err}"
+    );
+    // The caller is named, as in runc's debug lines.
+    assert!(
+        sc["file"].starts_with("src/") && sc.contains_key("func"),
+        "{sc:?}"
+    );
+
+    // exec and create with --log and JSON: the lines go to the file only, as runc's do.
+    for rt in runc_and_berth() {
+        let dir = TempDir::new("cp-dbglog");
+        let log = dir.path().join("log");
+        let logged = |args: &[&str]| {
+            let mut a = vec![
+                "--debug",
+                "--log",
+                log.to_str().unwrap(),
+                "--log-format",
+                "json",
+            ];
+            a.extend(args);
+            let out = rt.run(&a);
+            assert!(out.status.success(), "{} {args:?}: {out:?}", rt.bin);
+            assert!(out.stderr.is_empty(), "{} {args:?}: {out:?}", rt.bin);
+        };
+        let cid = unique("cp-dbg");
+        logged(&["create", "-b", bundle, &cid]);
+        logged(&["start", &cid]);
+        logged(&["exec", &cid, "true"]);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<Line> = text.lines().map(Line::parse).collect();
+        assert_eq!(
+            debug_forms(&lines),
+            ["json level=debug"],
+            "{}: {text}",
+            rt.bin
+        );
+        if rt.bin != RUNC {
+            let fork = debug_fields(&text, &format!("exec {cid}: process forked")).expect(&text);
+            assert!(fork["namespaces"].contains("mount"), "{fork:?}");
+            assert!(debug_fields(&text, "the exec process runs its program").is_some());
+            assert!(debug_fields(&text, "container init cloned").is_some());
+        }
+        rt.ok(&["delete", "--force", &cid]);
+    }
+
+    // No --debug: no debug line, in either place.
+    let plain = call(
+        &berth,
+        &["--log-format", "json"],
+        true,
+        &["exec", &id, "true"],
+    );
+    assert_eq!(plain.code, 0, "{plain:?}");
+    assert!(
+        debug_forms(&plain.stderr).is_empty() && debug_forms(&plain.log).is_empty(),
+        "{plain:?}"
+    );
+    berth.ok(&["delete", "--force", &id]);
+}

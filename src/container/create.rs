@@ -197,7 +197,7 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         annotations: spec.annotations().clone().unwrap_or_default(),
     })?
     .state();
-    Ok(Prepared {
+    let prep = Prepared {
         id: req.id.to_string(),
         root: req.root.to_path_buf(),
         bundle,
@@ -209,7 +209,63 @@ pub(crate) fn prepare(req: &CreateRequest) -> Result<Prepared> {
         cgroup,
         terminal,
         rootless: req.rootless,
-    })
+    };
+    debug_plan(&prep);
+    Ok(prep)
+}
+
+/// `--debug`: what create is about to apply (runc's debug lines name the same things).
+fn debug_plan(prep: &Prepared) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let spec = &prep.bundle.spec;
+    let linux = spec.linux().as_ref();
+    tracing::debug!(
+        bundle = %prep.bundle.dir.display(),
+        rootfs = %prep.bundle.rootfs.display(),
+        "create {}: config loaded",
+        prep.id
+    );
+    let namespaces: Vec<String> = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let name = crate::spec::validate::ns_name(n.typ());
+            match n.path() {
+                Some(p) => format!("{name}={}", p.display()),
+                None => name.to_string(),
+            }
+        })
+        .collect();
+    tracing::debug!(
+        namespaces = %namespaces.join(","),
+        clone_flags = %format!("{:#x}", prep.plan.clone_flags),
+        "namespaces"
+    );
+    let cgroup = serde_json::to_string(&prep.cgroup).unwrap_or_default();
+    tracing::debug!(cgroup = %cgroup, "cgroup");
+    let process = serde_json::to_value(spec.process()).unwrap_or_default();
+    if let Some(a) = process.get("execCPUAffinity").filter(|a| !a.is_null()) {
+        tracing::debug!(
+            initial = %a["initial"].as_str().unwrap_or(""),
+            r#final = %a["final"].as_str().unwrap_or(""),
+            "cpu affinity"
+        );
+    }
+    if let (Some(p), Some(s)) = (&prep.seccomp, linux.and_then(|l| l.seccomp().as_ref())) {
+        tracing::debug!(
+            default_action = %serde_json::to_value(s.default_action())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            rules = s.syscalls().as_ref().map_or(0, |r| r.len()),
+            instructions = p.len(),
+            notify = p.uses_notify(),
+            "seccomp filter compiled"
+        );
+    }
 }
 
 /// What a create (or restore) has made so far. Dropped before `record` commits it, it undoes
@@ -350,6 +406,7 @@ fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
     let into = made.create_cgroup(prep)?.clone_into_fd();
     let child = clone_init(req, prep, fifo, console_socket, into)?;
     made.child(child.pid);
+    tracing::debug!(pid = child.pid.as_raw(), "container init cloned");
     crate::fault::point("create:clone");
     made.move_netdevs(prep, child.pid)?;
     Ok((made, child))
@@ -424,7 +481,7 @@ fn clone_init(
     .context("clone of the container init");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
-        progress.attach();
+        progress.attach("container init");
         crate::process::init::run(InitContext {
             id: &prep.id,
             spec: &prep.bundle.spec,
@@ -501,6 +558,7 @@ fn drive(
         )?;
     }
     ch.send(&Msg::Go { host_pid: pid })?;
+    tracing::debug!("sent Go to the container init");
     crate::fault::point("create:go");
     // The init starts on its rootfs while we move it into the cgroup (on v1 the first attach
     // waits for an RCU grace period); it waits for CgroupJoined before its cgroup mounts and
@@ -509,6 +567,7 @@ fn drive(
         cgroup.apply(pid)?;
     }
     ch.send(&Msg::CgroupJoined)?;
+    tracing::debug!(pid, "the container init is in its cgroup");
     crate::fault::point("create:cgroup-joined");
 
     // Limits, then the hooks in the runtime namespace, once the mounts exist (runc's order:
@@ -517,6 +576,7 @@ fn drive(
     crate::fault::point("create:run-hooks");
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         cgroup.set(r)?;
+        tracing::debug!("cgroup limits applied");
     }
     let state_doc = prep.hook_state("creating", pid);
     let hooks = spec.hooks().as_ref();
@@ -531,6 +591,7 @@ fn drive(
         &state_doc,
     )?;
     crate::fault::point("create:hooks");
+    tracing::debug!("prestart and createRuntime hooks done");
     ch.send(&Msg::HooksDone)?;
     crate::fault::point("create:hooks-done");
 
@@ -550,6 +611,7 @@ fn drive(
         crate::fault::point("create:seccomp-notify");
     }
     ch.expect("Ready", |m| matches!(m, Msg::Ready))?;
+    tracing::debug!("the container init is ready (waiting on the exec fifo)");
     crate::fault::point("create:ready");
     Ok(console)
 }

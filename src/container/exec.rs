@@ -97,7 +97,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         .context("fork of the exec process");
     if let Ok(crate::sys::process::Forked::Child) = forked {
         drop(parent_end);
-        progress.attach();
+        progress.attach("exec process");
         crate::process::exec_child::run(ExecContext {
             process: p,
             channel: child_end,
@@ -121,6 +121,20 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     };
     drop(child_end);
     drop(console_socket);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let joins: Vec<&str> = join
+            .iter()
+            .map(|(t, _, _)| crate::spec::validate::ns_name(*t))
+            .chain(pid_ns.as_ref().map(|_| "pid"))
+            .collect();
+        tracing::debug!(
+            pid = pid.as_raw(),
+            namespaces = %joins.join(","),
+            cgroup = %serde_json::to_string(&cgroup.state()).unwrap_or_default(),
+            "exec {}: process forked",
+            c.record.id
+        );
+    }
     let fail = |e: anyhow::Error| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -140,7 +154,10 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             // The socket closed: on exec (the program runs), or because the child died
             // before it without a word (a seccomp filter that kills): then say how, and
             // after which step. An exiting child is reaped at once.
-            None if progress.reached_execve() => break,
+            None if progress.reached_execve() => {
+                tracing::debug!(pid = pid.as_raw(), "the exec process runs its program");
+                break;
+            }
             None => {
                 let how = waitpid(pid, None)
                     .ok()

@@ -43,6 +43,11 @@ pub fn start(c: &Container) -> Result<()> {
         bail!("the container init closed the exec fifo without starting");
     }
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    tracing::debug!(
+        pid = c.record.pid,
+        "start {}: the exec fifo released the init",
+        c.record.id
+    );
     // Released: the program runs. It may be gone already; the hooks see it running, as
     // runc shows it.
     let state = c.state_doc(Status::Running);

@@ -62,6 +62,7 @@ pub fn forward_and_wait(pid: Pid, console: Option<OwnedFd>, sigs: &SigSet) -> Re
             if let Some(m) = &console {
                 drain(m, &mut buf);
             }
+            tracing::debug!(pid = pid.as_raw(), status = code, "process exited");
             return Ok(code);
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];

@@ -85,6 +85,8 @@ pub struct Setup<'a> {
 impl Setup<'_> {
     /// A new session, and with process.terminal a pty as controlling terminal and stdio.
     pub fn session(&self) -> Result<(), ChildError> {
+        // From here stderr may be the container's terminal: no more debug lines.
+        super::progress::quiet();
         nix::unistd::setsid().context("setsid").step("session")?;
         if !self.process.terminal().unwrap_or(false) {
             return Ok(());

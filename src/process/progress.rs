@@ -4,7 +4,7 @@
 //! records the step's name here; `execve` records itself last. The record lives in an area
 //! shared with the parent (`sys::shared`), so it costs no system call and still works after
 //! a filter that denies every call.
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use anyhow::Result;
@@ -19,6 +19,14 @@ pub const EXECVE: &str = "execve";
 /// runtime itself).
 static AREA: OnceLock<&'static [AtomicU8]> = OnceLock::new();
 
+/// With `--debug`, a child also logs each step it completes, until `quiet`: from its
+/// session on, its stderr may be the container's terminal, and after its seccomp filter a
+/// log write could be what the profile kills.
+static LOUD: AtomicBool = AtomicBool::new(false);
+
+/// Who the child is, for its debug lines ("container init", "exec process").
+static ROLE: OnceLock<&'static str> = OnceLock::new();
+
 /// The parent's handle on one child's record, made before the fork.
 pub struct Progress {
     area: &'static [AtomicU8],
@@ -31,9 +39,12 @@ impl Progress {
         })
     }
 
-    /// In the child, right after the fork: record its steps from now on.
-    pub fn attach(&self) {
+    /// In the child, right after the fork: record its steps from now on. `role` names the
+    /// child in its debug lines.
+    pub fn attach(&self, role: &'static str) {
         let _ = AREA.set(self.area);
+        let _ = ROLE.set(role);
+        LOUD.store(tracing::enabled!(tracing::Level::DEBUG), Ordering::Relaxed);
     }
 
     /// The last step the child recorded.
@@ -59,11 +70,20 @@ impl Progress {
     }
 }
 
+/// No more debug lines from this child (see `LOUD`).
+pub fn quiet() {
+    LOUD.store(false, Ordering::Relaxed);
+}
+
 /// Record that the child completed `step` (a no-op outside a child).
 pub fn record(step: &str) {
     let Some(area) = AREA.get() else {
         return;
     };
+    if LOUD.load(Ordering::Relaxed) {
+        let role = ROLE.get().copied().unwrap_or("child");
+        tracing::debug!(pid = std::process::id(), "{role}: {step} done");
+    }
     let name = step.as_bytes();
     let n = name.len().min(LEN - 1);
     for (slot, byte) in area[1..=n].iter().zip(name) {
