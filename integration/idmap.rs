@@ -371,3 +371,71 @@ fn idmap_errors_leave_nothing() {
         assert_nothing_left(&root, &id, &b);
     }
 }
+
+/// An idmapped mount made on the host (our own, below the test's directory) with the user
+/// namespace at `userns`; unmounted on drop.
+struct HostIdmapped(PathBuf);
+
+impl HostIdmapped {
+    fn new(src: &Path, at: PathBuf, userns: &Path) -> HostIdmapped {
+        use berth::sys::mount as m;
+        use nix::fcntl::OFlag;
+        use std::os::fd::AsFd;
+        std::fs::create_dir_all(&at).unwrap();
+        let fd = m::openat(None, src, OFlag::O_PATH, 0).unwrap();
+        let tree = m::clone_tree(fd.as_fd(), false).unwrap();
+        let ns = std::fs::File::open(userns).unwrap();
+        m::mount_setattr_idmap(tree.as_fd(), false, ns.as_fd()).unwrap();
+        let dst = m::openat(None, &at, OFlag::O_PATH | OFlag::O_DIRECTORY, 0).unwrap();
+        m::move_mount(tree.as_fd(), dst.as_fd()).unwrap();
+        HostIdmapped(at)
+    }
+}
+
+impl Drop for HostIdmapped {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A source that is an idmapped mount already: a plain bind of it keeps its idmapping;
+/// idmapping it again is the kernel's EPERM, with the entry named, and leaves nothing.
+#[test]
+fn a_source_that_is_idmapped_already() {
+    let root = Root::new();
+    // A created container lends its user namespace (0 -> 100000) to the host mount.
+    let holder = unique("ft-idmap-holder");
+    let hb = userns_bundle(&["true"], |_, _| {});
+    root.ok(&["create", "-b", hb.path().to_str().unwrap(), &holder]);
+    let pid = root.state(&holder)["pid"].as_i64().unwrap();
+    let dir = TempDir::new("ft-idmap-host");
+    let src = source(dir.path(), "s", &[(3, 4)]);
+    let host = HostIdmapped::new(
+        &src,
+        dir.path().join("idmapped"),
+        Path::new(&format!("/proc/{pid}/ns/user")),
+    );
+    root.ok(&["delete", "--force", &holder]);
+
+    let id = unique("ft-idmap");
+    let b = Bundle::with(&["stat", "-c", "%n %u %g", "/again/f0"], |s| {
+        mounts(s).push(bind(&host.0, "/again", &["bind"], None));
+    });
+    let (code, out, err) = root.run_bundle(&b, &id);
+    let bad = unique("ft-idmap-bad");
+    let bb = Bundle::with(&["true"], |s| {
+        let maps = (map(0, 200000, 65536), map(0, 200000, 65536));
+        mounts(s).push(bind(&host.0, "/twice", &["bind"], Some(maps)));
+    });
+    let e = root.fails(&["create", "-b", bb.path().to_str().unwrap(), &bad]);
+    drop(host);
+
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "/again/f0 100003 100004\n");
+    assert!(
+        e.contains("mount_setattr(MOUNT_ATTR_IDMAP) (a source that is idmapped already?): EPERM"),
+        "{e}"
+    );
+    assert_nothing_left(&root, &bad, &bb);
+    assert_eq!(mounts_mentioning(dir.path().to_str().unwrap()), 0);
+}
