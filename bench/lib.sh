@@ -61,7 +61,7 @@ bench_workdir() {
 
 bench_cleanup() {
     local r d
-    for r in berth runc crun; do
+    for r in "${names[@]}"; do
         for d in "$work/root-$r"/*/; do
             [ -d "$d" ] || continue
             "${bin[$r]}" --root "$work/root-$r" delete -f "$(basename "$d")" >/dev/null 2>&1 || true
@@ -95,8 +95,14 @@ PY
 names=(berth runc crun)
 declare -A bin
 
+# BERTH_BEFORE=PATH adds a second berth binary, `before`, to every interleaved run (a change's
+# before/after figures from one run).
 bench_bins() {
     bin=([berth]=$BERTH [runc]=$(command -v runc) [crun]=$(command -v crun))
+    if [ -n "${BERTH_BEFORE:-}" ]; then
+        bin[before]=$BERTH_BEFORE
+        names=(berth before runc crun)
+    fi
 }
 
 # interleave SCENARIO ROUNDS RUNS [NAME...] — times "$cmd_NAME" for each NAME (default: berth

@@ -16,14 +16,14 @@ bench_bundle "$bundle"
 
 cmd_floor="/bin/busybox true"
 for r in "${names[@]}"; do declare "cmd_$r=${bin[$r]} --version"; done
-interleave version "$rounds" "$runs" berth runc crun floor
+interleave version "$rounds" "$runs" "${names[@]}" floor
 report version "--version"
 
 for r in "${names[@]}"; do
     "${bin[$r]}" --root "$work/root-$r" create -b "$bundle" st </dev/null >/dev/null 2>&1
     declare "cmd_$r=${bin[$r]} --root $work/root-$r state st"
 done
-interleave state "$rounds" "$runs" berth runc crun floor
+interleave state "$rounds" "$runs" "${names[@]}" floor
 report state "state of a created container"
 for r in "${names[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f st >/dev/null 2>&1 || true; done
 bench_versions

@@ -27,7 +27,7 @@ def main():
     results, scen, title = sys.argv[1:4]
     steps = [load(results, s) for s in scen.split(",")]
     order = list(steps[0])
-    pref = ["berth", "runc", "crun", "floor"]
+    pref = ["berth", "before", "runc", "crun", "floor"]
     order.sort(key=lambda n: pref.index(n) if n in pref else -1)
     med = {n: sum(statistics.median(st[n]) for st in steps) for n in order}
     lo = {n: sum(min(st[n]) for st in steps) for n in order}
