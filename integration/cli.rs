@@ -783,3 +783,113 @@ fn kill_and_delete_reach_every_process_without_a_pid_namespace() {
     }
     assert!(root.is_empty());
 }
+
+/// Takes the hugetlb bit of a cgroup2 directory's `cgroup.subtree_control` back off on drop
+/// when it was off before (berth turns it on in the ancestors of a cgroup that needs it).
+struct HugetlbBit(std::path::PathBuf, bool);
+
+impl HugetlbBit {
+    fn save(dir: &std::path::Path) -> HugetlbBit {
+        let on = std::fs::read_to_string(dir.join("cgroup.subtree_control"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|c| c == "hugetlb");
+        HugetlbBit(dir.to_path_buf(), on)
+    }
+}
+
+impl Drop for HugetlbBit {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::write(self.0.join("cgroup.subtree_control"), "-hugetlb");
+        }
+    }
+}
+
+/// linux.resources.hugepageLimits on this host: hugetlb lives in the cgroup2 tree of a
+/// hybrid host (or a v1 hierarchy, or v2). create writes each page size's limit (and the
+/// reservation limit where the kernel has it, as runc), `events --stats` reports the sizes as
+/// runc reads them, `update -r` changes a limit, and a page size the kernel lacks fails
+/// create with an error naming it and leaves nothing.
+#[test]
+fn hugepage_limits_at_create_and_update() {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/hugetlb");
+    let v2 = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        std::path::Path::new("/sys/fs/cgroup")
+    } else {
+        std::path::Path::new("/sys/fs/cgroup/unified")
+    };
+    let in_v2 = std::fs::read_to_string(v2.join("cgroup.controllers"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| c == "hugetlb");
+    if !v1.join("cgroup.procs").exists() && !in_v2 {
+        skip!("no hugetlb controller on this host");
+    }
+    let (base, suffix) = if v1.join("cgroup.procs").exists() {
+        (v1, "limit_in_bytes")
+    } else {
+        (v2, "max")
+    };
+    let _bit = HugetlbBit::save(v2);
+    let root = Root::new();
+    let parent = unique("cl-huge");
+    let id = unique("cl-huge");
+    let limits = |mb2: u64| json!([{"pageSize": "2MB", "limit": mb2 << 20}, {"pageSize": "1GB", "limit": 0}]);
+    let b = Bundle::with(&["sleep", "1000"], |s| {
+        s["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}"));
+        s["linux"]["resources"]["hugepageLimits"] = limits(4);
+    });
+    root.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+    let dir = base.join(&parent).join(&id);
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read(&format!("hugetlb.2MB.{suffix}")),
+        (4u64 << 20).to_string()
+    );
+    assert_eq!(read(&format!("hugetlb.1GB.{suffix}")), "0");
+    let rsvd = format!("hugetlb.2MB.rsvd.{suffix}");
+    if dir.join(&rsvd).exists() {
+        assert_eq!(read(&rsvd), (4u64 << 20).to_string());
+    }
+    let stats: Value = serde_json::from_str(&root.ok(&["events", "--stats", &id])).unwrap();
+    let huge = &stats["data"]["hugetlb"];
+    assert_eq!(huge["2MB"]["failcnt"], 0, "{huge}");
+    assert!(huge["1GB"].is_object(), "{huge}");
+    if base == v2 {
+        assert!(
+            huge["2MB"].get("max").is_none(),
+            "cgroup2 has no peak: {huge}"
+        );
+    }
+    // update -r: the 2MB limit changes.
+    let patch = TempDir::new("cl-huge-patch");
+    let file = patch.path().join("r.json");
+    std::fs::write(&file, json!({"hugepageLimits": limits(8)}).to_string()).unwrap();
+    root.ok(&["update", "-r", file.to_str().unwrap(), &id]);
+    assert_eq!(
+        read(&format!("hugetlb.2MB.{suffix}")),
+        (8u64 << 20).to_string()
+    );
+    root.ok(&["delete", "--force", &id]);
+    assert!(
+        !base.join(&parent).exists(),
+        "the parent berth made is gone"
+    );
+
+    // A page size the kernel does not have.
+    let id = unique("cl-huge-bad");
+    let b = Bundle::with(&["true"], |s| {
+        s["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}"));
+        s["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "3MB", "limit": 1}]);
+    });
+    let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    assert!(err.contains("3MB"), "{err}");
+    assert_nothing_left(&root, &id, &b);
+    assert!(!base.join(&parent).exists());
+}

@@ -1,6 +1,6 @@
 //! `hugetlb`: the page sizes a controller offers (v1 and v2), and the cgroup2 files:
 //! hugetlb.SIZE.max (and .rsvd.max when the kernel has it, as runc does), usage from
-//! .current and .events. The cgroup2 files serve the v2 manager and a v1 manager on a
+//! .rsvd.current (else .current) and failures from .events. The cgroup2 files serve the v2 manager and a v1 manager on a
 //! hybrid host, where hugetlb lives only in the cgroup2 tree.
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -60,15 +60,22 @@ pub fn set(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     Ok(())
 }
 
+/// Usage (of reservations where the kernel counts them) and failures per page size, as runc
+/// reads the cgroup2 files. cgroup2 keeps no peak, so `max` stays 0 (left out of the JSON).
 pub fn stats(dir: &Path) -> Result<BTreeMap<String, Hugetlb>> {
     let mut out = BTreeMap::new();
     for size in page_sizes(dir, ".max")? {
-        let max = fs::read_u64(dir, &format!("hugetlb.{size}.max"))?;
+        let rsvd = format!("hugetlb.{size}.rsvd.current");
+        let current = if dir.join(&rsvd).exists() {
+            rsvd
+        } else {
+            format!("hugetlb.{size}.current")
+        };
         out.insert(
             size.clone(),
             Hugetlb {
-                usage: fs::read_u64(dir, &format!("hugetlb.{size}.current"))?,
-                max: if max == u64::MAX { 0 } else { max },
+                usage: fs::read_u64(dir, &current)?,
+                max: 0,
                 failcnt: fs::flat_keyed_value(dir, &format!("hugetlb.{size}.events"), "max")?
                     .unwrap_or(0),
             },

@@ -19,19 +19,32 @@ pub fn set(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
             );
         }
         fs::write(dir, &file, &l.limit().to_string())?;
+        // The reservation limit too, where the kernel has it (runc).
+        let rsvd = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
+        if dir.join(&rsvd).exists() {
+            fs::write(dir, &rsvd, &l.limit().to_string())?;
+        }
     }
     Ok(())
 }
 
+/// Usage, peak usage and failures per page size; from the reservation files where the kernel
+/// has them, as runc reads them.
 pub fn stats(dir: &Path) -> Result<BTreeMap<String, Hugetlb>> {
     let mut out = BTreeMap::new();
     for size in page_sizes(dir, ".limit_in_bytes")? {
+        let rsvd = format!("hugetlb.{size}.rsvd");
+        let prefix = if dir.join(format!("{rsvd}.usage_in_bytes")).exists() {
+            rsvd
+        } else {
+            format!("hugetlb.{size}")
+        };
         out.insert(
             size.clone(),
             Hugetlb {
-                usage: fs::read_u64(dir, &format!("hugetlb.{size}.usage_in_bytes"))?,
-                max: fs::read_u64(dir, &format!("hugetlb.{size}.max_usage_in_bytes"))?,
-                failcnt: fs::read_u64(dir, &format!("hugetlb.{size}.failcnt"))?,
+                usage: fs::read_u64(dir, &format!("{prefix}.usage_in_bytes"))?,
+                max: fs::read_u64(dir, &format!("{prefix}.max_usage_in_bytes"))?,
+                failcnt: fs::read_u64(dir, &format!("{prefix}.failcnt"))?,
             },
         );
     }
