@@ -25,22 +25,12 @@ impl Runc {
         }
     }
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let tmp = TempDir::new("cl-runc-out");
-        let (o, e) = (tmp.path().join("out"), tmp.path().join("err"));
-        let status = Command::new("runc")
-            .arg("--root")
-            .arg(self.root.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&o).unwrap())
-            .stderr(std::fs::File::create(&e).unwrap())
-            .status()
-            .unwrap();
-        std::process::Output {
-            status,
-            stdout: std::fs::read(&o).unwrap(),
-            stderr: std::fs::read(&e).unwrap(),
-        }
+        output_through_files(
+            Command::new("runc")
+                .arg("--root")
+                .arg(self.root.path())
+                .args(args),
+        )
     }
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -617,36 +607,13 @@ fn berth_in(layout: Layout, root: &Root, args: &[&str]) -> std::process::Output 
         return root.run(args);
     }
     let keep = TempDir::new("cl-oldcg");
-    let script = format!(
-        r#"set -e
-mount --make-rprivate /
-mount --rbind /sys/fs/cgroup {keep}
-mount -t tmpfs -o mode=0755 tmpfs /sys/fs/cgroup
-for h in $(ls {keep}); do
-  [ "$h" = unified ] && continue
-  mkdir /sys/fs/cgroup/$h
-  mount --bind {keep}/$h /sys/fs/cgroup/$h
-done
-umount -l {keep}
-exec "$@""#,
-        keep = keep.path().display()
-    );
-    let tmp = TempDir::new("cl-out");
-    let (o, e) = (tmp.path().join("out"), tmp.path().join("err"));
-    let status = Command::new("unshare")
-        .args(["-m", "sh", "-c", &script, "sh", BERTH, "--root"])
-        .arg(root.path())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&o).unwrap())
-        .stderr(std::fs::File::create(&e).unwrap())
-        .status()
-        .unwrap();
-    std::process::Output {
-        status,
-        stdout: std::fs::read(&o).unwrap(),
-        stderr: std::fs::read(&e).unwrap(),
-    }
+    let script = format!("{}exec \"$@\"", hide_cgroup2_script(keep.path()));
+    output_through_files(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script, "sh", BERTH, "--root"])
+            .arg(root.path())
+            .args(args),
+    )
 }
 
 /// The pids in a container's pids cgroup and below (read on the host).

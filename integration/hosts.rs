@@ -22,20 +22,10 @@ fn a_cgroup2_tree_hidden_under_a_new_tmpfs_is_ignored() {
     // The v1 hierarchies, bound back onto a fresh tmpfs; the cgroup2 mount stays listed
     // (under the covered tmpfs) but is not reachable.
     let script = format!(
-        r#"set -e
-mount --make-rprivate /
-mount --rbind /sys/fs/cgroup {keep}
-mount -t tmpfs -o mode=0755 tmpfs /sys/fs/cgroup
-for h in $(ls {keep}); do
-  [ "$h" = unified ] && continue
-  mkdir /sys/fs/cgroup/$h
-  mount --bind {keep}/$h /sys/fs/cgroup/$h
-done
-umount -l {keep}
-grep -q ' /sys/fs/cgroup/unified ' /proc/self/mountinfo
+        r#"{hide}grep -q ' /sys/fs/cgroup/unified ' /proc/self/mountinfo
 [ ! -e /sys/fs/cgroup/unified ]
 exec {berth} --root {root} run -b {bundle} {id}"#,
-        keep = keep.path().display(),
+        hide = hide_cgroup2_script(keep.path()),
         berth = BERTH,
         root = root.path().display(),
         bundle = b.path().display(),

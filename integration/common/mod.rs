@@ -183,21 +183,7 @@ impl Root {
     /// Run berth with these args; stdin is /dev/null. stdout and stderr go through files,
     /// not pipes: a created container inherits them and would hold a pipe open.
     pub fn run(&self, args: &[&str]) -> Output {
-        let tmp = TempDir::new("berth-out");
-        let (o, e) = (tmp.path().join("out"), tmp.path().join("err"));
-        let status = self
-            .cmd()
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&o).unwrap())
-            .stderr(std::fs::File::create(&e).unwrap())
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(&o).unwrap(),
-            stderr: std::fs::read(&e).unwrap(),
-        }
+        output_through_files(self.cmd().args(args))
     }
 
     /// Run and require success; returns stdout.
@@ -251,6 +237,44 @@ impl Drop for Root {
             }
         }
     }
+}
+
+/// Runs `cmd` with stdin /dev/null and stdout and stderr through files, not pipes: a
+/// created container inherits them and would hold a pipe open.
+pub fn output_through_files(cmd: &mut Command) -> Output {
+    let tmp = TempDir::new("berth-out");
+    let (o, e) = (tmp.path().join("out"), tmp.path().join("err"));
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    Output {
+        status,
+        stdout: std::fs::read(&o).unwrap(),
+        stderr: std::fs::read(&e).unwrap(),
+    }
+}
+
+/// Shell lines that, in a private mount namespace, put a new tmpfs over /sys/fs/cgroup with
+/// only the v1 hierarchies bound back (`keep` is a scratch directory): a pure v1 host. The
+/// cgroup2 mount stays listed in mountinfo, under the covered tmpfs, but is not reachable.
+pub fn hide_cgroup2_script(keep: &Path) -> String {
+    format!(
+        r#"set -e
+mount --make-rprivate /
+mount --rbind /sys/fs/cgroup {keep}
+mount -t tmpfs -o mode=0755 tmpfs /sys/fs/cgroup
+for h in $(ls {keep}); do
+  [ "$h" = unified ] && continue
+  mkdir /sys/fs/cgroup/$h
+  mount --bind {keep}/$h /sys/fs/cgroup/$h
+done
+umount -l {keep}
+"#,
+        keep = keep.display()
+    )
 }
 
 /// The mount table lines mentioning a path (to check nothing is left behind).
