@@ -30,7 +30,9 @@ fn failing_create_hooks_fail_create_and_leave_nothing() {
         let id = unique("compat-hookfail");
         let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
         assert!(
-            err.contains(&format!("error running {kind} hook #1")),
+            err.contains(&format!(
+                "error running {kind} hook #1: /bin/false: exit status 1"
+            )),
             "{kind}: {err}"
         );
         assert!(mark.exists(), "{kind}: the first hook ran");
@@ -50,7 +52,10 @@ fn failing_poststart_fails_start_and_stops_the_container() {
     let id = unique("compat-poststart");
     root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
     let err = root.fails(&["start", &id]);
-    assert!(err.contains("error running poststart hook #0"), "{err}");
+    assert!(
+        err.contains("error running poststart hook #0: /bin/false: exit status 1"),
+        "{err}"
+    );
     assert_eq!(root.state(&id)["status"], "stopped");
     root.ok(&["delete", &id]);
     assert!(root.is_empty());
@@ -198,4 +203,33 @@ fn hooks_run_in_the_mount_namespace_the_spec_names_with_argv0_kept() {
             "startContainer"
         ]
     );
+}
+
+/// A failing startContainer hook (run by the init after `start` released it, when create
+/// has returned) ends the container, and its error, in runc's words, reaches the log of the
+/// create (here its --log file), since no caller waits for it. `start` succeeds, as runc's.
+#[test]
+fn failing_start_container_hook_reaches_the_log() {
+    let root = Root::new();
+    let b = with_hooks(&["sleep", "100"], json!({"startContainer": [sh("exit 3")]}));
+    let id = unique("cp-starthook");
+    let dir = TempDir::new("cp-hooklog");
+    let log = dir.path().join("log");
+    let log_s = log.to_str().unwrap();
+    root.ok(&[
+        "--log",
+        log_s,
+        "create",
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    root.ok(&["--log", log_s, "start", &id]);
+    wait_for(|| root.state(&id)["status"] == "stopped", "the init to end");
+    let text = messages(&std::fs::read(&log).unwrap());
+    assert!(
+        text.contains("error running startContainer hook #0: /bin/sh: exit status 3"),
+        "{text}"
+    );
+    root.ok(&["delete", &id]);
 }

@@ -489,7 +489,7 @@ fn failing_prestart_fails_create_and_leaves_nothing() {
     });
     let err = root.fails(&["create", "-b", b.path().to_str().unwrap(), &id]);
     assert!(
-        err.contains("prestart hook #0 (/bin/false): failed"),
+        err.contains("error running prestart hook #0: /bin/false: exit status 1"),
         "{err}"
     );
     assert_nothing_left(&root, &id, &b);

@@ -41,8 +41,10 @@ fn run_with(
     env: Option<&[String]>,
 ) -> Result<()> {
     for (i, h) in hooks.into_iter().flatten().enumerate() {
+        // runc's words, which tools match: `error running KIND hook #N: …`.
         run_one(h, state, env)
-            .with_context(|| format!("error running {kind} hook #{i} ({})", h.path().display()))?;
+            .with_context(|| h.path().display().to_string())
+            .with_context(|| format!("error running {kind} hook #{i}"))?;
     }
     Ok(())
 }
@@ -110,9 +112,40 @@ fn run_one(h: &Hook, state: &serde_json::Value, inherit: Option<&[String]>) -> R
         None => child.wait().context("waiting for the hook")?,
     };
     if !status.success() {
-        bail!("failed: {status}");
+        bail!("{}", go_exit_status(status));
     }
     Ok(())
+}
+
+/// An exit status as Go's os/exec words it in runc's hook errors: `exit status 1`,
+/// `signal: killed`.
+fn go_exit_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => {
+            let name = nix::sys::signal::Signal::try_from(sig)
+                .map(|s| go_signal_name(s).to_string())
+                .unwrap_or_else(|_| format!("signal {sig}"));
+            format!("signal: {name}")
+        }
+        _ => status.to_string(),
+    }
+}
+
+/// Go's names for the signals a hook usually dies of.
+fn go_signal_name(s: nix::sys::signal::Signal) -> &'static str {
+    use nix::sys::signal::Signal as S;
+    match s {
+        S::SIGKILL => "killed",
+        S::SIGTERM => "terminated",
+        S::SIGSEGV => "segmentation fault",
+        S::SIGABRT => "aborted",
+        S::SIGINT => "interrupt",
+        S::SIGHUP => "hangup",
+        S::SIGPIPE => "broken pipe",
+        other => other.as_str(),
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +178,7 @@ mod tests {
         let f = hook(serde_json::json!({"path": "/bin/false"}));
         let e = run_all("prestart", Some(&vec![f]), &serde_json::json!({})).unwrap_err();
         assert!(
-            format!("{e:#}").contains("error running prestart hook #0 (/bin/false): failed"),
+            format!("{e:#}").contains("error running prestart hook #0: /bin/false: exit status 1"),
             "{e:#}"
         );
         let t =

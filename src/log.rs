@@ -307,6 +307,17 @@ pub fn fatal(msg: &str) {
     }
 }
 
+/// The failure of a runtime child whose parent is gone (a startContainer hook failed after
+/// `create` returned): an error line in the log it inherited, the create's --log file or
+/// stderr.
+pub fn orphan_error(msg: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::error!("{msg}");
+    } else {
+        eprintln!("berth: {msg}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

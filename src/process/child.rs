@@ -30,9 +30,10 @@ pub fn run(what: &str, channel: &Channel, body: impl FnOnce() -> Result<Never, C
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // The parent may be gone (after `create` returned): then stderr is all we have.
+    // The parent may be gone (after `create` returned, a startContainer hook failed): then
+    // the log (the create's --log file, or stderr) gets the error line.
     if channel.send(&Msg::Failed(err.clone())).is_err() {
-        eprintln!("berth: {what}: {err}");
+        crate::log::orphan_error(&format!("{what}: {err}"));
     }
     crate::sys::process::exit_now(1)
 }
