@@ -24,8 +24,9 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
     // As runc 1.2+: without a pid namespace of its own, the init's death does not take the
     // other processes with it, so a KILL goes to every process in the cgroup, whether the
-    // init is still there or not.
-    if sig == Signal::SIGKILL && !has_pid_namespace(c)? {
+    // init is still there or not. Without a cgroup (rootless) only the init can be named.
+    let cgroup = !matches!(c.record.cgroup, crate::cgroups::CgroupState::Disabled);
+    if sig == Signal::SIGKILL && cgroup && !has_pid_namespace(c)? {
         return c.cgroup()?.kill_all(sig);
     }
     let status = c.status();
