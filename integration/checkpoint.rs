@@ -46,7 +46,7 @@ macro_rules! need_criu {
 
 /// A container's stdio as the test holds it.
 struct Pipes {
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     _stderr: ChildStderr,
 }
@@ -54,7 +54,17 @@ struct Pipes {
 impl Pipes {
     /// Send a line to the counting loop and read its answer.
     fn ask(&mut self) -> String {
-        writeln!(self.stdin, "next").unwrap();
+        self.send("next");
+        self.line()
+    }
+
+    /// Write a line to the container's stdin.
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin.as_mut().expect("stdin is a pipe"), "{line}").unwrap();
+    }
+
+    /// The container's next line of output.
+    fn line(&mut self) -> String {
         // Bounded: a restored process that lost its pipes must fail the test, not hang it.
         if self.stdout.buffer().is_empty() {
             use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -75,16 +85,21 @@ impl Pipes {
 /// Run berth with fresh pipes as stdio; the container init (or the restored tree) keeps
 /// them. Panics with berth's stderr if it fails.
 fn berth_piped(root: &Root, args: &[&str]) -> Pipes {
+    berth_with_stdin(root, args, Stdio::piped())
+}
+
+/// As [`berth_piped`], with `stdin` as the container's stdin.
+fn berth_with_stdin(root: &Root, args: &[&str], stdin: Stdio) -> Pipes {
     let mut child = root
         .cmd()
         .args(args)
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // wait() would close our end of stdin: take it first.
-    let stdin = child.stdin.take().unwrap();
+    let stdin = child.stdin.take();
     let status = child.wait().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     if !status.success() {
@@ -105,28 +120,29 @@ fn berth_piped(root: &Root, args: &[&str]) -> Pipes {
 const COUNTER: &str =
     "exec 5</bin/busybox; sleep 100000 & i=0; while read x; do i=$((i+1)); echo \"$i $!\"; done";
 
-/// No network namespace of its own: criu 3.17.1 on the VM's 6.1 kernel cannot dump one
-/// (its netlink dump of the links gets EINVAL), whether the container made it or joined it
-/// by path. The UTS namespace is joined by path instead, to restore into a namespace that
-/// exists (criu's join_ns).
-struct Uts(std::process::Child);
+/// A namespace held by `unshare -FLAG sleep`, for containers to join by path.
+struct Holder {
+    child: std::process::Child,
+    kind: &'static str,
+}
 
-impl Uts {
-    fn new() -> Uts {
+impl Holder {
+    /// `flag` is unshare's (`-u`, `-n`), `kind` the /proc/PID/ns name (`uts`, `net`).
+    fn new(flag: &str, kind: &'static str) -> Holder {
         let child = Command::new("unshare")
-            .args(["-u", "sleep", "100000"])
+            .args([flag, "sleep", "100000"])
             .spawn()
             .unwrap();
-        let me = std::fs::read_link("/proc/self/ns/uts").unwrap();
-        let path = format!("/proc/{}/ns/uts", child.id());
+        let me = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        let h = Holder { child, kind };
         wait_for(
-            || std::fs::read_link(&path).is_ok_and(|l| l != me),
-            "unshare -u to enter its uts namespace",
+            || std::fs::read_link(h.path()).is_ok_and(|l| l != me),
+            &format!("unshare {flag} to enter its {kind} namespace"),
         );
-        Uts(child)
+        h
     }
     fn path(&self) -> String {
-        format!("/proc/{}/ns/uts", self.0.id())
+        format!("/proc/{}/ns/{}", self.child.id(), self.kind)
     }
     fn inode(&self) -> String {
         std::fs::read_link(self.path())
@@ -136,14 +152,24 @@ impl Uts {
     }
 }
 
-impl Drop for Uts {
+impl Drop for Holder {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-/// The host's network namespace, and `uts` joined by path.
+/// The UTS namespace the counting containers join by path (criu's join_ns), so that
+/// restoring into a namespace that exists is covered by every test.
+type Uts = Holder;
+
+fn uts() -> Uts {
+    Holder::new("-u", "uts")
+}
+
+/// The host's network namespace (criu 3.17.1 on the VMs' 6.1 kernel cannot dump a network
+/// namespace of the container's own: see criu_own_network_namespace), and `uts` joined by
+/// path.
 fn namespaces(s: &mut serde_json::Value, uts: &Uts) {
     let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
     ns.retain(|n| n["type"] != "network" && n["type"] != "uts");
@@ -153,7 +179,7 @@ fn namespaces(s: &mut serde_json::Value, uts: &Uts) {
 }
 
 fn counter_bundle(edit: impl FnOnce(&mut serde_json::Value)) -> (Bundle, Uts) {
-    let uts = Uts::new();
+    let uts = uts();
     let b = Bundle::with(&["sh", "-c", COUNTER], |s| {
         s["process"]["terminal"] = json!(false);
         namespaces(s, &uts);
@@ -224,6 +250,22 @@ fn checkpoint(root: &Root, args: &[&str]) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Checkpoint `id` into a new image directory, let its old pipes go and restore it with
+/// `restore_flags`: the restored container's pipes, and the image directory.
+fn round_trip(
+    root: &Root,
+    b: &Bundle,
+    id: &str,
+    p: Pipes,
+    restore_flags: &[&str],
+) -> (Pipes, TempDir) {
+    let img = TempDir::new("criu-img");
+    checkpoint(root, &["--image-path", img.path().to_str().unwrap(), id]);
+    drop(p);
+    let p = restore_piped(root, b, img.path(), id, restore_flags);
+    (p, img)
 }
 
 fn exec_out(root: &Root, id: &str, cmd: &[&str]) -> String {
@@ -449,10 +491,7 @@ fn criu_bind_mounts_come_back() {
     std::os::unix::fs::symlink("/real", b.path().join("rootfs/lnk")).unwrap();
     let (p, _) = start_counter(&root, &b, &id);
     assert_eq!(exec_out(&root, &id, &["cat", "/real/b"]), "from-d2");
-    let img = TempDir::new("criu-img");
-    checkpoint(&root, &["--image-path", img.path().to_str().unwrap(), &id]);
-    drop(p);
-    let mut p = restore_piped(&root, &b, img.path(), &id, &[]);
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
     assert!(p.ask().starts_with("2 "));
     assert_eq!(exec_out(&root, &id, &["cat", "/data/a"]), "from-d1");
     assert_eq!(exec_out(&root, &id, &["cat", "/real/b"]), "from-d2");
@@ -479,10 +518,7 @@ fn criu_new_cgroup_namespace() {
     });
     let (p, _) = start_counter(&root, &b, &id);
     assert_eq!(exec_out(&root, &id, &["cat", "/proc/1/cgroup"]), "0::/");
-    let img = TempDir::new("criu-img");
-    checkpoint(&root, &["--image-path", img.path().to_str().unwrap(), &id]);
-    drop(p);
-    let mut p = restore_piped(&root, &b, img.path(), &id, &[]);
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
     assert!(p.ask().starts_with("2 "));
     assert_eq!(exec_out(&root, &id, &["cat", "/proc/1/cgroup"]), "0::/");
     let pid = root.state(&id)["pid"].as_i64().unwrap();
@@ -498,7 +534,7 @@ fn criu_tty_restored_through_console_socket() {
     let root = Root::new();
     let id = unique("criu-tty");
     let dir = TempDir::new("criu-sock");
-    let uts = Uts::new();
+    let uts = uts();
     let b = Bundle::with(
         &["sh", "-c", "while read x; do echo \"got-$x\"; done"],
         |s| {
@@ -674,4 +710,559 @@ fn criu_errors_are_criu_s_last_error_line() {
     assert!(err.contains("criu restore failed: Error ("), "{err}");
     assert!(err.contains("restore.log"), "{err}");
     assert_nothing_left(&root, &id, &b);
+}
+
+/// A container joining a network namespace by path (podman's and CNI's way): criu leaves
+/// it out of the image (`--external net[INODE]:extRootNetNS`) and restores into the one
+/// passed back by path (an inherited fd), as runc does.
+#[test]
+fn criu_network_namespace_joined_by_path() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-netns");
+    let net = Holder::new("-n", "net");
+    let (b, _uts) = counter_bundle(|s| {
+        let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "network", "path": net.path()}));
+    });
+    let (p, sleep_pid) = start_counter(&root, &b, &id);
+    assert_eq!(
+        exec_out(&root, &id, &["readlink", "/proc/1/ns/net"]),
+        net.inode()
+    );
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
+    assert_eq!(p.ask(), format!("2 {sleep_pid}"));
+    assert_eq!(
+        exec_out(&root, &id, &["readlink", "/proc/1/ns/net"]),
+        net.inode(),
+        "restored into the network namespace given by path"
+    );
+    root.ok(&["delete", "--force", &id]);
+    assert!(cgroups_named(&id).is_empty());
+}
+
+/// Hooks as runc runs them around a checkpoint and a restore: the checkpoint removes the
+/// container (poststop), the restore runs prestart and createRuntime with the restored
+/// pid (criu's setup-namespaces), and nothing else; `events` reads the restored cgroup.
+#[test]
+fn criu_hooks_and_events_after_restore() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-hooks");
+    let dir = TempDir::new("criu-hooks");
+    let log = dir.path().join("hooks.log");
+    let hook = |name: &str| {
+        json!([{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("echo \"{name} $(cat)\" >> {}", log.display())]}])
+    };
+    let (b, _uts) = counter_bundle(|s| {
+        s["hooks"] = json!({
+            "prestart": hook("prestart"),
+            "createRuntime": hook("createRuntime"),
+            "poststart": hook("poststart"),
+            "poststop": hook("poststop"),
+        });
+    });
+    let hooks_run = || -> Vec<(String, serde_json::Value)> {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        std::fs::write(&log, "").unwrap();
+        text.lines()
+            .map(|l| {
+                let (name, state) = l.split_once(' ').unwrap();
+                (name.to_string(), serde_json::from_str(state).unwrap())
+            })
+            .collect()
+    };
+    let names = |h: &[(String, serde_json::Value)]| -> Vec<String> {
+        h.iter().map(|(n, _)| n.clone()).collect()
+    };
+    let (p, _) = start_counter(&root, &b, &id);
+    assert_eq!(
+        names(&hooks_run()),
+        ["prestart", "createRuntime", "poststart"]
+    );
+    let img = TempDir::new("criu-img");
+    checkpoint(&root, &["--image-path", img.path().to_str().unwrap(), &id]);
+    assert_eq!(
+        names(&hooks_run()),
+        ["poststop"],
+        "the checkpoint deleted it"
+    );
+    drop(p);
+
+    let mut p = restore_piped(&root, &b, img.path(), &id, &[]);
+    let pid = root.state(&id)["pid"].as_i64().unwrap();
+    let ran = hooks_run();
+    assert_eq!(names(&ran), ["prestart", "createRuntime"]);
+    for (name, state) in &ran {
+        assert_eq!(state["pid"], pid, "{name}: {state}");
+        assert_eq!(state["status"], "creating", "{name}: {state}");
+        assert_eq!(state["id"], id.as_str(), "{name}: {state}");
+    }
+    assert!(p.ask().starts_with("2 "));
+
+    // `events --stats`: the restored cgroup, with the shell and its sleep in it.
+    let out = root.ok(&["events", "--stats", &id]);
+    let ev: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(ev["type"], "stats", "{out}");
+    assert_eq!(ev["id"], id.as_str());
+    assert_eq!(ev["data"]["pids"]["current"], 2, "{out}");
+    root.ok(&["delete", "--force", &id]);
+    assert_eq!(names(&hooks_run()), ["poststop"]);
+}
+
+/// Whether criu would lock the network with nftables here (no iptables-restore) and is
+/// older than 3.18, whose restore leaves that lock in place: berth refuses
+/// `--tcp-established` then.
+fn nftables_lock_outlives_restore() -> bool {
+    let iptables = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .any(|d| Path::new(d).join("iptables-restore").exists());
+    let out = Command::new("criu").arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<u32> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Version: "))
+        .unwrap_or("0.0")
+        .split('.')
+        .map(|n| n.trim().parse().unwrap_or(0))
+        .collect();
+    !iptables && (v[0], v.get(1).copied().unwrap_or(0)) < (3, 18)
+}
+
+/// A free TCP port on the loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `--tcp-established`: without it criu refuses the open connection (and the container
+/// goes on); with it the connection survives the checkpoint and the restore, both ways.
+#[test]
+fn criu_tcp_established_connection_survives() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-tcp");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let uts = uts();
+    let b = Bundle::with(&["nc", "127.0.0.1", &port], |s| {
+        s["process"]["terminal"] = json!(false);
+        namespaces(s, &uts);
+    });
+    let mut p = berth_piped(&root, &["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    listener.set_nonblocking(true).unwrap();
+    let mut conn = None;
+    wait_for(
+        || {
+            conn = listener.accept().ok().map(|(c, _)| c);
+            conn.is_some()
+        },
+        "nc in the container to connect",
+    );
+    let conn = conn.unwrap();
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut from_nc = BufReader::new(conn.try_clone().unwrap());
+    let mut to_nc = conn;
+    let mut both_ways = |p: &mut Pipes, word: &str| {
+        writeln!(to_nc, "to-{word}").unwrap();
+        assert_eq!(p.line(), format!("to-{word}"));
+        p.send(&format!("from-{word}"));
+        let mut line = String::new();
+        from_nc.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), format!("from-{word}"));
+    };
+    both_ways(&mut p, "one");
+
+    let img = TempDir::new("criu-img");
+    let ip = img.path().to_str().unwrap();
+    if nftables_lock_outlives_restore() {
+        let err = root.fails(&["checkpoint", "--tcp-established", "--image-path", ip, &id]);
+        assert!(
+            err.contains("--tcp-established needs iptables-restore"),
+            "{err}"
+        );
+        assert_eq!(status(&root, &id), "running");
+        both_ways(&mut p, "refused");
+        root.ok(&["delete", "--force", &id]);
+        return;
+    }
+    let err = root.fails(&["checkpoint", "--image-path", ip, &id]);
+    assert!(err.contains("--tcp-established"), "{err}");
+    assert_eq!(status(&root, &id), "running");
+    both_ways(&mut p, "two");
+
+    checkpoint(&root, &["--tcp-established", "--image-path", ip, &id]);
+    drop(p);
+    let mut p = restore_piped(&root, &b, img.path(), &id, &["--tcp-established"]);
+    both_ways(&mut p, "three");
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// `--ext-unix-sk`: `logger` keeps a datagram socket connected to /dev/log, the test's
+/// socket. Without the flag criu refuses it; with it the socket is reconnected at restore
+/// and the lines go on arriving.
+#[test]
+fn criu_ext_unix_sk_reconnects_to_the_outside_socket() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-usk");
+    let dir = TempDir::new("criu-usk");
+    let sock = dir.path().join("log");
+    let server = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    server
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let received = || {
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).expect("a line from logger");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    // criu reconnects to the peer by the name it was bound to, so the directory is mounted
+    // at the same path inside, and /dev/log links there.
+    let uts = uts();
+    let d = dir.path().to_str().unwrap().to_string();
+    let script = format!("ln -s {d}/log /dev/log && exec logger -t criu-usk");
+    let b = Bundle::with(&["sh", "-c", &script], |s| {
+        s["process"]["terminal"] = json!(false);
+        namespaces(s, &uts);
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": d, "type": "bind", "source": d, "options": ["rbind"]}));
+    });
+    let mut p = berth_piped(&root, &["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    p.send("one");
+    let got = received();
+    assert!(got.contains("criu-usk: one"), "{got}");
+
+    let img = TempDir::new("criu-img");
+    let ip = img.path().to_str().unwrap();
+    let err = root.fails(&["checkpoint", "--image-path", ip, &id]);
+    assert!(err.contains("--ext-unix-sk"), "{err}");
+    assert_eq!(status(&root, &id), "running");
+
+    checkpoint(&root, &["--ext-unix-sk", "--image-path", ip, &id]);
+    drop(p);
+    let mut p = restore_piped(&root, &b, img.path(), &id, &["--ext-unix-sk"]);
+    p.send("two");
+    let got = received();
+    assert!(got.contains("criu-usk: two"), "{got}");
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// `--file-locks`: the container holds an flock on a file it opened (/locks/held, fd 3;
+/// the test takes the lock on that very open file through pidfd_getfd, as busybox has no
+/// flock). Without the flag criu refuses to dump the lock; with it the lock goes with the
+/// dumped tree and is taken again at restore.
+#[test]
+fn criu_file_locks_are_dumped_and_taken_again() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-lock");
+    let dir = TempDir::new("criu-lock");
+    let file = dir.path().join("held");
+    std::fs::write(&file, "").unwrap();
+    let locked = || {
+        let f = std::fs::File::open(&file).unwrap();
+        match f.try_lock() {
+            Ok(()) => false,
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(e) => panic!("flock {}: {e}", file.display()),
+        }
+    };
+    let d = dir.path().to_str().unwrap().to_string();
+    let (b, _uts) = counter_bundle(|s| {
+        s["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "exec 3<>/locks/held; i=0; while read x; do i=$((i+1)); echo \"$i $$\"; done"
+        ]);
+        s["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/locks", "type": "bind", "source": d, "options": ["rbind"]}),
+        );
+    });
+    let mut p = berth_piped(&root, &["create", "-b", b.path().to_str().unwrap(), &id]);
+    root.ok(&["start", &id]);
+    assert!(p.ask().starts_with("1 "));
+    let pid = root.state(&id)["pid"].as_i64().unwrap() as i32;
+    {
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(pid).unwrap(),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .unwrap();
+        let theirs =
+            rustix::process::pidfd_getfd(&pidfd, 3, rustix::process::PidfdGetfdFlags::empty())
+                .unwrap();
+        std::fs::File::from(theirs).lock().unwrap();
+        // Our copy closes here; the lock stays with the container's open file.
+    }
+    assert!(locked(), "the container holds the lock");
+
+    let img = TempDir::new("criu-img");
+    let ip = img.path().to_str().unwrap();
+    let err = root.fails(&["checkpoint", "--image-path", ip, &id]);
+    assert!(err.contains("--file-locks"), "{err}");
+    assert_eq!(status(&root, &id), "running");
+    assert!(locked());
+
+    checkpoint(&root, &["--file-locks", "--image-path", ip, &id]);
+    assert!(!locked(), "the dumped tree is gone, and its lock");
+    drop(p);
+    let mut p = restore_piped(&root, &b, img.path(), &id, &["--file-locks"]);
+    assert!(p.ask().starts_with("2 "));
+    assert!(locked(), "the restored tree holds the lock again");
+    root.ok(&["delete", "--force", &id]);
+    assert!(!locked());
+}
+
+/// `--page-server`: the memory goes to `criu page-server`, not to the image directory; with
+/// the pages put back, the restore goes on counting.
+#[test]
+fn criu_page_server_receives_the_pages() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-ps");
+    let (b, _uts) = counter_bundle(|_| {});
+    let (p, sleep_pid) = start_counter(&root, &b, &id);
+    let pages = TempDir::new("criu-pages");
+    let port = free_port().to_string();
+    let pidfile = pages.path().join("server.pid");
+    // -d: criu returns once it listens, and serves one dump.
+    let st = Command::new("criu")
+        .args(["page-server", "-d", "--port", &port, "--images-dir"])
+        .arg(pages.path())
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .arg("-o")
+        .arg(pages.path().join("server.log"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "criu page-server");
+    let _server = OnDrop(|| {
+        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+            let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let img = TempDir::new("criu-img");
+    checkpoint(
+        &root,
+        &[
+            "--page-server",
+            &format!("127.0.0.1:{port}"),
+            "--image-path",
+            img.path().to_str().unwrap(),
+            &id,
+        ],
+    );
+    let page_files = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("pages-"))
+            .collect()
+    };
+    assert!(
+        page_files(img.path()).is_empty(),
+        "pages went to the image directory"
+    );
+    assert!(
+        !page_files(pages.path()).is_empty(),
+        "no pages at the page server"
+    );
+    // What the page server got (pages and pagemaps) goes back next to the other images.
+    for e in std::fs::read_dir(pages.path()).unwrap() {
+        let name = e.unwrap().file_name();
+        if name.to_string_lossy().ends_with(".img") {
+            std::fs::copy(pages.path().join(&name), img.path().join(&name)).unwrap();
+        }
+    }
+    drop(p);
+    let mut p = restore_piped(&root, &b, img.path(), &id, &[]);
+    assert_eq!(p.ask(), format!("2 {sleep_pid}"));
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// Blocks allocated to the `pages-*.img` files of an image directory.
+fn page_blocks(d: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
+        .map(|e| e.metadata().unwrap().blocks())
+        .sum()
+}
+
+/// `--auto-dedup`: the dump on top of a pre-dump punches the pages it took over out of
+/// the parent's images, and the restore goes on counting from them.
+#[test]
+fn criu_auto_dedup_shrinks_the_parent_images() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-dedup");
+    let (b, _uts) = counter_bundle(|_| {});
+    let (mut p, sleep_pid) = start_counter(&root, &b, &id);
+    let imgs = TempDir::new("criu-img");
+    let (pre, last) = (imgs.path().join("pre"), imgs.path().join("last"));
+    checkpoint(
+        &root,
+        &["--pre-dump", "--image-path", pre.to_str().unwrap(), &id],
+    );
+    let before = page_blocks(&pre);
+    assert!(before > 0);
+    assert_eq!(p.ask(), format!("2 {sleep_pid}"));
+    checkpoint(
+        &root,
+        &[
+            "--auto-dedup",
+            "--image-path",
+            last.to_str().unwrap(),
+            "--parent-path",
+            "../pre",
+            &id,
+        ],
+    );
+    let after = page_blocks(&pre);
+    assert!(
+        after < before,
+        "the parent's pages were not deduplicated: {before} blocks before, {after} after"
+    );
+    drop(p);
+    let mut p = restore_piped(&root, &b, &last, &id, &["--auto-dedup"]);
+    assert_eq!(p.ask(), format!("3 {sleep_pid}"));
+    root.ok(&["delete", "--force", &id]);
+}
+
+/// `--lazy-pages` with `--page-server` and `--status-fd`: the dump keeps the memory at
+/// criu's lazy page server and says so on the status fd; `criu lazy-pages` feeds the
+/// restore through userfaultfd, and the dump ends once every page is fetched. As in runc's
+/// test, the restore is another container (the dumped one is there until then).
+#[test]
+fn criu_lazy_pages_restore_through_the_page_server() {
+    need_criu!();
+    let root = Root::new();
+    let (id, id2) = (unique("criu-lazy"), unique("criu-lazy2"));
+    let (b, _uts) = counter_bundle(|_| {});
+    let (p, sleep_pid) = start_counter(&root, &b, &id);
+    let img = TempDir::new("criu-img");
+    let ip = img.path().to_str().unwrap();
+    let port = free_port().to_string();
+    // The status fd is the checkpoint's stdout, a pipe to us.
+    let mut dump = root
+        .cmd()
+        .args([
+            "checkpoint",
+            "--lazy-pages",
+            "--page-server",
+            &format!("127.0.0.1:{port}"),
+            "--status-fd",
+            "1",
+            "--image-path",
+            ip,
+            &id,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = dump.stdout.take().unwrap();
+    {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(status.as_fd(), PollFlags::POLLIN)];
+        let n = poll(&mut fds, PollTimeout::from(60_000u16)).unwrap();
+        assert!(n > 0, "no word on the status fd in 60 s");
+    }
+    let mut byte = [1u8; 1];
+    status.read_exact(&mut byte).unwrap();
+    assert_eq!(
+        byte[0], 0,
+        "criu writes a \\0 when the lazy page server is up"
+    );
+    let st = Command::new("criu")
+        .args([
+            "lazy-pages",
+            "--page-server",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "-d",
+        ])
+        .args(["--images-dir", ip, "--work-dir", ip, "-o", "lazy-pages.log"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "criu lazy-pages");
+    drop(p);
+    let mut p = restore_piped(&root, &b, img.path(), &id2, &["--lazy-pages"]);
+    assert_eq!(p.ask(), format!("2 {sleep_pid}"));
+    wait_for_secs(
+        300,
+        || dump.try_wait().unwrap().is_some(),
+        "the lazy dump to end once its pages are fetched",
+    );
+    let out = dump.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(gone(&root, &id), "the dumped container is removed");
+    assert_eq!(p.ask(), format!("3 {sleep_pid}"));
+    root.ok(&["delete", "--force", &id2]);
+}
+
+/// A network namespace of the container's own (the template's): criu dumps it (its
+/// loopback and addresses) and restores it as a new namespace.
+#[test]
+fn criu_own_network_namespace() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-ownnet");
+    let (b, _uts) = counter_bundle(|s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "network"}));
+        for set in ["bounding", "effective", "permitted"] {
+            s["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_NET_ADMIN"));
+        }
+    });
+    let (p, sleep_pid) = start_counter(&root, &b, &id);
+    exec_out(&root, &id, &["ip", "link", "set", "lo", "up"]);
+    exec_out(
+        &root,
+        &id,
+        &["ip", "addr", "add", "10.7.7.7/32", "dev", "lo"],
+    );
+    let before = exec_out(&root, &id, &["readlink", "/proc/1/ns/net"]);
+    assert_ne!(
+        before,
+        std::fs::read_link("/proc/self/ns/net")
+            .unwrap()
+            .display()
+            .to_string()
+    );
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
+    assert_eq!(p.ask(), format!("2 {sleep_pid}"));
+    let addrs = exec_out(&root, &id, &["ip", "addr", "show", "dev", "lo"]);
+    assert!(
+        addrs.contains("10.7.7.7/32") && addrs.contains("UP"),
+        "{addrs}"
+    );
+    root.ok(&["delete", "--force", &id]);
 }

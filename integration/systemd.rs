@@ -38,7 +38,14 @@ fn sysd_lane_host() {
         "Y",
         "AppArmor enabled"
     );
-    for tool in ["/usr/sbin/criu", "/usr/bin/podman", "/sbin/apparmor_parser"] {
+    for tool in [
+        "/usr/sbin/criu",
+        "/usr/bin/podman",
+        "/sbin/apparmor_parser",
+        "/usr/bin/containerd",
+        "/usr/bin/ctr",
+        "/usr/sbin/iptables",
+    ] {
         assert!(Path::new(tool).exists(), "{tool} in the image");
     }
 }
@@ -441,26 +448,44 @@ fn sysd_apparmor_features_and_absence() {
     root.ok(&["delete", "--force", &id]);
 }
 
-/// podman with `--cgroup-manager systemd --runtime berth` (Debian's podman, in the lane's VM):
-/// run, exec, stop and rm, with the container in its `libpod-ID.scope` and its limits in the
-/// scope's unit properties.
-#[test]
-fn sysd_podman_with_the_systemd_cgroup_manager() {
-    if !systemd_host() {
-        skip!("{NO_SYSTEMD}");
+/// Debian's podman with private storage, `--cgroup-manager systemd --runtime berth`, and a
+/// busybox image imported as `localhost/sysd-busybox`; every container is removed on drop.
+struct Podman {
+    work: TempDir,
+}
+
+impl Podman {
+    /// None where podman is missing.
+    fn new() -> Option<Podman> {
+        std::process::Command::new("podman")
+            .arg("--version")
+            .output()
+            .ok()?;
+        let p = Podman {
+            work: TempDir::new("sysd-podman"),
+        };
+        let rootfs = p.work.path().join("rootfs");
+        busybox_rootfs(&rootfs);
+        let tar = p.work.path().join("rootfs.tar");
+        let st = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        p.ok(&[
+            "import",
+            tar.to_str().unwrap(),
+            "localhost/sysd-busybox:latest",
+        ]);
+        Some(p)
     }
-    if std::process::Command::new("podman")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        skip!("no podman here");
-    }
-    let work = TempDir::new("sysd-podman");
-    let d = work.path();
-    let rootfs = d.join("rootfs");
-    busybox_rootfs(&rootfs);
-    let podman = |args: &[&str]| -> std::process::Output {
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let d = self.work.path();
         std::process::Command::new("podman")
             .arg("--root")
             .arg(d.join("storage"))
@@ -480,30 +505,31 @@ fn sysd_podman_with_the_systemd_cgroup_manager() {
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
-    };
-    let ok = |args: &[&str]| must(&format!("podman {args:?}"), podman(args), "");
-    struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> std::process::Output);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["rm", "-f", "-a"]);
-        }
     }
-    let _cleanup = Cleanup(&podman);
-    let tar = d.join("rootfs.tar");
-    let st = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    ok(&[
-        "import",
-        tar.to_str().unwrap(),
-        "localhost/sysd-busybox:latest",
-    ]);
+
+    fn ok(&self, args: &[&str]) -> String {
+        must(&format!("podman {args:?}"), self.run(args), "")
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-f", "-a"]);
+    }
+}
+
+/// podman with `--cgroup-manager systemd --runtime berth` (Debian's podman, in the lane's VM):
+/// run, exec, stop and rm, with the container in its `libpod-ID.scope` and its limits in the
+/// scope's unit properties.
+#[test]
+fn sysd_podman_with_the_systemd_cgroup_manager() {
+    if !systemd_host() {
+        skip!("{NO_SYSTEMD}");
+    }
+    let Some(podman) = Podman::new() else {
+        skip!("no podman here");
+    };
+    let ok = |args: &[&str]| podman.ok(args);
 
     let out = ok(&[
         "run",
@@ -670,4 +696,237 @@ fn sysd_rootless_scope_in_the_user_instance() {
     }
     berth(&["delete", "--force", &id]);
     assert_eq!(show("LoadState"), "not-found");
+}
+
+/// Whether criu works on this kernel (it does in the lane's VM, not on the 6.18 hosts).
+fn criu_works() -> bool {
+    std::process::Command::new("criu")
+        .arg("check")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A loop that prints "TOKEN COUNT" every second, the token read once into its memory: a
+/// restored process goes on with the same token and the next count, a restarted one would
+/// start again with a new token.
+const TOKEN_COUNTER: &str = "read t </proc/sys/kernel/random/uuid; i=0; \
+    while :; do i=$((i+1)); echo \"$t $i\"; echo \"$t\" >/token; sleep 1; done";
+
+/// The last "TOKEN COUNT" line of `text`.
+fn last_count(text: &str) -> Option<(String, u64)> {
+    let (t, n) = text.lines().rev().find_map(|l| l.split_once(' '))?;
+    Some((t.to_string(), n.trim().parse().ok()?))
+}
+
+/// `podman container checkpoint` and `restore` with `--runtime berth`: the counting
+/// container goes on counting with the same memory, in a network namespace of its own
+/// (`--network none`) and in one podman joins by path (the default bridge, set up by
+/// netavark), then takes exec and a checkpoint with `--leave-running` (which podman passes
+/// twice).
+#[test]
+fn sysd_podman_checkpoint_and_restore() {
+    if !systemd_host() {
+        skip!("{NO_SYSTEMD}");
+    }
+    if !criu_works() {
+        skip!("criu check fails on this kernel");
+    }
+    let Some(podman) = Podman::new() else {
+        skip!("no podman here");
+    };
+    for net in ["none", "bridge"] {
+        let name = unique(&format!("sysd-ck-{net}"));
+        podman.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            net,
+            "localhost/sysd-busybox",
+            "sh",
+            "-c",
+            TOKEN_COUNTER,
+        ]);
+        let logs = || podman.ok(&["logs", &name]);
+        wait_for(
+            || last_count(&logs()).is_some_and(|(_, n)| n >= 2),
+            "the counter to count",
+        );
+        let sandbox = podman.ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.SandboxKey}}",
+            &name,
+        ]);
+        assert_eq!(
+            sandbox.trim().starts_with("/run/netns/"),
+            net == "bridge",
+            "{net}: {sandbox}"
+        );
+        podman.ok(&["container", "checkpoint", &name]);
+        let (token, at) = last_count(&logs()).unwrap();
+        let state = podman.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+        assert_eq!(state.trim(), "exited", "{net}");
+
+        podman.ok(&["container", "restore", &name]);
+        let state = podman.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+        assert_eq!(state.trim(), "running", "{net}");
+        wait_for(
+            || last_count(&logs()).is_some_and(|(_, n)| n > at),
+            "the restored counter to go on",
+        );
+        let all = logs();
+        let tokens: std::collections::BTreeSet<&str> =
+            all.lines().filter_map(|l| l.split(' ').next()).collect();
+        assert_eq!(tokens.len(), 1, "{net}: restarted, not restored:\n{all}");
+        assert!(
+            all.lines().any(|l| *l == format!("{token} {}", at + 1)),
+            "{net}: the count goes on from {at}:\n{all}"
+        );
+        let inside = podman.ok(&["exec", &name, "cat", "/token"]);
+        assert_eq!(inside.trim(), token);
+        podman.ok(&["container", "checkpoint", "--leave-running", &name]);
+        let state = podman.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+        assert_eq!(state.trim(), "running", "{net}: --leave-running");
+        podman.ok(&["rm", "-f", &name]);
+    }
+}
+
+/// containerd's `ctr` through its runc shim with berth as the runtime binary: `ctr c
+/// checkpoint --task` (the shim pauses the task and runs `berth checkpoint --leave-running`),
+/// then, with the task and container gone, `ctr c restore --live` (the shim runs `berth
+/// restore ... -no-subreaper`, Go's one-dash spelling, into a rootfs made afresh): the task
+/// runs again with the memory it had.
+#[test]
+fn sysd_ctr_checkpoint_and_restore() {
+    if !systemd_host() {
+        skip!("{NO_SYSTEMD}");
+    }
+    if !criu_works() {
+        skip!("criu check fails on this kernel");
+    }
+    let Some(podman) = Podman::new() else {
+        skip!("no podman here (it makes the image)");
+    };
+    // A containerd of its own (in the VM, where no other runs).
+    let dir = TempDir::new("sysd-ctd");
+    let d = dir.path();
+    let sock = d.join("ctd.sock");
+    let mut daemon = std::process::Command::new("containerd")
+        .arg("--root")
+        .arg(d.join("root"))
+        .arg("--state")
+        .arg(d.join("state"))
+        .arg("--address")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.join("containerd.log")).unwrap())
+        .spawn()
+        .expect("containerd");
+    let ctr = |args: &[&str]| {
+        std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(&sock)
+            .args(["--namespace", "sysd-ck"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let log = || std::fs::read_to_string(d.join("containerd.log")).unwrap_or_default();
+    let ok = |args: &[&str]| must(&format!("ctr {args:?}"), ctr(args), &log());
+    let _stop = OnDrop(|| {
+        let _ = ctr(&["task", "kill", "-s", "SIGKILL", "sysd-k1"]);
+        let _ = ctr(&["task", "delete", "-f", "sysd-k1"]);
+        let _ = ctr(&["container", "delete", "sysd-k1"]);
+    });
+    let _daemon = OnDrop(|| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(daemon.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = daemon.wait();
+    });
+    wait_for_secs(60, || ctr(&["version"]).status.success(), "containerd");
+    let tar = podman.work.path().join("oci.tar");
+    podman.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        tar.to_str().unwrap(),
+        "localhost/sysd-busybox",
+    ]);
+    ok(&[
+        "images",
+        "import",
+        "--base-name",
+        "localhost/sysd-busybox",
+        "--digests",
+        tar.to_str().unwrap(),
+    ]);
+    let image = "localhost/sysd-busybox:latest";
+    ok(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        BERTH,
+        image,
+        "sysd-k1",
+        "sh",
+        "-c",
+        TOKEN_COUNTER,
+    ]);
+    let token = || {
+        let out = ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            &unique("e"),
+            "sysd-k1",
+            "cat",
+            "/token",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    wait_for(|| !token().is_empty(), "the counter's first token");
+    let before = token();
+    ok(&[
+        "container",
+        "checkpoint",
+        "--task",
+        "sysd-k1",
+        "localhost/sysd-k1-ck:1",
+    ]);
+    assert!(
+        ok(&["task", "ls"]).contains("RUNNING"),
+        "the shim resumed it"
+    );
+    ok(&["task", "kill", "-s", "SIGKILL", "sysd-k1"]);
+    wait_for(
+        || ok(&["task", "ls"]).contains("STOPPED"),
+        "the killed task to stop",
+    );
+    ok(&["task", "delete", "sysd-k1"]);
+    ok(&["container", "delete", "sysd-k1"]);
+
+    ok(&[
+        "container",
+        "restore",
+        "--live",
+        "sysd-k1",
+        "localhost/sysd-k1-ck:1",
+    ]);
+    let tasks = ok(&["task", "ls"]);
+    assert!(
+        tasks.contains("sysd-k1") && tasks.contains("RUNNING"),
+        "{tasks}"
+    );
+    // The rootfs is new (no --rw): /token comes back once the restored loop writes it.
+    wait_for(
+        || !token().is_empty(),
+        "the restored counter to write its token",
+    );
+    assert_eq!(token(), before, "restarted, not restored");
 }

@@ -51,8 +51,9 @@ fn run() -> i32 {
 /// reports it (`cli::usage_error`); the error is the exit code.
 fn parse_args() -> Result<berth::cli::Cli, i32> {
     let mut cmd = berth::cli::Cli::command();
+    let args = berth::cli::argv::go_style_long_flags(&cmd, std::env::args_os().collect());
     let parsed = cmd
-        .try_get_matches_from_mut(std::env::args_os())
+        .try_get_matches_from_mut(args)
         .and_then(|mut m| berth::cli::Cli::from_arg_matches_mut(&mut m));
     let result = parsed.map_err(|e| berth::cli::usage_error(e, &mut cmd));
     std::mem::forget(cmd);

@@ -153,6 +153,31 @@ pub fn run(g: &Global, a: CheckpointArgs) -> Result<i32> {
 mod tests {
     use super::*;
 
+    /// podman passes `--leave-running` twice when asked for it; runc takes that.
+    #[test]
+    fn a_flag_given_twice_is_taken_once() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "berth",
+            "checkpoint",
+            "--leave-running",
+            "--tcp-established",
+            "--leave-running",
+            "x",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(crate::cli::Command::Checkpoint(a)) => {
+                assert!(a.leave_running && a.common.tcp_established)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(crate::cli::Cli::try_parse_from([
+            "berth", "restore", "-d", "--detach", "-b", ".", "-b", "/b", "x"
+        ])
+        .is_ok());
+    }
+
     #[test]
     fn page_server_addresses() {
         assert_eq!(

@@ -6,6 +6,7 @@ use crate::log::LogFormat;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod argv;
 pub mod checkpoint;
 pub mod create;
 pub mod delete;
@@ -125,9 +126,12 @@ pub enum Command {
     Resume(pause::PauseArgs),
     /// List a container's processes.
     Ps(ps::PsArgs),
-    /// Checkpoint a running container with criu.
+    /// Checkpoint a running container with criu. A flag given twice is taken once, as
+    /// runc's parser does (podman passes `--leave-running` twice for `--leave-running`).
+    #[command(args_override_self = true)]
     Checkpoint(checkpoint::CheckpointArgs),
     /// Restore a container from a criu checkpoint.
+    #[command(args_override_self = true)]
     Restore(restore::RestoreArgs),
     /// Change a running container's cgroup limits.
     Update(update::UpdateArgs),

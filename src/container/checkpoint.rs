@@ -7,7 +7,7 @@
 //! can hand new pipes in their place. Unless `--leave-running` or `--pre-dump`, the
 //! container is deleted once criu has dumped it (criu kills the tree).
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -78,6 +78,23 @@ impl CriuFlags {
         Ok(())
     }
 
+    /// With `--tcp-established`, refuse criu's nftables network lock before criu 3.18: it
+    /// names the lock's table after the root pid, which the restored tree does not have, so
+    /// a restore leaves the restored connections locked. Where `iptables-restore` is
+    /// installed criu locks with iptables instead.
+    pub fn check_network_lock(&self, version: u32) -> Result<()> {
+        let nft = criu::network_lock() == Some(rpc::CriuNetworkLockMethod::Nftables as i32);
+        if self.tcp_established && nft && version < 31800 {
+            bail!(
+                "--tcp-established needs iptables-restore here: without it criu {} locks the \
+                 network with nftables, and before criu 3.18 a restore leaves that lock on the \
+                 restored connections (apt-get install iptables)",
+                criu::dotted(version)
+            );
+        }
+        Ok(())
+    }
+
     /// The work directory (made if missing) and the path of criu's log in it.
     pub fn open_work(&self, log: &str) -> Result<(File, PathBuf)> {
         mkdir(&self.work).with_context(|| format!("--work-path {}", self.work.display()))?;
@@ -120,11 +137,17 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
         bail!("cannot checkpoint rootless container {id:?}: criu needs root");
     }
     let criu = Criu::find(req.criu)?;
-    criu.require(0, "checkpoint")?;
+    let version = criu.require(0, "checkpoint")?;
+    req.flags.check_network_lock(version)?;
     req.flags.check_features(&criu, req.pre_dump)?;
-    if let Some(fd) = req.status_fd {
-        check_writable_fd(fd)?;
-    }
+    // criu writes to the status fd itself: it is passed to criu as an inherited fd.
+    let status_fd = req
+        .status_fd
+        .map(|fd| {
+            check_writable_fd(fd)?;
+            crate::sys::fd::dup_number(fd).with_context(|| format!("--status-fd {fd}"))
+        })
+        .transpose()?;
     // The config as create saw it (mounts, masked paths, namespaces).
     let spec = c.config()?.clone();
     let spec = &spec;
@@ -161,7 +184,7 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
             ..Default::default()
         });
     }
-    opts.status_fd = req.status_fd;
+    opts.status_fd = status_fd.as_ref().map(|_| criu::inherit_fd_number(0));
     if !req.pre_dump {
         let binds = criu::spec::bind_mounts(spec, &c.record.bundle, &c.record.rootfs)?;
         let proc_root = PathBuf::from(format!("/proc/{}/root", c.record.pid));
@@ -175,7 +198,8 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
     } else {
         CriuReqType::Dump
     };
-    let mut session = criu.spawn(&[], Some(log))?;
+    let inherit: Vec<_> = status_fd.iter().map(|f| f.as_fd()).collect();
+    let mut session = criu.spawn(&inherit, Some(log))?;
     session.call(
         &CriuReq {
             r#type: kind as i32,
@@ -231,14 +255,15 @@ fn check_writable_fd(fd: i32) -> Result<()> {
     Ok(())
 }
 
-/// `mkdir` (0700), an existing directory being fine: a container is checkpointed again and
-/// again into the same place.
+/// `mkdir -p` (0700), as runc's MkdirAll: an existing directory is fine (a container is
+/// checkpointed again and again into the same place), and missing parents are made.
 fn mkdir(p: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().mode(0o700).create(p) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => Ok(()),
-        r => r.context("creating the directory"),
-    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(p)
+        .context("creating the directory")
 }
 
 pub(crate) fn open_dir(p: &Path) -> Result<File> {

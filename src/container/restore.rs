@@ -115,7 +115,8 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
     let descriptors = read_descriptors(&f.image)?;
     let criu = Criu::find(req.criu)?;
     let min = if req.lsm_profile.is_some() { 31600 } else { 0 };
-    criu.require(min, "restore")?;
+    let version = criu.require(min, "restore")?;
+    f.check_network_lock(version)?;
     f.check_features(&criu, false)?;
     let binds = criu::spec::bind_mounts(spec, &prep.bundle.dir, &prep.bundle.rootfs)?;
     let ns = criu::spec::restore_namespaces(spec, 0)?;
@@ -256,9 +257,10 @@ fn read_descriptors(image: &Path) -> Result<Vec<String>> {
     serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Enter a private mount namespace, bind the rootfs on `at`, and make the mount points of
-/// the bind mounts (criu mounts them back but needs the points to exist), except below a
-/// tmpfs, whose contents criu restores itself.
+/// Enter a private mount namespace, bind the rootfs on `at`, and make the mount point of
+/// every mount (criu mounts them back but needs the points to exist: a rootfs made afresh
+/// for the restore, as containerd's, lacks those create made, like /run), except below a
+/// tmpfs, whose contents criu restores itself. As runc's prepareCriuRestoreMounts.
 fn prepare_root(bundle: &Bundle, binds: &[criu::spec::BindMount], at: &Path) -> Result<()> {
     use nix::mount::{mount, MsFlags};
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -280,20 +282,14 @@ fn prepare_root(bundle: &Bundle, binds: &[criu::spec::BindMount], at: &Path) -> 
         None::<&str>,
     )
     .with_context(|| format!("binding the rootfs on {}", at.display()))?;
-    let tmpfs: Vec<PathBuf> = bundle
-        .spec
-        .mounts()
-        .as_deref()
-        .unwrap_or(&[])
+    let mounts = bundle.spec.mounts().as_deref().unwrap_or(&[]);
+    let tmpfs: Vec<PathBuf> = mounts
         .iter()
         .filter(|m| m.typ().as_deref() == Some("tmpfs"))
         .map(|m| Path::new("/").join(m.destination()))
         .collect();
-    let root = crate::rootfs::path::open_root(&bundle.rootfs)?;
+    let mut points: Vec<(PathBuf, crate::rootfs::path::Kind)> = Vec::new();
     for b in binds {
-        if tmpfs.iter().any(|t| b.dest.starts_with(t) && b.dest != *t) {
-            continue;
-        }
         let kind = if std::fs::metadata(&b.source)
             .with_context(|| format!("bind mount source {}", b.source.display()))?
             .is_dir()
@@ -302,8 +298,22 @@ fn prepare_root(bundle: &Bundle, binds: &[criu::spec::BindMount], at: &Path) -> 
         } else {
             crate::rootfs::path::Kind::File
         };
-        crate::rootfs::path::ensure(root.as_fd(), &b.dest, kind)
-            .with_context(|| format!("creating the mount point {}", b.dest.display()))?;
+        points.push((b.dest.clone(), kind));
+    }
+    for m in mounts {
+        let dest = Path::new("/").join(m.destination());
+        let opts = crate::rootfs::options::parse(m.options().as_deref().unwrap_or(&[]))?;
+        if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
+            points.push((dest, crate::rootfs::path::Kind::Dir));
+        }
+    }
+    let root = crate::rootfs::path::open_root(&bundle.rootfs)?;
+    for (dest, kind) in points {
+        if tmpfs.iter().any(|t| dest.starts_with(t) && dest != *t) {
+            continue;
+        }
+        crate::rootfs::path::ensure(root.as_fd(), &dest, kind)
+            .with_context(|| format!("creating the mount point {}", dest.display()))?;
     }
     Ok(())
 }

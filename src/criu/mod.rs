@@ -483,8 +483,12 @@ fn last_error(text: &str) -> Option<String> {
         .lines()
         .filter_map(|l| l.find("Error (").map(|i| l[i..].trim()))
         .collect();
+    // "Dump files (pid: 12) failed with -1" wraps the line before it, which says why.
     let secondary = |l: &&&str| {
-        l.ends_with(" FAILED.") || l.contains("exited, status=") || l.contains("execvp(")
+        l.ends_with(" FAILED.")
+            || l.contains("exited, status=")
+            || l.contains("execvp(")
+            || l.contains(") failed with -")
     };
     errors
         .iter()
@@ -526,6 +530,17 @@ mod tests {
         assert_eq!(
             last_error(log).as_deref(),
             Some("Error (criu/net.c:3071): Locking network failed: iptables-restore returned -1.")
+        );
+    }
+
+    #[test]
+    fn the_wrapping_dump_files_line_is_not_the_cause() {
+        let log = "(00.42) Error (criu/sk-inet.c:199): inet: Connected TCP socket, consider using --tcp-established option.\n\
+                   (00.43) Error (criu/cr-dump.c:1635): Dump files (pid: 498) failed with -1\n\
+                   (00.58) Error (criu/cr-dump.c:2053): Dumping FAILED.\n";
+        assert_eq!(
+            last_error(log).as_deref(),
+            Some("Error (criu/sk-inet.c:199): inet: Connected TCP socket, consider using --tcp-established option.")
         );
     }
 

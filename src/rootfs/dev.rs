@@ -204,6 +204,39 @@ fn symlinks(dev: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
+/// After pivot: stdio that is the host's /dev/null (podman's conmon gives the init one for
+/// stdin) is replaced by the container's own, as runc's reOpenDevNull does. A file open on
+/// a device outside the container's mounts cannot be checkpointed (criu: "Can't lookup
+/// mount ... path=/dev/null"). Nothing is done when the container has no char device 1:3
+/// at /dev/null.
+pub fn reopen_dev_null(root: BorrowedFd<'_>) -> Result<()> {
+    use nix::sys::stat::{fstat, major, minor};
+    let Ok(null) = path::open_in_root(
+        root,
+        Path::new("/dev/null"),
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+    ) else {
+        return Ok(());
+    };
+    let st = fstat(null.as_raw_fd()).context("stat /dev/null")?;
+    let is_null = |mode: u32, rdev: u64| {
+        mode & libc::S_IFMT == libc::S_IFCHR && major(rdev) == 1 && minor(rdev) == 3
+    };
+    if !is_null(st.st_mode, st.st_rdev) {
+        return Ok(());
+    }
+    for fd in 0..3 {
+        match fstat(fd) {
+            Ok(s) if is_null(s.st_mode, s.st_rdev) => {
+                nix::unistd::dup2(null.as_raw_fd(), fd)
+                    .with_context(|| format!("reopening fd {fd} on the container's /dev/null"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

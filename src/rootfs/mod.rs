@@ -148,6 +148,7 @@ pub fn mount_console(slave: BorrowedFd<'_>, name: &Path) -> Result<()> {
 /// finally `linux.rootfsPropagation` applied to /.
 pub fn finish(cfg: &RootfsConfig) -> Result<()> {
     let root = path::open_root(Path::new("/"))?;
+    dev::reopen_dev_null(root.as_fd())?;
     if mounts::dev_readonly(cfg.spec) {
         let dev = path::lookup(root.as_fd(), Path::new("/dev"))?.context("/dev vanished")?;
         let attr = sys::MountAttr {
