@@ -4,7 +4,6 @@ use clap::Args;
 
 use super::{CreateOpts, Global};
 use crate::container::create::{create, CreateRequest};
-use crate::container::process_io::ProcessIo;
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
@@ -18,13 +17,7 @@ pub fn request<'a>(g: &'a Global, o: &'a CreateOpts, keep_console: bool) -> Crea
         root: &g.root,
         id: &o.id,
         bundle: &o.bundle,
-        io: ProcessIo {
-            console_socket: o.console_socket.as_deref(),
-            pid_file: o.pid_file.as_deref(),
-            pidfd_socket: o.pidfd_socket.as_deref(),
-            preserve_fds: o.preserve_fds,
-            keep_console,
-        },
+        io: o.io.process_io(keep_console),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         systemd_cgroup: g.systemd_cgroup,

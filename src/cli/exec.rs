@@ -7,10 +7,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use oci_spec::runtime::{Capability, Process};
 
-use super::Global;
+use super::{Global, IoOpts};
 use crate::cgroups::sub::SubCgroups;
 use crate::container::exec::{exec, ExecRequest};
-use crate::container::process_io::ProcessIo;
 use crate::container::Container;
 use crate::process::foreground;
 
@@ -19,13 +18,8 @@ pub struct ExecArgs {
     /// The process as runtime-spec JSON (as containerd and podman pass it).
     #[arg(short = 'p', long)]
     pub process: Option<PathBuf>,
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket that receives a pidfd of the new process.
-    #[arg(long = "pidfd-socket")]
-    pub pidfd_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: IoOpts,
     /// Return once the process runs.
     #[arg(short = 'd', long)]
     pub detach: bool,
@@ -50,9 +44,6 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process.
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    /// Pass this many fds above stdio to the process.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
-    pub preserve_fds: u32,
     /// The AppArmor profile for the process.
     #[arg(long)]
     pub apparmor: Option<String>,
@@ -75,7 +66,7 @@ pub fn run(g: &Global, a: ExecArgs) -> Result<i32> {
     let c = Container::load(&g.root, &a.id).with_context(ctx)?;
     let process = build_process(&c, &a).with_context(ctx)?;
     let terminal = process.terminal().unwrap_or(false);
-    if a.detach && terminal && a.console_socket.is_none() {
+    if a.detach && terminal && a.io.console_socket.is_none() {
         bail!(
             "exec {}: a terminal with --detach needs --console-socket",
             a.id
@@ -88,13 +79,7 @@ pub fn run(g: &Global, a: ExecArgs) -> Result<i32> {
     let req = ExecRequest {
         container: &c,
         process: &process,
-        io: ProcessIo {
-            console_socket: a.console_socket.as_deref(),
-            pidfd_socket: a.pidfd_socket.as_deref(),
-            pid_file: a.pid_file.as_deref(),
-            preserve_fds: a.preserve_fds,
-            keep_console: !a.detach && a.console_socket.is_none(),
-        },
+        io: a.io.process_io(!a.detach && a.io.console_socket.is_none()),
         ignore_paused: a.ignore_paused,
         sub_cgroups: &sub_cgroups,
     };

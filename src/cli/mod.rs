@@ -2,6 +2,7 @@
 //! exposes `run(&Global, Args) -> Result<i32>` returning the process exit code.
 use std::path::PathBuf;
 
+use crate::container::process_io::ProcessIo;
 use crate::log::LogFormat;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -157,26 +158,48 @@ pub struct CreateOpts {
     /// Bundle directory (config.json + rootfs); default: the current directory.
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
-    /// Unix socket that receives the pty master when process.terminal is true.
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    /// Write the container init's pid to this file.
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket that receives a pidfd of the container init.
-    #[arg(long = "pidfd-socket")]
-    pub pidfd_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: IoOpts,
     /// Do not use pivot_root (for a rootfs on a ramdisk).
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
     /// Do not create a new session keyring for the container.
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Pass this many fds above stdio (3..3+N) to the container process.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
-    pub preserve_fds: u32,
     /// The container id.
     pub id: String,
+}
+
+// What `create`, `run` and `exec` hand the new process (for create and run, the
+// container's init) besides its config. A plain comment: a doc comment on a flattened Args
+// struct would become the about text of the subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct IoOpts {
+    /// Unix socket that receives the pty master when process.terminal is true.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Write the new process's pid to this file.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the new process.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Pass this many fds above stdio (3..3+N) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+impl IoOpts {
+    /// `keep_console`: a foreground caller without a console socket keeps the pty master.
+    pub fn process_io(&self, keep_console: bool) -> ProcessIo<'_> {
+        ProcessIo {
+            console_socket: self.console_socket.as_deref(),
+            pid_file: self.pid_file.as_deref(),
+            pidfd_socket: self.pidfd_socket.as_deref(),
+            preserve_fds: self.preserve_fds,
+            keep_console,
+        }
+    }
 }
 
 /// `berth --version`, in the form go-runc parses.

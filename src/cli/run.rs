@@ -26,7 +26,7 @@ pub fn run(g: &Global, a: RunArgs) -> Result<i32> {
     if a.detach && a.keep {
         bail!("run {id}: --keep has no effect with --detach");
     }
-    let keep_console = !a.detach && a.opts.console_socket.is_none();
+    let keep_console = !a.detach && a.opts.io.console_socket.is_none();
     // (With --detach and a terminal but no console socket, create refuses: the pty would be
     // nobody's once we return.)
     // Block the signals we forward before the init exists, so none is lost; the init

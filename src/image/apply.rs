@@ -85,6 +85,20 @@ struct Meta {
     xattrs: Vec<(OsString, Vec<u8>)>,
 }
 
+impl Meta {
+    /// A file's mode bits, owner and times, without xattrs (the caller reads those).
+    fn of(m: &std::fs::Metadata) -> Meta {
+        use std::os::unix::fs::MetadataExt;
+        Meta {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            times: ts_of(m),
+            xattrs: Vec::new(),
+        }
+    }
+}
+
 /// Applies layers to one root directory.
 pub struct Applier {
     root: Rc<OwnedFd>,
@@ -376,13 +390,7 @@ impl Applier {
             self.stats.entries += 1;
             return self.whiteout(p, n);
         }
-        let mut meta = Meta {
-            mode: m.mode() & 0o7777,
-            uid: m.uid(),
-            gid: m.gid(),
-            times: ts_of(&m),
-            xattrs: Vec::new(),
-        };
+        let mut meta = Meta::of(&m);
         let mut opaque = false;
         for k in xattr::list(abs).with_context(|| format!("listing xattrs of {}", abs.display()))? {
             if k.as_bytes() == OVERLAY_OPAQUE.as_bytes() {
@@ -898,18 +906,11 @@ impl Applier {
     /// Copy a lower layer's file up to `path` in this layer, with its owner, mode, times and
     /// xattrs.
     fn copy_up(&mut self, path: &Path, src: File) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
         use xattr::FileExt;
         let m = src
             .metadata()
             .with_context(|| format!("stat the hardlink target of {path:?}"))?;
-        let mut meta = Meta {
-            mode: m.mode() & 0o7777,
-            uid: m.uid(),
-            gid: m.gid(),
-            times: ts_of(&m),
-            xattrs: Vec::new(),
-        };
+        let mut meta = Meta::of(&m);
         for k in src.list_xattr().context("listing xattrs")? {
             if !k.as_bytes().starts_with(OVERLAY_PREFIX.as_bytes()) {
                 if let Some(v) = src.get_xattr(&k).context("reading xattr")? {

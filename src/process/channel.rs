@@ -252,15 +252,18 @@ mod tests {
         assert!(b.recv().unwrap().is_none());
     }
 
-    #[test]
-    fn a_send_to_a_failed_child_reports_its_failure() {
-        let (a, b) = Channel::pair("container init").unwrap();
-        b.send(&Msg::Failed(ChildError {
+    fn rootfs_gone() -> Msg {
+        Msg::Failed(ChildError {
             step: "rootfs".into(),
             errno: 2,
             message: "gone".into(),
-        }))
-        .unwrap();
+        })
+    }
+
+    #[test]
+    fn a_send_to_a_failed_child_reports_its_failure() {
+        let (a, b) = Channel::pair("container init").unwrap();
+        b.send(&rootfs_gone()).unwrap();
         drop(b);
         let e = a.send(&Msg::HooksDone).unwrap_err();
         assert_eq!(format!("{e:#}"), "container init: rootfs: gone");
@@ -275,12 +278,7 @@ mod tests {
     fn a_child_that_closed_with_unread_packets_still_reports_its_failure() {
         let (a, b) = Channel::pair("container init").unwrap();
         a.send(&Msg::CgroupJoined).unwrap(); // never read by the child
-        b.send(&Msg::Failed(ChildError {
-            step: "rootfs".into(),
-            errno: 2,
-            message: "gone".into(),
-        }))
-        .unwrap();
+        b.send(&rootfs_gone()).unwrap();
         drop(b);
         let e = a
             .expect("RunHooks", |m| matches!(m, Msg::RunHooks))
