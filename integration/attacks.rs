@@ -169,18 +169,21 @@ fn no_leaked_fds_and_no_cwd_outside_the_root() {
     }
 }
 
-/// CVE-2025-31133 class: the image's /dev (no tmpfs over it) holds /dev/null as a symlink to
-/// a host file; masking must not bind that file anywhere, nor write through it.
+/// CVE-2025-31133 class: /dev/null swapped for a symlink before masking uses it, two ways:
+/// the image's /dev (no tmpfs over it) holds /dev/null as a symlink to a host file, and a
+/// racing process replaces the container's /dev/null with a link to another file after /dev
+/// is set up. Masking must not bind that file anywhere, nor write through it.
 #[test]
 fn dev_null_swapped_for_a_symlink_is_not_used_to_mask() {
     let host = HostTarget::new();
     let victim = host.path().join("victim");
     std::fs::write(&victim, "host data").unwrap();
-    let b = Bundle::with(&["sh", "-c", "cat /proc/kcore | head -c 9"], |s| {
+    let cmd = ["sh", "-c", "cat /proc/version | head -c 12"];
+    let b = Bundle::with(&cmd, |s| {
         let m = s["mounts"].as_array_mut().unwrap();
         m.retain(|m| m["destination"] != "/dev");
         m.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev/"));
-        s["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+        s["linux"]["maskedPaths"] = json!(["/proc/version"]);
     });
     let dev = b.path().join("rootfs/dev");
     let _ = std::fs::remove_file(dev.join("null"));
@@ -193,6 +196,33 @@ fn dev_null_swapped_for_a_symlink_is_not_used_to_mask() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "host data");
     assert_eq!(mounts_mentioning(victim.to_str().unwrap()), 0);
+
+    // The race: in the CVE the link led to a procfs file such as core_pattern; here to a
+    // file of the rootfs.
+    let tmp = TempDir::new("hd-hook");
+    let b = Bundle::with(&cmd, |s| {
+        s["linux"]["maskedPaths"] = json!(["/proc/version"])
+    });
+    let rootfs = b.path().join("rootfs");
+    std::fs::write(rootfs.join("victim"), "in-root data").unwrap();
+    let hooks = attacker_hook(
+        tmp.path(),
+        &rootfs,
+        "rm -f \"$R/dev/null\"; ln -s /victim \"$R/dev/null\"",
+    );
+    let mut c = b.config();
+    c["hooks"] = hooks;
+    b.set_config(&c);
+    let (code, out, err) = root.run_bundle(&b, &unique("hd-devnull-race"));
+    assert!(
+        !out.contains("in-root data"),
+        "the linked file was bound over a masked path: {out} {err}"
+    );
+    assert_ne!(code, 0, "out {out:?} err {err:?}");
+    assert!(
+        err.contains("/dev/null is not the char device 1:3"),
+        "{err}"
+    );
 }
 
 /// CVE-2026-30892: `exec -u 1` is uid 1, not 0. And (seen with runc 1.1.5) `exec --user`
@@ -225,12 +255,14 @@ fn exec_user_is_parsed_right_and_leaves_host_dev_null_alone() {
             want,
             "-u {u}"
         );
+        // After each exec: a later `-u 0` would give it back to root.
+        let after = std::fs::metadata("/dev/null").unwrap();
+        assert_eq!(
+            (before.uid(), before.gid(), before.mode()),
+            (after.uid(), after.gid(), after.mode()),
+            "-u {u}: the host's /dev/null was re-owned"
+        );
     }
-    let after = std::fs::metadata("/dev/null").unwrap();
-    assert_eq!(
-        (before.uid(), before.gid(), before.mode()),
-        (after.uid(), after.gid(), after.mode())
-    );
     root.ok(&["delete", "--force", &id]);
 }
 
@@ -421,7 +453,6 @@ fn a_symlink_exchange_race_on_a_mount_destination_stays_inside() {
                 nix::fcntl::renameat2(None, &a, None, &l, nix::fcntl::RenameFlags::RENAME_EXCHANGE)
                     .unwrap();
                 n += 1;
-                std::thread::yield_now();
             }
             n
         });

@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cycles=${1:-1000}
 BERTH_SOAK_CYCLES="$cycles" cargo test --test soak -- --nocapture --test-threads=1 2>&1 |
-    grep -E '^soak:|test result|panicked|assert'
+    grep -E 'soak:|test result|panicked|assert'
