@@ -31,11 +31,13 @@ fi
 trap 'rmdir /sys/fs/cgroup/*/berth 2>/dev/null || true' EXIT
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-# Integration tests start real containers; two at a time fits this 2-core machine. Skipped
-# tests are counted, and a test binary whose tests all skipped fails (scripts/skips.sh).
+# Integration tests start real containers; two at a time fits this 2-core machine. Every
+# test binary runs even after one fails (--no-fail-fast), so one run shows every failure.
+# Skipped tests are counted, and a test binary whose tests all skipped fails
+# (scripts/skips.sh).
 mkdir -p target/tmp
 rm -f target/tmp/skips.log
-cargo test --all-targets -- --test-threads=2 2>&1 | tee target/tmp/test-output.log
+cargo test --all-targets --no-fail-fast -- --test-threads=2 2>&1 | tee target/tmp/test-output.log
 bash scripts/skips.sh target/tmp/test-output.log target/tmp/skips.log
 # What each engine lane saw berth called with (README: Runtime calls per engine).
 for f in target/argv/*.txt; do [ -f "$f" ] && cat "$f"; done
