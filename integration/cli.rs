@@ -143,6 +143,21 @@ fn list_prints_what_runc_prints() {
             assert!(ours.contains("stopped"), "{ours}");
         }
     }
+    // A state dir that does not load: a line on stderr, the rest is listed, exit 0.
+    for dir in [root.path(), runc.root.path()] {
+        std::fs::create_dir(dir.join("cl-broken")).unwrap();
+        std::fs::write(dir.join("cl-broken/state.json"), "{").unwrap();
+    }
+    let (ours, theirs) = (root.run(&["list", "-q"]), runc.run(&["list", "-q"]));
+    assert!(ours.status.success() && theirs.status.success());
+    assert_eq!(ours.stdout, theirs.stdout);
+    for err in [&ours.stderr, &theirs.stderr] {
+        let err = String::from_utf8_lossy(err);
+        assert!(err.starts_with("load container cl-broken: "), "{err}");
+    }
+    for dir in [root.path(), runc.root.path()] {
+        std::fs::remove_dir_all(dir.join("cl-broken")).unwrap();
+    }
     for id in &ids {
         assert_eq!(
             root.ok(&["state", id]),

@@ -40,7 +40,8 @@ pub fn run(g: &Global, a: ListArgs) -> Result<i32> {
                 s.owner = owner_of(&c.dir);
                 states.push(s);
             }
-            Err(e) => tracing::warn!("list: skipping {id}: {e:#}"),
+            // runc writes this line to stderr itself (not through its logger) and goes on.
+            Err(e) => eprintln!("load container {id}: {e:#}"),
         }
     }
     if a.quiet {
