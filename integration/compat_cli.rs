@@ -431,3 +431,52 @@ fn debug_lines_for_create_run_and_exec() {
     );
     berth.ok(&["delete", "--force", &id]);
 }
+
+/// On a terminal, logrus writes text lines in colour, `ERRO[0000] message` padded to 44
+/// columns; berth writes the same. JSON stays JSON. (Through script(1), which gives the
+/// command a pty as stdin, stdout and stderr.)
+#[test]
+fn on_a_terminal_errors_are_coloured_as_logrus() {
+    for format in ["text", "json"] {
+        let mut seen = Vec::new();
+        for rt in runc_and_berth() {
+            let cmd = format!(
+                "{} --root {} --log-format {format} state cp-nope",
+                rt.bin,
+                rt.path().display()
+            );
+            let out = std::process::Command::new("script")
+                .args(["-qec", &cmd, "/dev/null"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("script(1) is needed (bsdutils)");
+            let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+            seen.push((out.status.code(), text));
+        }
+        let (runc, berth) = (&seen[0], &seen[1]);
+        assert_eq!(berth.0, runc.0, "{format}: {seen:?}");
+        if format == "text" {
+            let prefix = "\x1b[31mERRO\x1b[0m[0000] ";
+            assert!(runc.1.starts_with(prefix), "runc: {:?}", runc.1);
+            assert!(berth.1.starts_with(prefix), "berth: {:?}", berth.1);
+            assert!(
+                berth.1.contains("container \"cp-nope\" does not exist"),
+                "{:?}",
+                berth.1
+            );
+        } else {
+            assert_eq!(
+                Line::parse(berth.1.trim()).form(),
+                "json level=error",
+                "{:?}",
+                berth.1
+            );
+            assert_eq!(
+                Line::parse(runc.1.trim()).form(),
+                "json level=error",
+                "{:?}",
+                runc.1
+            );
+        }
+    }
+}

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 use tracing::field::{Field, Visit};
@@ -45,6 +45,16 @@ struct RuncLayer {
     max: Level,
     /// `--debug`: name the caller on every line.
     caller: bool,
+    /// Text lines to a terminal: logrus' coloured form (`colored_line`).
+    tty: bool,
+}
+
+/// When the runtime started, for the seconds of logrus' coloured form.
+static START: OnceLock<std::time::Instant> = OnceLock::new();
+
+/// Whether stderr is a terminal.
+fn stderr_is_tty() -> bool {
+    nix::unistd::isatty(2).unwrap_or(false)
 }
 
 /// One line's content: the message and its fields, in the order given.
@@ -128,6 +138,32 @@ pub fn format_line(format: LogFormat, level: &Level, e: &Entry, time: &str) -> S
     }
 }
 
+/// A line as logrus' text formatter writes it to a terminal, in colour:
+/// `ERRO[0000] message<padded to 44>  key=value`, the seconds counted from the start, the
+/// caller (with --debug) after them.
+pub fn colored_line(level: &Level, e: &Entry, secs: u64) -> String {
+    let (text, color) = match *level {
+        Level::ERROR => ("ERRO", 31),
+        Level::WARN => ("WARN", 33),
+        Level::INFO => ("INFO", 36),
+        Level::DEBUG => ("DEBU", 37),
+        Level::TRACE => ("TRAC", 37),
+    };
+    let caller = e
+        .caller
+        .as_ref()
+        .map(|(func, file)| format!("{file} {func}()"))
+        .unwrap_or_default();
+    let msg = e.msg.strip_suffix('\n').unwrap_or(&e.msg);
+    let mut s = format!("\x1b[{color}m{text}\x1b[0m[{secs:04}]{caller} {msg:<44} ");
+    let mut fields: Vec<_> = e.fields.iter().collect();
+    fields.sort_by_key(|(k, _)| *k);
+    for (k, v) in fields {
+        let _ = write!(s, " \x1b[{color}m{k}\x1b[0m={}", logrus_value(v));
+    }
+    s
+}
+
 /// A value as logrus' text formatter writes it: bare when it is made of letters, digits
 /// and `-._/@^+` only, otherwise quoted as Go's `%q` quotes it.
 fn logrus_value(v: &str) -> std::borrow::Cow<'_, str> {
@@ -200,6 +236,14 @@ fn escape_html(json: &str) -> String {
     s
 }
 
+/// Whole seconds since the runtime started (logrus counts from its own start).
+fn elapsed() -> u64 {
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs()
+}
+
 fn now() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -242,7 +286,11 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
         if self.caller {
             entry.caller = Some(caller(meta));
         }
-        let mut line = format_line(self.format, meta.level(), &entry, &now());
+        let mut line = if self.tty {
+            colored_line(meta.level(), &entry, elapsed())
+        } else {
+            format_line(self.format, meta.level(), &entry, &now())
+        };
         line.push('\n');
         self.write(&line);
     }
@@ -260,6 +308,7 @@ pub fn file_fd() -> Option<std::os::fd::RawFd> {
 
 /// Install the global logger. With no `--log` file, lines go to stderr.
 pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> Result<()> {
+    START.get_or_init(std::time::Instant::now);
     let sink = match path {
         Some(p) => {
             let f = OpenOptions::new()
@@ -279,6 +328,7 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> Result<()> {
         format,
         max,
         caller: debug,
+        tty: path.is_none() && format == LogFormat::Text && stderr_is_tty(),
     };
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::set_global_default(subscriber).context("installing the logger")?;
@@ -300,10 +350,12 @@ pub fn fatal(msg: &str) {
             msg: msg.to_string(),
             ..Entry::default()
         };
-        eprintln!(
-            "{}",
+        let line = if stderr_is_tty() {
+            colored_line(&Level::ERROR, &e, elapsed())
+        } else {
             format_line(LogFormat::Text, &Level::ERROR, &e, &now())
-        );
+        };
+        eprintln!("{line}");
     }
 }
 
@@ -362,6 +414,19 @@ mod tests {
         // Go's %q: escapes, and printable UTF-8 kept.
         assert_eq!(go_quote("a\"b\\c\nd\te\x01é"), r#""a\"b\\c\nd\te\x01é""#);
         assert_eq!(go_quote(""), r#""""#);
+    }
+
+    #[test]
+    fn colored_as_logrus_on_a_terminal() {
+        let e = Entry {
+            msg: "container does not exist".into(),
+            fields: vec![("pid", "42".into())],
+            caller: None,
+        };
+        assert_eq!(
+            colored_line(&Level::ERROR, &e, 0),
+            "\x1b[31mERRO\x1b[0m[0000] container does not exist                      \x1b[31mpid\x1b[0m=42"
+        );
     }
 
     #[test]
