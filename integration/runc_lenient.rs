@@ -116,6 +116,23 @@ fn a_hand_written_config_runs_as_under_runc() {
         "unknown fields are not warned about: {stderr}"
     );
     assert!(root.is_empty());
+
+    // With --debug, the ignored fields are named (at debug level).
+    let mut cfg = b.config();
+    cfg["root"]["path"] = json!("/nonexistent-st-rootfs");
+    b.set_config(&cfg);
+    let out = root.run(&["--debug", "create", "-b", b.path().to_str().unwrap(), &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for field in ["notAFieldEither", "process.notAField"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("level=debug") && l.contains(&format!("unknown field {field}"))),
+            "{field}: {stderr}"
+        );
+    }
+    assert!(root.is_empty());
 }
 
 /// Device access as runc reads it: an empty access is refused with runc's words.

@@ -152,7 +152,8 @@ impl<'de> de::Deserializer<'de> for Lenient<'de, '_> {
 /// The members of an object. With `fields` (a struct), each key is given as the field it
 /// names; null members are left out, as Go leaves the field alone.
 struct Members<'de, 'p> {
-    entries: Vec<(&'de str, &'de str, &'de Value)>,
+    /// (the field, or the key where it names none; the value)
+    entries: Vec<(&'de str, &'de Value)>,
     next: usize,
     at: &'p At<'p>,
     unknown: &'p RefCell<Vec<String>>,
@@ -168,7 +169,7 @@ impl<'de, 'p> Members<'de, 'p> {
         let mut entries = Vec::with_capacity(m.len());
         for (k, v) in m {
             let Some(fields) = fields else {
-                entries.push((k.as_str(), k.as_str(), v));
+                entries.push((k.as_str(), v));
                 continue;
             };
             if v.is_null() {
@@ -187,7 +188,7 @@ impl<'de, 'p> Members<'de, 'p> {
                 unknown.borrow_mut().push(At::Key(at, k).path());
                 k.as_str()
             };
-            entries.push((field, k.as_str(), v));
+            entries.push((field, v));
         }
         Members {
             entries,
@@ -205,7 +206,7 @@ impl<'de> MapAccess<'de> for Members<'de, '_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        let Some((field, _, _)) = self.entries.get(self.next) else {
+        let Some((field, _)) = self.entries.get(self.next) else {
             return Ok(None);
         };
         seed.deserialize(BorrowedStrDeserializer::<Error>::new(field))
@@ -213,9 +214,10 @@ impl<'de> MapAccess<'de> for Members<'de, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let (_, key, value) = self.entries[self.next];
+        // The path names the field as the schema spells it.
+        let (field, value) = self.entries[self.next];
         self.next += 1;
-        let at = At::Key(self.at, key);
+        let at = At::Key(self.at, field);
         seed.deserialize(Lenient {
             value,
             at: &at,
