@@ -15,17 +15,17 @@ bench_bins
 bundle=$work/bundle
 bench_bundle "$bundle" /bin/sleep 100000
 
-for r in "${names[@]}"; do
+for r in "${runtimes[@]}"; do
     "${bin[$r]}" --root "$work/root-$r" run -d -b "$bundle" ex </dev/null >/dev/null 2>&1
     declare "cmd_$r=${bin[$r]} --root $work/root-$r exec ex /bin/true"
 done
-interleave exec "$rounds" "$runs"
+interleave exec "$rounds" "$runs" "${runtimes[@]}"
 report exec "exec /bin/true"
 
-for r in "${names[@]}"; do
+for r in "${runtimes[@]}"; do
     declare "cmd_$r=${bin[$r]} --root $work/root-$r exec -d --pid-file $work/$r.pid ex /bin/true"
 done
-interleave exec-d "$rounds" "$runs"
+interleave exec-d "$rounds" "$runs" "${runtimes[@]}"
 report exec-d "exec -d /bin/true"
-for r in "${names[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f ex >/dev/null 2>&1 || true; done
+for r in "${runtimes[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f ex >/dev/null 2>&1 || true; done
 bench_versions

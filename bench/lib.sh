@@ -93,10 +93,14 @@ PY
 }
 
 names=(berth runc crun)
+runtimes=(berth runc crun)
 declare -A bin
 
-# BERTH_BEFORE=PATH adds a second berth binary, `before`, to every interleaved run (a change's
-# before/after figures from one run).
+# BERTH_BEFORE=PATH adds a second berth binary, `before`, to the interleaved runs of the
+# scenarios whose containers come and go within one command (`run`, `--version`, the peak RSS):
+# a change's before/after figures from one run. The others keep containers of the same id
+# alive, and two berth binaries would share their default cgroup /berth/<id>: they run
+# "${runtimes[@]}", berth, runc and crun only.
 bench_bins() {
     bin=([berth]=$BERTH [runc]=$(command -v runc) [crun]=$(command -v crun))
     if [ -n "${BERTH_BEFORE:-}" ]; then

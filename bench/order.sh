@@ -45,7 +45,8 @@ hot() {
     "$work/hotfuncs" "$syms" "$work/list.$n" "$@" </dev/null >/dev/null 2>"$work/log.$n" ||
         { bench_log "$* failed:"; tail -5 "$work/log.$n" >&2; exit 1; }
 }
-rt="$BERTH --root $work/root"
+# The root bench_cleanup looks in: an interrupted run leaves no container behind.
+rt="$BERTH --root $work/root-berth"
 # The lifecycle first: what every container start runs is what matters most.
 hot $rt run -b "$bundle" o-run
 hot $rt create -b "$bundle" o-c

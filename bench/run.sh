@@ -22,23 +22,23 @@ interleave run "$rounds" "$runs"
 report run "run /bin/true"
 
 # The split lifecycle: every timed step starts from the state the previous step leaves.
-for r in "${names[@]}"; do
+for r in "${runtimes[@]}"; do
     rt="${bin[$r]} --root $work/root-$r"
     gone="$rt delete -f s >/dev/null 2>&1; true"
     declare "cmd_$r=$rt create -b $bundle s" "prep_$r=sh -c \"$gone\""
 done
-interleave create "$rounds" "$runs"
-for r in "${names[@]}"; do
+interleave create "$rounds" "$runs" "${runtimes[@]}"
+for r in "${runtimes[@]}"; do
     rt="${bin[$r]} --root $work/root-$r"
     declare "cmd_$r=$rt start s" "prep_$r=sh -c \"$rt delete -f s >/dev/null 2>&1; $rt create -b $bundle s </dev/null >/dev/null 2>&1\""
 done
-interleave start "$rounds" "$runs"
-for r in "${names[@]}"; do
+interleave start "$rounds" "$runs" "${runtimes[@]}"
+for r in "${runtimes[@]}"; do
     rt="${bin[$r]} --root $work/root-$r"
     declare "cmd_$r=$rt delete s" "prep_$r=sh -c \"$rt delete -f s >/dev/null 2>&1; $rt create -b $bundle s </dev/null >/dev/null 2>&1; $rt start s; while $rt state s 2>/dev/null | grep -q running; do :; done\""
 done
-interleave delete "$rounds" "$runs"
-for r in "${names[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f s >/dev/null 2>&1 || true; done
+interleave delete "$rounds" "$runs" "${runtimes[@]}"
+for r in "${runtimes[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f s >/dev/null 2>&1 || true; done
 unset prep_berth prep_runc prep_crun
 report create "create"
 report start "start"

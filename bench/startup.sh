@@ -19,11 +19,11 @@ for r in "${names[@]}"; do declare "cmd_$r=${bin[$r]} --version"; done
 interleave version "$rounds" "$runs" "${names[@]}" floor
 report version "--version"
 
-for r in "${names[@]}"; do
+for r in "${runtimes[@]}"; do
     "${bin[$r]}" --root "$work/root-$r" create -b "$bundle" st </dev/null >/dev/null 2>&1
     declare "cmd_$r=${bin[$r]} --root $work/root-$r state st"
 done
-interleave state "$rounds" "$runs" "${names[@]}" floor
+interleave state "$rounds" "$runs" "${runtimes[@]}" floor
 report state "state of a created container"
-for r in "${names[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f st >/dev/null 2>&1 || true; done
+for r in "${runtimes[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f st >/dev/null 2>&1 || true; done
 bench_versions
