@@ -53,20 +53,6 @@ const INIT_POINTS: &[&str] = &[
     "init:ready",
 ];
 
-/// Every cgroup (v1) and cgroup2 mount point of the host.
-fn cgroup_mounts() -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            let mp = left.split(' ').nth(4)?;
-            matches!(fstype, "cgroup" | "cgroup2").then(|| mp.to_string())
-        })
-        .collect()
-}
-
 /// Processes whose command line or cgroup names `id` (the init runs berth's image with the
 /// create's argv until it execs).
 fn processes_of(id: &str) -> Vec<String> {
@@ -104,24 +90,8 @@ fn leftovers(root: &Root, id: &str, bundle: &str) -> Vec<String> {
             left.push(format!("mount: {l}"));
         }
     }
-    for mp in cgroup_mounts() {
-        let found = std::process::Command::new("find")
-            .args([
-                &mp,
-                "-mindepth",
-                "1",
-                "-maxdepth",
-                "4",
-                "-type",
-                "d",
-                "-name",
-                id,
-            ])
-            .output()
-            .unwrap();
-        for d in String::from_utf8_lossy(&found.stdout).lines() {
-            left.push(format!("cgroup: {d}"));
-        }
+    for d in cgroups_named(id) {
+        left.push(format!("cgroup: {}", d.display()));
     }
     left.extend(
         processes_of(id)

@@ -286,26 +286,46 @@ pub fn mounts_mentioning(s: &str) -> usize {
         .count()
 }
 
-/// cgroup directories named after the id, anywhere in the cgroup trees.
-pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
-    let out = Command::new("find")
-        .args([
-            "/sys/fs/cgroup",
-            "-mindepth",
-            "2",
-            "-maxdepth",
-            "5",
-            "-type",
-            "d",
-            "-name",
-            id,
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
+/// Every cgroup (v1) and cgroup2 mount point of the host.
+pub fn cgroup_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
         .lines()
-        .map(PathBuf::from)
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            let mp = left.split(' ').nth(4)?;
+            matches!(fstype, "cgroup" | "cgroup2").then(|| mp.to_string())
+        })
         .collect()
+}
+
+/// cgroup directories named after the id, in every cgroup and cgroup2 mount (every v1
+/// hierarchy and the unified one).
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for mp in cgroup_mounts() {
+        let out = Command::new("find")
+            .args([
+                &mp,
+                "-mindepth",
+                "1",
+                "-maxdepth",
+                "4",
+                "-type",
+                "d",
+                "-name",
+                id,
+            ])
+            .output()
+            .unwrap();
+        found.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(PathBuf::from),
+        );
+    }
+    found
 }
 
 /// Assert that a failed create left nothing: no state, no mounts, no cgroups.
