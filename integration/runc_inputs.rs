@@ -133,6 +133,15 @@ fn fds_above_stdio(pid: &str) -> Vec<(u32, String)> {
     v
 }
 
+/// Wait (bounded) until the process has exec'd the container's `sleep`.
+fn wait_until_running_sleep(pid: &str) {
+    let comm = format!("/proc/{pid}/comm");
+    wait_for(
+        || std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "sleep"),
+        "the container's process to exec sleep",
+    );
+}
+
 #[test]
 fn the_init_and_exec_hold_only_what_they_were_given() {
     let root = Root::new();
@@ -171,6 +180,8 @@ fn the_init_and_exec_hold_only_what_they_were_given() {
     );
     assert!(fds.iter().any(|(_, t)| t.starts_with("socket:")), "{fds:?}");
     root.ok(&["start", &id]);
+    // start returns once the init has read the fifo, a moment before its execve.
+    wait_until_running_sleep(&pid);
     assert_eq!(
         fds_above_stdio(&pid),
         vec![],
@@ -182,6 +193,7 @@ fn the_init_and_exec_hold_only_what_they_were_given() {
         pid_file.display()
     ));
     let epid = std::fs::read_to_string(&pid_file).unwrap();
+    wait_until_running_sleep(epid.trim());
     assert_eq!(
         fds_above_stdio(epid.trim()),
         vec![],
