@@ -708,9 +708,11 @@ fn criu_works() -> bool {
 
 /// A loop that prints "TOKEN COUNT" every second, the token read once into its memory: a
 /// restored process goes on with the same token and the next count, a restarted one would
-/// start again with a new token.
+/// start again with a new token. /token is replaced by a rename, so a reader never sees it
+/// half written.
 const TOKEN_COUNTER: &str = "read t </proc/sys/kernel/random/uuid; i=0; \
-    while :; do i=$((i+1)); echo \"$t $i\"; echo \"$t\" >/token; sleep 1; done";
+    while :; do i=$((i+1)); echo \"$t $i\"; echo \"$t\" >/token.new; mv /token.new /token; \
+    sleep 1; done";
 
 /// The last "TOKEN COUNT" line of `text`.
 fn last_count(text: &str) -> Option<(String, u64)> {
@@ -890,8 +892,14 @@ fn sysd_ctr_checkpoint_and_restore() {
         ]);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    wait_for(|| !token().is_empty(), "the counter's first token");
-    let before = token();
+    let mut before = String::new();
+    wait_for(
+        || {
+            before = token();
+            !before.is_empty()
+        },
+        "the counter's first token",
+    );
     ok(&[
         "container",
         "checkpoint",
@@ -924,9 +932,13 @@ fn sysd_ctr_checkpoint_and_restore() {
         "{tasks}"
     );
     // The rootfs is new (no --rw): /token comes back once the restored loop writes it.
+    let mut after = String::new();
     wait_for(
-        || !token().is_empty(),
+        || {
+            after = token();
+            !after.is_empty()
+        },
         "the restored counter to write its token",
     );
-    assert_eq!(token(), before, "restarted, not restored");
+    assert_eq!(after, before, "restarted, not restored");
 }
