@@ -39,6 +39,8 @@ mkdir -p target/tmp
 rm -f target/tmp/skips.log
 cargo test --all-targets --no-fail-fast -- --test-threads=2 2>&1 | tee target/tmp/test-output.log
 bash scripts/skips.sh target/tmp/test-output.log target/tmp/skips.log
+# Fuzzing, short: every target 40 s without a sanitizer (`scripts/fuzz.sh` runs long ones).
+bash scripts/fuzz.sh --ci
 # What each engine lane saw berth called with (README: Runtime calls per engine).
 for f in target/argv/*.txt; do [ -f "$f" ] && cat "$f"; done
 
