@@ -214,6 +214,11 @@ fn sysd_nested_slice_default_path_and_exec() {
     let id = unique("sysd-nest");
     let b = Bundle::with(&["sleep", "600"], |s| {
         s["linux"]["cgroupsPath"] = json!(format!("sysd-nest-deep.slice:sysd:{id}"));
+        // runc's template has a cgroup namespace only on v2; this test wants one on v1 too.
+        let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+        if !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
     });
     let pid = started(&root, &b, &id);
     assert_eq!(
