@@ -489,9 +489,12 @@ impl Podman {
         Some(p)
     }
 
+    /// One podman command, bounded: 300 s, then it is killed (exit status 124).
     fn run(&self, args: &[&str]) -> std::process::Output {
         let d = self.work.path();
-        std::process::Command::new("podman")
+        println!("sysd: podman {args:?}");
+        std::process::Command::new("timeout")
+            .args(["--kill-after=10", "300", "podman"])
             .arg("--root")
             .arg(d.join("storage"))
             .arg("--runroot")
