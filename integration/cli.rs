@@ -875,3 +875,50 @@ fn hugepage_limits_at_create_and_update() {
     assert_nothing_left(&root, &id, &b);
     assert!(!base.join(&parent).exists());
 }
+
+/// Output to a reader that has gone (`berth state ID | head -c1`): berth ends silently by
+/// SIGPIPE, as runc does (Go dies of SIGPIPE on a broken stdout), not with a panic or an
+/// error line. The pipe's read end is closed before berth starts, so every write fails.
+#[test]
+fn output_to_a_closed_pipe_ends_by_sigpipe_as_runc() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = Root::new();
+    let id = unique("cl-pipe");
+    let b = Bundle::new(&["sleep", "100"]);
+    root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+    let rr = root.path().to_str().unwrap().to_string();
+    let runc_root = TempDir::new("cl-pipe-runc");
+    let runc_rr = runc_root.path().to_str().unwrap().to_string();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (BERTH, vec!["--root", &rr, "state", &id]),
+        (BERTH, vec!["--root", &rr, "list"]),
+        (BERTH, vec!["--root", &rr, "ps", &id]),
+        (BERTH, vec!["--root", &rr, "events", "--stats", &id]),
+        (BERTH, vec!["features"]),
+        (BERTH, vec!["--version"]),
+        ("runc", vec!["--root", &runc_rr, "list"]),
+    ];
+    for (bin, args) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(bin)
+            .args(&args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{bin} {args:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{bin} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    root.ok(&["delete", "--force", &id]);
+}

@@ -25,8 +25,10 @@ fn run() -> i32 {
         Err(code) => return code,
     };
     if cli.version {
-        print!("{}", berth::cli::version_text());
-        return 0;
+        return match berth::cli::output::print(&berth::cli::version_text()) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        };
     }
     let g = &cli.global;
     if let Err(e) = berth::log::init(g.log.as_deref(), g.log_format, g.debug) {

@@ -3,7 +3,6 @@
 //! whenever the OOM killer strikes in the container's cgroup. With --stats, one stats object
 //! and exit. Otherwise a stream: stats every interval (the first after one interval, as
 //! runc's ticker), until the init exits or the container is deleted.
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -89,16 +88,13 @@ pub fn run(g: &Global, a: EventsArgs) -> Result<i32> {
     let cg = c.cgroup().with_context(ctx)?;
     let (id, pid, started) = (c.record.id.clone(), c.record.pid, c.record.init_start_time);
     drop(c); // do not hold the lock while streaming
-    let mut out = std::io::stdout().lock();
-    let mut emit = |kind: &str, data: Option<Stats>| -> Result<()> {
+    let emit = |kind: &str, data: Option<Stats>| -> Result<()> {
         let line = serde_json::to_string(&Event {
             kind,
             id: &id,
             data,
         })?;
-        writeln!(out, "{}", go_json_escape(&line))?;
-        out.flush()?;
-        Ok(())
+        super::output::println(&go_json_escape(&line))
     };
     if a.stats {
         let s = cg.stats().with_context(ctx)?;

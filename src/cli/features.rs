@@ -17,7 +17,7 @@ pub fn run(g: &Global, _a: FeaturesArgs) -> Result<i32> {
     if criu_works(g) {
         doc["annotations"][CHECKPOINT_ANNOTATION] = "true".into();
     }
-    println!("{}", serde_json::to_string_pretty(&doc)?);
+    super::output::println(&serde_json::to_string_pretty(&doc)?)?;
     Ok(0)
 }
 

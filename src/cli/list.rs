@@ -46,15 +46,15 @@ pub fn run(g: &Global, a: ListArgs) -> Result<i32> {
     }
     if a.quiet {
         for s in &states {
-            println!("{}", s.id);
+            super::output::println(&s.id)?;
         }
         return Ok(0);
     }
     match a.format {
         // Go encodes an empty (nil) slice as null.
-        Format::Json if states.is_empty() => println!("null"),
-        Format::Json => println!("{}", go_json_escape(&serde_json::to_string(&states)?)),
-        Format::Table => print!("{}", table(&states)),
+        Format::Json if states.is_empty() => super::output::println("null")?,
+        Format::Json => super::output::println(&go_json_escape(&serde_json::to_string(&states)?))?,
+        Format::Table => super::output::print(&table(&states))?,
     }
     Ok(0)
 }

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod output;
 pub mod pause;
 pub mod ps;
 pub mod restore;
@@ -242,7 +243,8 @@ pub fn usage_error(e: clap::Error, cmd: &mut clap::Command) -> i32 {
     let text = e.format(cmd).render().to_string();
     let (head, usage) = text.split_once("\n\n").unwrap_or((&text, ""));
     crate::log::fatal(head.trim_start_matches("error: ").trim());
-    print!("Incorrect Usage.\n\n{usage}");
+    // Usage text is best effort: the error line above is what matters.
+    let _ = output::print(&format!("Incorrect Usage.\n\n{usage}"));
     1
 }
 

@@ -31,9 +31,9 @@ pub fn run(g: &Global, a: PsArgs) -> Result<i32> {
             if !a.ps_args.is_empty() {
                 bail!("ps {}: ps options go with the table format only", a.id);
             }
-            println!("{}", serde_json::to_string(&pids)?);
+            super::output::println(&serde_json::to_string(&pids)?)?;
         }
-        Format::Table => print!("{}", table(&pids, &a.ps_args).with_context(ctx)?),
+        Format::Table => super::output::print(&table(&pids, &a.ps_args).with_context(ctx)?)?,
     }
     Ok(0)
 }

@@ -14,6 +14,6 @@ pub fn run(g: &Global, a: StateArgs) -> Result<i32> {
     let c = Container::load(&g.root, &a.id).with_context(|| format!("state {}", a.id))?;
     let text = serde_json::to_string_pretty(&c.oci_state())?;
     // runc writes the document without a newline after it.
-    print!("{}", crate::container::state::go_json_escape(&text));
+    super::output::print(&crate::container::state::go_json_escape(&text))?;
     Ok(0)
 }

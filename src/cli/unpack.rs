@@ -68,7 +68,7 @@ pub fn run(g: &Global, a: UnpackArgs) -> Result<i32> {
     };
     let summary = image::unpack(&opts).map_err(|e| e.context(format!("unpack {}", opts.source)))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        super::output::println(&serde_json::to_string_pretty(&summary)?)?;
     } else if let Some(m) = &summary.rootfs_mount {
         eprintln!("rootfs mounted: {m}");
         eprintln!(

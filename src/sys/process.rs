@@ -204,8 +204,8 @@ pub fn runtime_start() {
 /// signal stays ignored across execve, so without this the container's program would
 /// inherit it (runc's programs never do).
 pub fn default_sigpipe() -> Result<(), Errno> {
-    // SAFETY: SIG_DFL installs no handler, so no code of ours can run from a signal; the
-    // only caller resets it right before execve, with no write in between.
+    // SAFETY: SIG_DFL installs no handler, so no code of ours can run from a signal. The
+    // callers reset it right before execve, or right before raising SIGPIPE to end berth.
     unsafe {
         nix::sys::signal::signal(
             nix::sys::signal::Signal::SIGPIPE,
@@ -213,6 +213,15 @@ pub fn default_sigpipe() -> Result<(), Errno> {
         )
     }
     .map(drop)
+}
+
+/// End the process by SIGPIPE, as a write to a closed stdout pipe ends a Go program (runc).
+pub fn die_of_sigpipe() -> ! {
+    let _ = default_sigpipe();
+    // SAFETY: raise sends SIGPIPE to this thread; with its default action back, the whole
+    // process ends there and no code of ours runs.
+    unsafe { libc::raise(libc::SIGPIPE) };
+    exit_now(141)
 }
 
 /// Exit at once, without running atexit handlers or destructors (for a forked child).
