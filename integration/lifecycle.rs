@@ -956,23 +956,8 @@ fn container_cannot_open_the_runtime_binary() {
 fn exec_into_a_user_namespace() {
     let root = Root::new();
     let id = unique("execuserns");
-    let b = Bundle::with(&["sleep", "100"], |s| {
-        s["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        s["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["destination"] != "/sys/fs/cgroup");
-    });
-    std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.path().join("rootfs"))
-        .status()
-        .unwrap();
+    let b = Bundle::with(&["sleep", "100"], userns_100000);
+    chown_rootfs(&b, "100000:100000");
     root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
     root.ok(&["start", &id]);
     let out = root.ok(&[
