@@ -251,17 +251,20 @@ fn checkpoint(root: &Root, args: &[&str]) {
     }
 }
 
-/// Checkpoint `id` into a new image directory, let its old pipes go and restore it with
-/// `restore_flags`: the restored container's pipes, and the image directory.
+/// Checkpoint `id` with `dump_flags` into a new image directory, let its old pipes go and
+/// restore it with `restore_flags`: the restored container's pipes, and the image directory.
 fn round_trip(
     root: &Root,
     b: &Bundle,
     id: &str,
     p: Pipes,
+    dump_flags: &[&str],
     restore_flags: &[&str],
 ) -> (Pipes, TempDir) {
     let img = TempDir::new("criu-img");
-    checkpoint(root, &["--image-path", img.path().to_str().unwrap(), id]);
+    let mut args = dump_flags.to_vec();
+    args.extend(["--image-path", img.path().to_str().unwrap(), id]);
+    checkpoint(root, &args);
     drop(p);
     let p = restore_piped(root, b, img.path(), id, restore_flags);
     (p, img)
@@ -332,15 +335,14 @@ fn criu_restored_container_takes_every_command() {
     let id = unique("criu-cmds");
     let (b, _net) = counter_bundle(|_| {});
     let (p, _) = start_counter(&root, &b, &id);
-    let img = TempDir::new("criu-img");
-    checkpoint(&root, &["--image-path", img.path().to_str().unwrap(), &id]);
-    drop(p);
-    let pid_file = img.path().join("restored.pid");
-    let mut p = restore_piped(
+    let dir = TempDir::new("criu-pid");
+    let pid_file = dir.path().join("restored.pid");
+    let (mut p, _img) = round_trip(
         &root,
         &b,
-        img.path(),
         &id,
+        p,
+        &[],
         &["--pid-file", pid_file.to_str().unwrap()],
     );
     let st = root.state(&id);
@@ -490,7 +492,7 @@ fn criu_bind_mounts_come_back() {
     std::os::unix::fs::symlink("/real", b.path().join("rootfs/lnk")).unwrap();
     let (p, _) = start_counter(&root, &b, &id);
     assert_eq!(exec_out(&root, &id, &["cat", "/real/b"]), "from-d2");
-    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[], &[]);
     assert!(p.ask().starts_with("2 "));
     assert_eq!(exec_out(&root, &id, &["cat", "/data/a"]), "from-d1");
     assert_eq!(exec_out(&root, &id, &["cat", "/real/b"]), "from-d2");
@@ -517,7 +519,7 @@ fn criu_new_cgroup_namespace() {
     });
     let (p, _) = start_counter(&root, &b, &id);
     assert_eq!(exec_out(&root, &id, &["cat", "/proc/1/cgroup"]), "0::/");
-    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[], &[]);
     assert!(p.ask().starts_with("2 "));
     assert_eq!(exec_out(&root, &id, &["cat", "/proc/1/cgroup"]), "0::/");
     let pid = root.state(&id)["pid"].as_i64().unwrap();
@@ -566,6 +568,25 @@ fn criu_tty_restored_through_console_socket() {
     checkpoint(&root, &["--image-path", img.path().to_str().unwrap(), &id]);
     drop(master);
     let (sock, t) = console("c2.sock");
+    // Its terminal is its own pty, which goes to the console socket: --shell-job (the
+    // caller's terminal in its place) is refused for it, before anything is made.
+    let err = root.fails(&[
+        "restore",
+        "-d",
+        "--shell-job",
+        "-b",
+        b.path().to_str().unwrap(),
+        "--image-path",
+        img.path().to_str().unwrap(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(
+        err.contains("--shell-job is for a container on its caller's terminal"),
+        "{err}"
+    );
+    assert_nothing_left(&root, &id, &b);
     ok_or_logs(
         &root,
         &[
@@ -729,7 +750,7 @@ fn criu_network_namespace_joined_by_path() {
         exec_out(&root, &id, &["readlink", "/proc/1/ns/net"]),
         net.inode()
     );
-    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[], &[]);
     assert_eq!(p.ask(), format!("2 {sleep_pid}"));
     assert_eq!(
         exec_out(&root, &id, &["readlink", "/proc/1/ns/net"]),
@@ -897,9 +918,8 @@ fn criu_tcp_established_connection_survives() {
     assert_eq!(status(&root, &id), "running");
     both_ways(&mut p, "two");
 
-    checkpoint(&root, &["--tcp-established", "--image-path", ip, &id]);
-    drop(p);
-    let mut p = restore_piped(&root, &b, img.path(), &id, &["--tcp-established"]);
+    let flag = ["--tcp-established"];
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &flag, &flag);
     both_ways(&mut p, "three");
     root.ok(&["delete", "--force", &id]);
 }
@@ -948,9 +968,8 @@ fn criu_ext_unix_sk_reconnects_to_the_outside_socket() {
     assert!(err.contains("--ext-unix-sk"), "{err}");
     assert_eq!(status(&root, &id), "running");
 
-    checkpoint(&root, &["--ext-unix-sk", "--image-path", ip, &id]);
-    drop(p);
-    let mut p = restore_piped(&root, &b, img.path(), &id, &["--ext-unix-sk"]);
+    let flag = ["--ext-unix-sk"];
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &flag, &flag);
     p.send("two");
     let got = received();
     assert!(got.contains("criu-usk: two"), "{got}");
@@ -1258,7 +1277,7 @@ fn criu_own_network_namespace() {
     let before = exec_out(&root, &id, &["readlink", "/proc/1/ns/net"]);
     let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
     assert_ne!(before, host_net.display().to_string());
-    let (mut p, _img) = round_trip(&root, &b, &id, p, &[]);
+    let (mut p, _img) = round_trip(&root, &b, &id, p, &[], &[]);
     assert_eq!(p.ask(), format!("2 {sleep_pid}"));
     let after = exec_out(&root, &id, &["readlink", "/proc/1/ns/net"]);
     assert_ne!(after, host_net.display().to_string());
@@ -1268,4 +1287,160 @@ fn criu_own_network_namespace() {
         "restored empty, as runc's --empty-ns network: {addrs}"
     );
     root.ok(&["delete", "--force", &id]);
+}
+
+/// A terminal the test owns, as a shell's: the master to type into and read from, the slave
+/// to give berth as its stdio. No echo, no CR before LF: the lines come back as written.
+struct Terminal {
+    master: std::fs::File,
+    slave: OwnedFd,
+}
+
+impl Terminal {
+    fn new() -> Terminal {
+        use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, OutputFlags, SetArg};
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let mut t = tcgetattr(&pty.slave).unwrap();
+        t.local_flags.remove(LocalFlags::ECHO);
+        t.output_flags.remove(OutputFlags::ONLCR);
+        tcsetattr(&pty.slave, SetArg::TCSANOW, &t).unwrap();
+        Terminal {
+            master: std::fs::File::from(pty.master),
+            slave: pty.slave,
+        }
+    }
+
+    /// The slave's path, as /proc/PID/fd shows it.
+    fn path(&self) -> String {
+        std::fs::read_link(format!("/proc/self/fd/{}", self.slave.as_raw_fd()))
+            .unwrap()
+            .display()
+            .to_string()
+    }
+
+    /// Run berth with the slave as stdin, stdout and stderr; its output (berth's errors).
+    fn berth(&self, root: &Root, args: &[&str]) -> std::process::Output {
+        let io = || Stdio::from(self.slave.try_clone().unwrap());
+        root.cmd()
+            .args(args)
+            .stdin(io())
+            .stdout(io())
+            .stderr(io())
+            .output()
+            .unwrap()
+    }
+
+    /// Send a line to the counting loop and read its answer (60 s at most).
+    fn ask(&mut self) -> String {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        writeln!(self.master, "next").unwrap();
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while line.last() != Some(&b'\n') {
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            let n = poll(&mut fds, PollTimeout::from(60_000u16)).unwrap();
+            assert!(n > 0, "no answer on the terminal in 60 s: {line:?}");
+            self.master.read_exact(&mut b).unwrap();
+            line.push(b[0]);
+        }
+        String::from_utf8_lossy(&line).trim().to_string()
+    }
+}
+
+/// `--shell-job`: a container on its caller's terminal (process.terminal false, berth's stdio
+/// a pty the test owns). Without the flag the checkpoint is refused, naming it; with it, the
+/// restore puts the container on the terminal berth's stdin is then (another pty), and the
+/// loop goes on counting there. A restore of that image without the flag, or with it but
+/// without a terminal, is refused, leaving nothing behind.
+#[test]
+fn criu_shell_job_on_the_callers_terminal() {
+    need_criu!();
+    let root = Root::new();
+    let id = unique("criu-shjob");
+    let (b, _uts) = counter_bundle(|_| {});
+    let bp = b.path().to_str().unwrap();
+    let mut term = Terminal::new();
+    let out = term.berth(&root, &["create", "-b", bp, &id]);
+    assert!(out.status.success(), "create on the terminal failed");
+    root.ok(&["start", &id]);
+    let first = term.ask();
+    let sleep_pid = first.split(' ').nth(1).unwrap().to_string();
+    assert_eq!(first, format!("1 {sleep_pid}"));
+    let pid = root.state(&id)["pid"].as_i64().unwrap();
+    let fd0 = |pid: i64| {
+        std::fs::read_link(format!("/proc/{pid}/fd/0"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    assert_eq!(fd0(pid), term.path());
+
+    let img = TempDir::new("criu-img");
+    let ip = img.path().to_str().unwrap();
+    let target = img.path().join("refused");
+    let err = root.fails(&["checkpoint", "--image-path", target.to_str().unwrap(), &id]);
+    assert!(err.contains("checkpoint it with --shell-job"), "{err}");
+    assert!(
+        !target.exists(),
+        "no image directory for a refused checkpoint"
+    );
+    assert_eq!(status(&root, &id), "running");
+    assert_eq!(term.ask(), format!("2 {sleep_pid}"));
+
+    checkpoint(&root, &["--shell-job", "--image-path", ip, &id]);
+    assert!(gone(&root, &id));
+    drop(term);
+
+    // Refused restores: without the flag, and with it but a pipe as stdin.
+    let err = root.fails(&["restore", "-d", "-b", bp, "--image-path", ip, &id]);
+    assert!(err.contains("restore it with --shell-job"), "{err}");
+    assert_nothing_left(&root, &id, &b);
+    let err = root.fails(&[
+        "restore",
+        "-d",
+        "--shell-job",
+        "-b",
+        bp,
+        "--image-path",
+        ip,
+        &id,
+    ]);
+    assert!(
+        err.contains("--shell-job: berth's stdin is not a terminal"),
+        "{err}"
+    );
+    assert_nothing_left(&root, &id, &b);
+
+    let mut term = Terminal::new();
+    let args = [
+        "restore",
+        "-d",
+        "--shell-job",
+        "-b",
+        bp,
+        "--image-path",
+        ip,
+        &id,
+    ];
+    let out = term.berth(&root, &args);
+    if !out.status.success() {
+        show_criu_logs(&args);
+        // berth's error went to the terminal.
+        let mut buf = vec![0u8; 4096];
+        let n = term.master.read(&mut buf).unwrap_or(0);
+        panic!(
+            "restore --shell-job failed: {}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    assert_eq!(term.ask(), format!("3 {sleep_pid}"));
+    let pid = root.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        fd0(pid),
+        term.path(),
+        "the restored init is on the new terminal"
+    );
+    root.ok(&["delete", "--force", &id]);
+    assert!(cgroups_named(&id).is_empty());
 }

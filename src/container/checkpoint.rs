@@ -19,6 +19,10 @@ use crate::criu::{self, rpc, Criu, CriuCgMode, CriuOpts, CriuReq, CriuReqType};
 /// The file listing the init's stdio (runc's name and format: a JSON array of link targets).
 pub const DESCRIPTORS: &str = "descriptors.json";
 
+/// berth's file listing the terminals outside the container that its init's stdio was on
+/// (a `--shell-job` checkpoint): criu's keys for them, `tty[RDEV:DEV]` in hex, a JSON array.
+pub const SHELL_JOB_TTYS: &str = "shell-job-ttys.json";
+
 /// Options `checkpoint` and `restore` share.
 #[derive(Debug, Clone)]
 pub struct CriuFlags {
@@ -148,6 +152,12 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
             crate::sys::fd::dup_number(fd).with_context(|| format!("--status-fd {fd}"))
         })
         .transpose()?;
+    // A terminal outside the container, checked before the image directory is made.
+    let ttys = if req.pre_dump {
+        Vec::new()
+    } else {
+        caller_terminals(c.record.pid, req.flags.shell_job)?
+    };
     // The config as create saw it (mounts, masked paths, namespaces).
     let spec = c.config()?.clone();
     let spec = &spec;
@@ -192,6 +202,8 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
             proc_root.join(p.strip_prefix("/").unwrap_or(p)).is_dir()
         })?;
         write_descriptors(c.record.pid, &f.image)?;
+        write_shell_job_ttys(&ttys, &f.image)?;
+        opts.external.extend(ttys);
     }
     let kind = if req.pre_dump {
         CriuReqType::PreDump
@@ -242,6 +254,70 @@ fn write_descriptors(pid: i32, image: &Path) -> Result<()> {
         .collect();
     let path = image.join(DESCRIPTORS);
     std::fs::write(&path, serde_json::to_vec(&fds)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// criu's name for a terminal (its `tty_d_name`): `tty[RDEV:DEV]` in hex.
+pub fn tty_key(st: &nix::sys::stat::FileStat) -> String {
+    format!("tty[{:x}:{:x}]", st.st_rdev, st.st_dev)
+}
+
+/// Whether a character device is one of the terminals criu knows (its `get_tty_driver`):
+/// /dev/tty and the console, virtual consoles and serial ports, pty masters and slaves.
+fn is_terminal(rdev: u64) -> bool {
+    matches!(libc::major(rdev), 4 | 5 | 128..=143 | 188 | 204)
+}
+
+/// The terminals outside the container that the init's stdio is on (a shell job: the
+/// caller's terminal, with process.terminal false), as criu's keys. criu 3.17 cannot dump
+/// such a pty (its devpts is not a mount of the container), so they are declared external
+/// (`--external tty[RDEV:DEV]`) and the restore gives its own terminal in their place. The
+/// container's own pty (process.terminal) is on its devpts and is dumped by criu. Without
+/// `--shell-job` such a terminal is refused here, as criu would refuse it.
+fn caller_terminals(pid: i32, shell_job: bool) -> Result<Vec<String>> {
+    use nix::sys::stat::{stat, SFlag};
+    let own = stat(format!("/proc/{pid}/root/dev/pts").as_str())
+        .ok()
+        .map(|s| s.st_dev);
+    let mut keys = Vec::new();
+    for fd in 0..3 {
+        let link = format!("/proc/{pid}/fd/{fd}");
+        let Ok(st) = stat(link.as_str()) else {
+            continue;
+        };
+        let chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+        if !chr || !is_terminal(st.st_rdev) || Some(st.st_dev) == own {
+            continue;
+        }
+        if !shell_job {
+            let path = std::fs::read_link(&link).unwrap_or_default();
+            bail!(
+                "the container's fd {fd} is the terminal {} outside it (process.terminal is \
+                 false: it runs on its caller's terminal): that is a shell job, checkpoint it \
+                 with --shell-job",
+                path.display()
+            );
+        }
+        let key = tty_key(&st);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+fn write_shell_job_ttys(keys: &[String], image: &Path) -> Result<()> {
+    let path = image.join(SHELL_JOB_TTYS);
+    if keys.is_empty() {
+        // A stale list from an earlier checkpoint into the same directory.
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    std::fs::write(&path, serde_json::to_vec(keys)?)
         .with_context(|| format!("writing {}", path.display()))
 }
 

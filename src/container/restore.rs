@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 
-use super::checkpoint::{open_dir, CriuFlags, DESCRIPTORS};
+use super::checkpoint::{open_dir, CriuFlags, DESCRIPTORS, SHELL_JOB_TTYS};
 use super::create::{prepare, record, CreateRequest, Made, Prepared};
 use super::process_io::ProcessIo;
 use super::state::Container;
@@ -113,6 +113,8 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
     let images =
         open_dir(&f.image).with_context(|| format!("--image-path {}", f.image.display()))?;
     let descriptors = read_descriptors(&f.image)?;
+    let ttys = read_shell_job_ttys(&f.image)?;
+    check_shell_job(f.shell_job, &ttys, spec)?;
     let criu = Criu::find(req.criu)?;
     let min = if req.lsm_profile.is_some() { 31600 } else { 0 };
     let version = criu.require(min, "restore")?;
@@ -161,7 +163,19 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
             inherit.push(fd);
         }
     }
-    let mut session = criu.spawn(&inherit, Some(log))?;
+    // --shell-job: berth's stdin, the caller's terminal, takes the place of the one the
+    // checkpoint left out (criu's inherit-fd by its key), and is criu's stdin too (criu
+    // wants a terminal there for a shell job, and gives it to a pty it inherits).
+    let stdin_fd = stdin.as_fd();
+    for key in &ttys {
+        opts.inherit_fd.push(rpc::InheritFd {
+            key: key.clone(),
+            fd: criu::inherit_fd_number(inherit.len()),
+        });
+        inherit.push(stdin_fd);
+    }
+    let criu_stdin = f.shell_job.then_some(stdin_fd);
+    let mut session = criu.spawn_with_stdin(&inherit, criu_stdin, Some(log))?;
 
     // 5. criu joins the container's cgroup, where the restored tree is created.
     let cgroup = made.cgroup()?;
@@ -243,6 +257,52 @@ impl criu::Notify for Notes<'_> {
             _ => Ok(()),
         }
     }
+}
+
+/// The terminals a `--shell-job` checkpoint left out of the image (none for other
+/// checkpoints, and for runc's).
+fn read_shell_job_ttys(image: &Path) -> Result<Vec<String>> {
+    let path = image.join(SHELL_JOB_TTYS);
+    match std::fs::read(&path) {
+        Ok(text) => {
+            serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// `--shell-job` at restore: the container goes onto the caller's terminal, berth's stdin.
+/// Needed when the checkpoint left a terminal out; refused for a container with a terminal
+/// of its own (criu would put the caller's terminal in place of its pty).
+fn check_shell_job(shell_job: bool, ttys: &[String], spec: &oci_spec::runtime::Spec) -> Result<()> {
+    if !shell_job {
+        if !ttys.is_empty() {
+            bail!(
+                "the checkpoint was made with --shell-job (the container ran on its caller's \
+                 terminal): restore it with --shell-job, with a terminal as berth's stdin"
+            );
+        }
+        return Ok(());
+    }
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal {
+        bail!(
+            "--shell-job is for a container on its caller's terminal (process.terminal false); \
+             this one has a pty of its own, restored through --console-socket"
+        );
+    }
+    if !nix::unistd::isatty(0).unwrap_or(false) {
+        bail!(
+            "--shell-job: berth's stdin is not a terminal (the restored container gets the \
+             terminal on berth's stdin, as its caller's terminal was at checkpoint time)"
+        );
+    }
+    Ok(())
 }
 
 /// The init's stdio at checkpoint time.

@@ -98,6 +98,18 @@ impl Criu {
     /// criu's own stdio is /dev/null: what it prints (libnftables does) must not reach the
     /// container's pipes, which are passed in `inherit` when it needs them.
     pub fn spawn(&self, inherit: &[BorrowedFd<'_>], log: Option<PathBuf>) -> Result<Session> {
+        self.spawn_with_stdin(inherit, None, log)
+    }
+
+    /// As [`Criu::spawn`], with `stdin` as criu's stdin: a `--shell-job` restore needs the
+    /// caller's terminal there (criu checks that its stdin is a terminal and hands it to the
+    /// restored processes whose terminal was outside the image).
+    pub fn spawn_with_stdin(
+        &self,
+        inherit: &[BorrowedFd<'_>],
+        stdin: Option<BorrowedFd<'_>>,
+        log: Option<PathBuf>,
+    ) -> Result<Session> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -118,8 +130,9 @@ impl Criu {
         // thread before criu).
         match unsafe { crate::sys::process::fork_with_flags(0, None) }.context("forking criu")? {
             crate::sys::process::Forked::Child => {
-                let code = match exec_swrk(&exe, &args, theirs.as_raw_fd(), &raw, null.as_raw_fd())
-                {
+                let stdin = stdin.map_or(null.as_raw_fd(), |f| f.as_raw_fd());
+                let io = [stdin, null.as_raw_fd(), null.as_raw_fd()];
+                let code = match exec_swrk(&exe, &args, theirs.as_raw_fd(), &raw, io) {
                     Ok(never) => match never {},
                     Err(e) => {
                         eprintln!("berth: starting {}: {e}", self.path.display());
@@ -256,29 +269,30 @@ pub fn dotted(v: u32) -> String {
     format!("{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
 }
 
-/// In the forked child: put the socket at 3 and the inherited fds at 4…, /dev/null at 0-2,
+/// In the forked child: put `stdio` at 0-2, the socket at 3 and the inherited fds at 4…,
 /// reset the signal mask (a foreground restore blocks the signals it forwards), exec criu.
 fn exec_swrk(
     exe: &std::ffi::CStr,
     args: &[std::ffi::CString],
     sock: RawFd,
     inherit: &[RawFd],
-    null: RawFd,
+    stdio: [RawFd; 3],
 ) -> Result<std::convert::Infallible, nix::errno::Errno> {
     use nix::fcntl::{fcntl, FcntlArg};
     // First move everything above the target range, so no dup2 overwrites a source.
     let high = 3 + inherit.len() as i32 + 1;
-    let mut moved = Vec::with_capacity(inherit.len() + 1);
-    for fd in std::iter::once(sock).chain(inherit.iter().copied()) {
-        moved.push(fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(high.max(10)))?);
+    let mut moved = Vec::with_capacity(inherit.len() + 4);
+    for fd in stdio
+        .iter()
+        .chain(std::iter::once(&sock))
+        .chain(inherit.iter())
+    {
+        moved.push(fcntl(*fd, FcntlArg::F_DUPFD_CLOEXEC(high.max(10)))?);
     }
-    for (i, fd) in moved.into_iter().enumerate() {
-        let target = 3 + i as i32;
+    for (target, fd) in moved.into_iter().enumerate() {
+        let target = target as i32;
         nix::unistd::dup2(fd, target)?;
         crate::sys::fdflags::clear_cloexec(target)?;
-    }
-    for target in 0..3 {
-        nix::unistd::dup2(null, target)?;
     }
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
