@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use berth::cgroups::{
     self, detect, load_manager, new_manager, paths, CgroupConfig, CgroupState, LinuxResources,
-    Manager, Version,
+    Manager, Version, Ways,
 };
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{
@@ -205,6 +205,22 @@ fn v1_full_lifecycle() {
     }
     // cpuset got the parent's cpus/mems so a task can join.
     assert!(!read(&paths["cpuset"], "cpuset.mems").is_empty());
+
+    // A process about to be forked joins each v1 hierarchy itself (a tasks file each, named
+    // by its controllers), the cgroup2 tree of a hybrid host by CLONE_INTO_CGROUP; nothing
+    // is left to the parent. Where the caller can use neither, all goes by pid.
+    let hierarchies: std::collections::BTreeSet<&PathBuf> = paths.values().collect();
+    let e = m.entry(Ways::default());
+    assert_eq!(e.tasks().len(), hierarchies.len());
+    assert!(e.tasks().iter().any(|t| t.hierarchy == "memory"));
+    assert_eq!(e.into_fd().is_some(), unified.is_some());
+    assert!(!e.parent_moves());
+    let why = Some("test");
+    let e = m.entry(Ways {
+        no_clone_into: why,
+        no_self_join: why,
+    });
+    assert!(e.tasks().is_empty() && e.into_fd().is_none() && e.parent_moves());
 
     let pid = g.sleep();
     m.apply(pid).unwrap();
@@ -594,7 +610,8 @@ fn v2_full_lifecycle() {
             "{c} not enabled: {controllers}"
         );
     }
-    assert!(m.clone_into_fd().is_some());
+    let e = m.entry(Ways::default());
+    assert!(e.into_fd().is_some() && e.tasks().is_empty() && !e.parent_moves());
 
     let pid = g.sleep();
     m.apply(pid).unwrap();

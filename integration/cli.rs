@@ -406,60 +406,6 @@ fn events_stream_reports_oom_and_ends_with_the_container() {
     assert!(cgroups_named(&id).is_empty());
 }
 
-/// (hierarchy id:controllers, path) for each line of a /proc/PID/cgroup text.
-fn cgroup_lines(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let (head, path) = l.rsplit_once(':')?;
-            Some((head.to_string(), path.to_string()))
-        })
-        .collect()
-}
-
-/// The host directory of each of a process's cgroups (v1 hierarchies and the cgroup2 one).
-fn cgroup_dirs(pid: i64) -> Vec<std::path::PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    cgroup_lines(&text)
-        .into_iter()
-        .map(|(head, path)| {
-            let ctrls = head.split_once(':').unwrap().1;
-            let mount = match ctrls {
-                "" if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() => {
-                    String::new()
-                }
-                "" => "unified".to_string(),
-                c => c
-                    .trim_start_matches("name=")
-                    .split(',')
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            };
-            std::path::Path::new("/sys/fs/cgroup")
-                .join(mount)
-                .join(path.trim_start_matches('/'))
-        })
-        .collect()
-}
-
-/// Makes `name` in each of the init's cgroup directories that are the container's (named
-/// after `id`); a v1 cpuset one gets its parent's cpus and mems (a new v1 cpuset takes no
-/// process without them). Returns what it made.
-fn make_sub_cgroups(init: i64, id: &str, name: &str) -> Vec<std::path::PathBuf> {
-    let mut made = Vec::new();
-    for dir in cgroup_dirs(init).into_iter().filter(|d| d.ends_with(id)) {
-        let sub = dir.join(name);
-        std::fs::create_dir(&sub).unwrap();
-        for f in ["cpuset.cpus", "cpuset.mems"] {
-            if sub.join(f).exists() {
-                std::fs::write(sub.join(f), std::fs::read(dir.join(f)).unwrap()).unwrap();
-            }
-        }
-        made.push(sub);
-    }
-    made
-}
-
 /// `exec --cgroup` as runc: `--cgroup sub` puts the process in the sub-cgroup of every
 /// hierarchy (the cgroup2 one of a hybrid host included), `--cgroup memory,pids:sub2` in
 /// those two only; a plain exec joins exactly the init's cgroups, the unified `0::` line

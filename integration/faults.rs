@@ -37,6 +37,7 @@ const CREATE_POINTS: &[&str] = &[
 /// Every setup step of the container init.
 const INIT_POINTS: &[&str] = &[
     "init:fds",
+    "init:cgroup-joined",
     "init:go",
     "init:namespaces",
     "init:keyring",

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use common::*;
@@ -972,6 +973,66 @@ fn exec_into_a_user_namespace() {
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(words, ["1000", "1000", "0", "100000", "65536"], "{out}");
     root.ok(&["delete", "--force", &id]);
+}
+
+/// The init, and processes exec'd into it, are in the container's cgroup in every hierarchy
+/// the host has mounted: each v1 one (they join it themselves, writing "0" to the `tasks`
+/// file the parent opened), and the cgroup2 tree of a hybrid host (cloned into it). A join
+/// that silently did nothing in any one hierarchy fails here. The same from a new user
+/// namespace, and for `exec --cgroup` into a sub-cgroup of every hierarchy.
+#[test]
+fn init_and_exec_join_every_hierarchy() {
+    let mounts = cgroup_mounts();
+    assert!(!mounts.is_empty(), "no cgroup hierarchy is mounted");
+    for userns in [false, true] {
+        let root = Root::new();
+        let id = unique("life-join");
+        let b = Bundle::with(&["sleep", "100"], |s| {
+            s["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+            if userns {
+                userns_100000(s);
+            }
+        });
+        if userns {
+            chown_rootfs(&b, "100000:100000");
+        }
+        root.ok(&["create", "-b", b.path().to_str().unwrap(), &id]);
+        let dirs: Vec<PathBuf> = mounts.iter().map(|m| Path::new(m).join(&id)).collect();
+        let init = root.state(&id)["pid"].as_i64().unwrap();
+        let what = format!("the init (userns {userns})");
+        assert_in_every(&dirs, init, &what);
+        let exec = |extra: &[&str]| -> i64 {
+            let pid_file = b.path().join("exec.pid");
+            let mut a = vec!["exec", "-d", "--pid-file", pid_file.to_str().unwrap()];
+            a.extend_from_slice(extra);
+            a.extend_from_slice(&[&id, "sleep", "100"]);
+            root.ok(&a);
+            let pid = std::fs::read_to_string(&pid_file).unwrap();
+            pid.trim().parse().unwrap()
+        };
+        let pid = exec(&[]);
+        assert_in_every(&dirs, pid, &format!("an exec'd process (userns {userns})"));
+        let subs = make_sub_cgroups(init, &id, "sub");
+        assert_eq!(subs.len(), dirs.len(), "{subs:?}");
+        let pid = exec(&["--cgroup", "sub"]);
+        let what = format!("exec --cgroup sub (userns {userns})");
+        assert_in_every(&subs, pid, &what);
+        root.ok(&["delete", "--force", &id]);
+        assert!(cgroups_named(&id).is_empty(), "{:?}", cgroups_named(&id));
+    }
+}
+
+/// `pid` is listed in the `cgroup.procs` of each of `dirs`.
+fn assert_in_every(dirs: &[PathBuf], pid: i64, what: &str) {
+    for d in dirs {
+        let procs = std::fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        assert!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "{what}, pid {pid}, is not in {}: {procs:?}",
+            d.display()
+        );
+    }
 }
 
 /// `exec -t --console-socket` (what containerd does for `ctr task exec -t`): the pty master

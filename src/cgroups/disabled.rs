@@ -1,12 +1,10 @@
 //! The manager of a container that runs without a cgroup: a rootless caller could not create
 //! one (berth warned at create). It accepts what needs no cgroup and refuses the rest with
 //! the reason.
-use std::os::fd::OwnedFd;
-
 use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
 
-use super::{resources_requested, CgroupState, LinuxResources, Manager, Stats};
+use super::{resources_requested, CgroupState, Entry, LinuxResources, Manager, Stats, Ways};
 
 const NO_CGROUP: &str = "rootless: the container has no cgroup (creating it was denied)";
 
@@ -50,8 +48,8 @@ impl Manager for Disabled {
     fn oom_kills(&self) -> Result<u64> {
         Ok(0)
     }
-    fn clone_into_fd(&self) -> Option<OwnedFd> {
-        None
+    fn entry(&self, _ways: Ways) -> Entry {
+        Entry::none()
     }
     fn path(&self) -> String {
         "(no cgroup)".into()

@@ -5,8 +5,9 @@
 //! 1. [`new_manager`] picks v1 or v2 from the host ([`detect`]) and resolves
 //!    `linux.cgroupsPath` (absolute: under each hierarchy's root; relative: under the runtime's
 //!    own cgroup; none: `/berth/<id>`). It has no side effect.
-//! 2. `create()` makes the directories (idempotent). `apply(pid)` moves a process in (or, on v2,
-//!    clone with `CLONE_INTO_CGROUP` and the fd from `clone_into_fd()`). `set(&resources)`
+//! 2. `create()` makes the directories (idempotent). A process about to be forked enters
+//!    through `entry()` ([`entry`]: CLONE_INTO_CGROUP on cgroup2, the child's own write to
+//!    each v1 `tasks` file, the rest by pid); `apply(pid)` moves a running one. `set(&resources)`
 //!    writes the limits, devices included (the default allowlist is added here). Each error
 //!    names the file and the value.
 //! 3. After `create()`, store `manager.state()` (serde) in state.json; [`load_manager`] rebuilds
@@ -19,7 +20,6 @@
 //! driven as v1, and the container also joins the cgroup2 tree, as runc does.
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod devices;
 pub mod disabled;
+pub mod entry;
 pub mod fs;
 pub mod paths;
 pub mod shared;
@@ -37,6 +38,7 @@ pub mod systemd;
 pub mod v1;
 pub mod v2;
 
+pub use entry::{Entry, Ways};
 pub use oci_spec::runtime::LinuxResources;
 pub use stats::Stats;
 
@@ -63,8 +65,14 @@ pub trait Manager {
     /// into new cpuset cgroups so a process can be attached. Rootless: a permission error is a
     /// warning and the manager becomes a no-op (then `set` refuses any resource request).
     fn create(&self) -> Result<()>;
-    /// Moves `pid` into the cgroup (every hierarchy on v1).
+    /// Moves `pid` into the cgroup (every hierarchy on v1), by pid: on v1 and v2 this may
+    /// wait for an RCU grace period (see [`entry`]); a process about to be forked enters
+    /// through [`Manager::entry`] instead.
     fn apply(&self, pid: i32) -> Result<()>;
+    /// Prepares, before a fork, the entry of the child into the cgroup: CLONE_INTO_CGROUP on
+    /// cgroup2, the child's own write to each v1 hierarchy's `tasks`, the rest by pid after
+    /// the fork ([`Entry::forked`]), as far as `ways` allows.
+    fn entry(&self, ways: Ways) -> Entry;
     /// Writes every limit in `r`, devices included (spec rules, then the default allowlist).
     /// The device list is always applied as a whole, so for `update` pass the container's
     /// resources merged with the update (as runc does), not the update alone.
@@ -89,9 +97,6 @@ pub trait Manager {
     fn stats(&self) -> Result<Stats>;
     /// How many processes the kernel's OOM killer has killed in the cgroup so far.
     fn oom_kills(&self) -> Result<u64>;
-    /// v2 only: an `O_PATH` fd on the cgroup directory for `clone3(CLONE_INTO_CGROUP)`. `None`
-    /// on v1, or when the directory cannot be opened (then use `apply`).
-    fn clone_into_fd(&self) -> Option<OwnedFd>;
     /// The cgroup directory (v2) or directories (v1), for messages.
     fn path(&self) -> String;
     /// What to store in state.json to rebuild this manager with [`load_manager`].

@@ -3,7 +3,7 @@
 //! hierarchy (on v2 it is the only form; on a hybrid host it covers the cgroup2 group too);
 //! with controllers, to those hierarchies only, the others keeping the container's cgroup.
 //! The result is the container's [`CgroupState`] with the directories moved down, to build a
-//! manager from (its `apply` and `clone_into_fd` place the process; it owns nothing).
+//! manager from (its `entry` places the process; it owns nothing).
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 

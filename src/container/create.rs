@@ -18,11 +18,17 @@
 //!  ─────────────────────                        ───────────────────────────────────────
 //!  [prepare] validate config, plan, seccomp
 //!  [spawn] lock <root>/<id>, mkfifo,
-//!  create the cgroup,
-//!  clone3(CLONE_NEW* [, CLONE_INTO_CGROUP]) ──▶ blocks in recv()
-//!  [drive] uid_map / gid_map (new user ns)
+//!  create the cgroup, open each v1
+//!  hierarchy's `tasks` for writing,
+//!  clone3(CLONE_NEW*, CLONE_INTO_CGROUP ──────▶ close the fds it was not given; write "0"
+//!  for cgroup2: v2, or a hybrid host's tree),   to each `tasks` fd: in the cgroup, with no
+//!  close the `tasks` fds                        grace period; close them (before anything
+//!                                               else runs or forks here)
+//!  ◀──────────────────────────── JoinedCgroup ──
+//!  [drive] uid_map / gid_map (new user ns)      blocks in recv()
 //!  ── Go{host_pid} ───────────────────────────▶ join namespaces by path, unshare time,
-//!  move the init into the cgroup (v1)            keyring, oom_score_adj, rootfs::prepare
+//!  by pid, what the init could not join         keyring, oom_score_adj, rootfs::prepare
+//!  itself (see below), then
 //!  ── CgroupJoined ───────────────────────────▶ (awaited before a cgroup mount or the end of
 //!                                               the mounts), unshare cgroup
 //!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
@@ -42,13 +48,20 @@
 //!  --pid-file, exit                              `berth start` opens it; then
 //!                                               startContainer hooks, execve
 //! ```
+//! `JoinedCgroup` comes when the init had `tasks` files to write, `CgroupJoined` when the
+//! parent had something to move by pid (`cgroups/entry.rs`: a `tasks` file it could not
+//! open; the cgroup2 tree when a helper in a user namespace joined by path clones the init;
+//! the systemd driver, whose unit starts with the pid): both sides know which from the
+//! `Entry` made before the clone. A move by pid waits for an RCU grace period when the
+//! kernel's lock was idle, so the init starts on its rootfs meanwhile.
+//!
 //! At any point the child may send `Failed(ChildError{step, errno, message})` and exit
 //! instead; the parent then reaps it, removes the cgroup and the state dir, and reports one
 //! error line: `container init: <step>: <context chain>: <errno text>`. When it dies without
 //! a word (a seccomp filter that kills, a signal), the parent says how, and after which step:
 //! the init records each step it completes in an area shared with the parent
 //! (`process/progress.rs`), which needs no system call.
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +73,7 @@ use nix::unistd::Pid;
 
 use super::process_io::ProcessIo;
 use super::state::{self, write_pid_file, Container, Lock, Record};
-use crate::cgroups::{self, CgroupConfig, CgroupState, Manager};
+use crate::cgroups::{self, CgroupConfig, CgroupState, Entry, Manager, Ways};
 use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
 use crate::process::idmap::MappingNamespaces;
@@ -391,8 +404,8 @@ impl Drop for Made {
 pub(crate) struct Child {
     pub pid: Pid,
     pub channel: Channel,
-    /// Cloned straight into its cgroup (v2); otherwise the parent moves it.
-    pub in_cgroup: bool,
+    /// How it enters its cgroup from here: its own word, the parent's moves by pid.
+    pub cgroup: cgroups::entry::Forked,
     /// The last step the init completed, for when it dies without a word.
     pub progress: Progress,
 }
@@ -403,8 +416,16 @@ fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
     let fifo = make_fifo(made.dir())?;
     crate::fault::point("create:fifo");
     let console_socket = req.io.connect_console()?;
-    let into = made.create_cgroup(prep)?.clone_into_fd();
-    let child = clone_init(req, prep, fifo, console_socket, into)?;
+    let ways = Ways {
+        no_clone_into: prep
+            .plan
+            .join_user
+            .as_ref()
+            .map(|_| "a helper in the user namespace joined by path clones the init"),
+        no_self_join: None,
+    };
+    let entry = made.create_cgroup(prep)?.entry(ways);
+    let child = clone_init(req, prep, fifo, console_socket, entry)?;
     made.child(child.pid);
     tracing::debug!(pid = child.pid.as_raw(), "container init cloned");
     crate::fault::point("create:clone");
@@ -419,7 +440,7 @@ fn clone_init(
     prep: &Prepared,
     fifo: OwnedFd,
     console_socket: Option<OwnedFd>,
-    into: Option<OwnedFd>,
+    entry: Entry,
 ) -> Result<Child> {
     let (parent_end, child_end) = Channel::pair("container init")?;
     let progress = Progress::new()?;
@@ -463,12 +484,8 @@ fn clone_init(
     }
     // The init starts with execCPUAffinity.initial: ours for the time of the clone.
     let initial = InitialAffinity::set(&prep.attrs.affinity)?;
-    // The helper inside a joined user namespace holds no right over our cgroup: the parent
-    // moves the init into it then.
-    let into = into
-        .as_ref()
-        .map(|f| f.as_raw_fd())
-        .filter(|_| join_user.is_none());
+    // None with a helper in a joined user namespace (`spawn` said so).
+    let into = entry.into_fd();
     let flags = prep.plan.clone_flags;
     // SAFETY: berth is single-threaded up to here (no async runtime, no thread pool,
     // synchronous logging), as fork_with_flags and fork_in_userns require.
@@ -500,6 +517,8 @@ fn clone_init(
             state: prep.hook_state("creating", 0),
             attrs: &prep.attrs,
             procfs: procfs.as_ref(),
+            cgroup_tasks: entry.tasks(),
+            cgroup_by_parent: entry.parent_moves(),
         });
     }
     drop(initial);
@@ -512,12 +531,13 @@ fn clone_init(
             unreachable!("the child never returns from init::run")
         }
     };
-    // The child's ends close here: its exit is end-of-file on the channel.
+    // The child's ends close here (its exit is end-of-file on the channel), and so do the
+    // `tasks` files it writes to.
     drop((child_end, fifo, console_socket));
     Ok(Child {
         pid,
         channel: parent_end,
-        in_cgroup: into.is_some(),
+        cgroup: entry.forked(),
         progress,
     })
 }
@@ -549,6 +569,11 @@ fn drive(
     let (ch, pid) = (&child.channel, child.pid.as_raw());
     let cgroup = made.cgroup()?;
     let spec = &prep.bundle.spec;
+    // The init's first word: it joined its v1 hierarchies (or why not, and it exits).
+    if child.cgroup.child_joins {
+        ch.expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))?;
+        tracing::debug!(pid, "the container init joined its cgroup v1 hierarchies");
+    }
     if prep.plan.new_user {
         let linux = spec.linux().as_ref().context("linux: missing")?;
         crate::process::idmap::write(
@@ -560,13 +585,13 @@ fn drive(
     ch.send(&Msg::Go { host_pid: pid })?;
     tracing::debug!("sent Go to the container init");
     crate::fault::point("create:go");
-    // The init starts on its rootfs while we move it into the cgroup (on v1 the first attach
-    // waits for an RCU grace period); it waits for CgroupJoined before its cgroup mounts and
-    // its cgroup namespace, and long before any container code runs.
-    if !child.in_cgroup {
-        cgroup.apply(pid)?;
+    // What the init could not join itself, we move it into by pid while it starts on its
+    // rootfs (that may wait for an RCU grace period); it waits for CgroupJoined before its
+    // cgroup mounts and its cgroup namespace, and long before any container code runs.
+    if child.cgroup.parent_moves() {
+        child.cgroup.finish(cgroup, pid)?;
+        ch.send(&Msg::CgroupJoined)?;
     }
-    ch.send(&Msg::CgroupJoined)?;
     tracing::debug!(pid, "the container init is in its cgroup");
     crate::fault::point("create:cgroup-joined");
 

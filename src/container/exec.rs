@@ -1,13 +1,16 @@
 //! `exec`: start another process in a running (or created) container.
 //!
-//! The same shape as create, smaller: the parent enters the init's pid namespace around a
-//! fork (so the child is in it) straight into the container's cgroup on v2 (on v1 the
-//! parent moves it), then says go. The child (`process/exec_child.rs`) joins the init's
+//! The same shape as create, smaller: the parent opens the `tasks` file of each v1
+//! hierarchy of the container's cgroup, enters the init's pid namespace around a fork (so
+//! the child is in it) straight into the cgroup2 directory (v2, or a hybrid host's tree),
+//! and waits for the child's JoinedCgroup: it writes "0" to each `tasks` fd first thing
+//! (`cgroups/entry.rs`: no RCU grace period). Whatever it could not join, the parent moves
+//! it into by pid; then it says go. The child (`process/exec_child.rs`) joins the init's
 //! other namespaces (user first), sets up its terminal, seccomp and identity with the code
 //! the init uses (`process/program.rs`), and execs. Its end of the socket is close-on-exec:
 //! the parent reads the messages (Console, SeccompNotify) until end-of-file, which means the
 //! exec happened, or a `Failed` with the step and errno.
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
@@ -18,6 +21,7 @@ use oci_spec::runtime::{LinuxNamespaceType as T, Process};
 use super::process_io::ProcessIo;
 use super::state::{write_pid_file, Container, Status};
 use crate::cgroups::sub::SubCgroups;
+use crate::cgroups::Ways;
 use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
 use crate::process::exec_child::{self, ExecContext};
@@ -85,12 +89,17 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     let progress = Progress::new()?;
     let guard = pid_ns.as_deref().map(PidNsGuard::enter).transpose()?;
     // Into a paused container the process is set up outside the frozen cgroup, then moved
-    // in, where it waits frozen until `resume`; we return once it is there, so neither the
-    // caller nor the container lock waits on the freezer.
-    let into = cgroup.clone_into_fd().filter(|_| !paused);
+    // in by pid, where it waits frozen until `resume`; we return once it is there, so
+    // neither the caller nor the container lock waits on the freezer. (It could not join
+    // itself: it would freeze in its own write, before it could say so.)
+    const PAUSED: &str = "the container is paused: moved in once set up";
+    let entry = cgroup.entry(Ways {
+        no_clone_into: paused.then_some(PAUSED),
+        no_self_join: paused.then_some(PAUSED),
+    });
     // The child starts with execCPUAffinity.initial: ours for the time of the fork.
     let initial = InitialAffinity::set(&attrs.affinity)?;
-    let into_fd = into.as_ref().map(|f| f.as_raw_fd());
+    let into_fd = entry.into_fd();
     // SAFETY: berth is single-threaded (no async runtime, no thread pool, synchronous
     // logging), as fork_with_flags requires.
     let forked = unsafe { crate::sys::process::fork_with_flags(0, into_fd) }
@@ -108,6 +117,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             attrs: &attrs,
             join_cgroup_late: paused,
             procfs: procfs.as_ref(),
+            cgroup_tasks: entry.tasks(),
         });
     }
     drop(initial);
@@ -121,6 +131,8 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
     };
     drop(child_end);
     drop(console_socket);
+    // The `tasks` files close here; the child has its own.
+    let entry = entry.forked();
     if tracing::enabled!(tracing::Level::DEBUG) {
         let joins: Vec<&str> = join
             .iter()
@@ -140,8 +152,13 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         let _ = waitpid(pid, None);
         e
     };
-    if into.is_none() && !paused {
-        cgroup.apply(pid.as_raw()).map_err(fail)?;
+    if entry.child_joins {
+        parent_end
+            .expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))
+            .map_err(fail)?;
+    }
+    if !paused {
+        entry.finish(&*cgroup, pid.as_raw()).map_err(fail)?;
     }
     parent_end
         .send(&Msg::Go {
@@ -167,7 +184,7 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             }
             Some((Msg::Console, fd)) => console = fd,
             Some((Msg::JoinCgroup, _)) if paused => {
-                cgroup.apply(pid.as_raw()).map_err(fail)?;
+                entry.finish(&*cgroup, pid.as_raw()).map_err(fail)?;
                 parent_end.send(&Msg::CgroupJoined).map_err(fail)?;
                 break; // frozen now: it execs after `resume`
             }

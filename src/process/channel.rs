@@ -73,11 +73,14 @@ impl<T> Step<T> for Result<T> {
 /// Messages, in the order they normally flow.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Msg {
-    /// parent → child: ids are mapped and the cgroup joined; carries the init's host pid
-    /// (for the state given to hooks that run inside the container).
+    /// child → parent, first thing: the child joined its v1 hierarchies itself, through the
+    /// `tasks` files the parent opened (`cgroups::entry`).
+    JoinedCgroup,
+    /// parent → child: ids are mapped; carries the child's host pid (for the state given to
+    /// hooks that run inside the container).
     Go { host_pid: i32 },
-    /// parent → child: the init is in its cgroup (the parent moves it while the init starts
-    /// on its rootfs; on v2 it was cloned into it).
+    /// parent → child: the parent moved the child by pid into what it could not join itself
+    /// (while the init starts on its rootfs).
     CgroupJoined,
     /// child (exec into a paused container) → parent: set up as far as it can go outside
     /// the frozen cgroup; move it in now (it freezes there until `resume`), then say

@@ -1,4 +1,5 @@
-//! An exec'd process, from the fork to execve: it joins the init's namespaces (user first),
+//! An exec'd process, from the fork to execve: it joins its cgroup (v1: through the `tasks`
+//! files the parent opened; see `cgroups::entry`), then the init's namespaces (user first),
 //! from fds the parent opened before the fork, then goes through the program setup the init
 //! uses (`program.rs`). Its end of the socket is close-on-exec, so end-of-file tells the
 //! parent that the exec happened. `container/exec.rs` is the parent side.
@@ -31,6 +32,9 @@ pub struct ExecContext<'a> {
     pub join_cgroup_late: bool,
     /// The host's /proc, opened before the fork (for process.apparmorProfile).
     pub procfs: Option<&'a ProcfsHandle>,
+    /// The v1 hierarchies' `tasks` files, opened by the parent: the process joins its cgroup
+    /// through them first thing (`cgroups::entry`).
+    pub cgroup_tasks: &'a [crate::cgroups::entry::TasksFile],
 }
 
 /// Run the exec'd process. Never returns: execs the program or exits with status 1.
@@ -54,7 +58,9 @@ fn setup(ctx: &ExecContext) -> Result<Never, ChildError> {
     keep.extend(ctx.console_socket.map(|s| s.as_raw_fd()));
     keep.extend(ctx.join.iter().map(|(_, _, f)| f.as_raw_fd()));
     keep.extend(ctx.procfs.map(|p| p.as_raw_fd()));
+    keep.extend(ctx.cgroup_tasks.iter().map(|t| t.raw_fd()));
     super::program::keep_only_given_fds(&keep, ctx.preserve_fds)?;
+    super::program::join_cgroup(&ctx.channel, ctx.cgroup_tasks)?;
     super::program::begin(&ctx.channel)?;
     super::program::set_oom_score_adj(ctx.process)?;
     for (t, path, f) in ctx.join {

@@ -43,6 +43,12 @@ pub struct InitContext<'a> {
     pub attrs: &'a crate::spec::attrs::Attrs,
     /// The host's /proc, opened before the clone (for process.apparmorProfile).
     pub procfs: Option<&'a crate::security::apparmor::ProcfsHandle>,
+    /// The v1 hierarchies' `tasks` files, opened by the parent: the init joins its cgroup
+    /// through them first thing (`cgroups::entry`).
+    pub cgroup_tasks: &'a [crate::cgroups::entry::TasksFile],
+    /// The parent moves the init by pid into the rest of its cgroup after the clone, and
+    /// says CgroupJoined when done.
+    pub cgroup_by_parent: bool,
 }
 
 /// Run the init. Never returns: execs the program or exits with status 1.
@@ -70,7 +76,8 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         procfs: ctx.procfs,
     };
 
-    // 1. Hold only what we were given, then wait until the parent mapped our ids.
+    // 1. Hold only what we were given (the runtime's lock on the state directory goes at
+    // once), join our cgroup, then wait until the parent mapped our ids.
     let mut keep = vec![ctx.channel.raw(), ctx.fifo.as_raw_fd()];
     keep.extend(ctx.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(ctx.procfs.map(|p| p.as_raw_fd()));
@@ -82,8 +89,14 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
             .flatten()
             .map(|f| f.as_fd().as_raw_fd()),
     );
+    keep.extend(ctx.cgroup_tasks.iter().map(|t| t.raw_fd()));
     super::program::keep_only_given_fds(&keep, ctx.extra_fds)?;
     crate::fault::point("init:fds");
+    // Into our cgroup before anything else runs here, or is forked from here: the v1
+    // hierarchies through the tasks files the parent opened (closed once written), the
+    // cgroup2 tree by the clone itself.
+    super::program::join_cgroup(&ctx.channel, ctx.cgroup_tasks)?;
+    crate::fault::point("init:cgroup-joined");
     let host_pid = super::program::begin(&ctx.channel)?;
     crate::fault::point("init:go");
 
@@ -109,13 +122,16 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     crate::fault::point("init:keyring");
 
     // 3. Mounts and /dev, then the runtime-namespace hooks, then ours, then pivot_root.
-    // The parent moves us into our cgroup meanwhile (a v1 first attach costs milliseconds);
-    // we wait for that only when something needs it, and before the mounts are done.
+    // Where the parent moves us by pid (a first attach by pid waits for an RCU grace
+    // period), it does so meanwhile; we wait for that only when something needs it (a
+    // cgroup mount, our cgroup namespace), and before the mounts are done.
     let joined = std::cell::Cell::new(false);
     let cgroup_ready = || -> Result<()> {
         if !joined.get() {
-            ctx.channel
-                .expect("CgroupJoined", |m| matches!(m, Msg::CgroupJoined))?;
+            if ctx.cgroup_by_parent {
+                ctx.channel
+                    .expect("CgroupJoined", |m| matches!(m, Msg::CgroupJoined))?;
+            }
             ctx.plan.enter_cgroup()?;
             joined.set(true);
         }

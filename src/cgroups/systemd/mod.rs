@@ -6,12 +6,11 @@
 //! devices, freeze, kill, stats), as runc does.
 //!
 //! Contract with the create path: `create()` does nothing (no D-Bus before the clone: zbus
-//! starts a thread); `clone_into_fd()` is `None` until the unit exists, so the create path
-//! calls `apply(pid)`, which starts the unit with the init in it. `update` sets the
+//! starts a thread); until the unit exists `entry()` leaves it all to `apply(pid)` after the
+//! clone, which starts the unit with the init in it. `update` sets the
 //! properties with SetUnitProperties, then writes cgroupfs; `destroy` stops the unit.
 //! Rootless, the driver talks to the user's systemd instance over the session bus.
 use std::cell::{Cell, RefCell};
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -19,7 +18,8 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    paths, CgroupConfig, CgroupState, CommonState, LinuxResources, Manager, Stats, Version,
+    paths, CgroupConfig, CgroupState, CommonState, Entry, LinuxResources, Manager, Stats, Version,
+    Ways,
 };
 
 pub mod dbus;
@@ -310,11 +310,11 @@ impl Manager for SystemdManager {
         self.fs.borrow().oom_kills()
     }
 
-    fn clone_into_fd(&self) -> Option<OwnedFd> {
+    fn entry(&self, ways: Ways) -> Entry {
         if !self.started.get() {
-            return None;
+            return Entry::by_apply(self, "the systemd unit is started with it");
         }
-        self.fs.borrow().clone_into_fd()
+        self.fs.borrow().entry(ways)
     }
 
     fn path(&self) -> String {

@@ -3,14 +3,15 @@
 //! /sys/fs/cgroup/unified), which then serves hugetlb limits when no v1 hugetlb hierarchy is
 //! mounted, and `cgroup.kill`.
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
 
 use super::shared::{self, cgroup2, pids, rdma};
-use super::{fs, CgroupState, CommonState, LinuxResources, Manager, Stats, Tracker};
+use super::{
+    entry, fs, CgroupState, CommonState, Entry, LinuxResources, Manager, Stats, Tracker, Ways,
+};
 
 pub mod blkio;
 pub mod cpu;
@@ -52,6 +53,21 @@ impl V1Manager {
             // Byte equality: these are paths we built, and Path's == parses components.
             if !out.iter().any(|o| o.as_os_str() == p.as_os_str()) {
                 out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Each v1 hierarchy's directory once, with its controllers (`cpu,cpuacct` when they share one).
+    fn hierarchies(&self) -> Vec<(&Path, String)> {
+        let mut out: Vec<(&Path, String)> = Vec::new();
+        for (c, p) in &self.paths {
+            match out.iter_mut().find(|(d, _)| d.as_os_str() == p.as_os_str()) {
+                Some((_, names)) => {
+                    names.push(',');
+                    names.push_str(c);
+                }
+                None => out.push((p, c.clone())),
             }
         }
         out
@@ -196,11 +212,20 @@ impl Manager for V1Manager {
     }
 
     fn apply(&self, pid: i32) -> Result<()> {
-        for dir in self.dirs() {
-            fs::write(dir, "cgroup.procs", &pid.to_string())
-                .with_context(|| format!("moving pid {pid} into cgroup {}", dir.display()))?;
+        entry::move_pid(self.dirs(), pid)
+    }
+
+    /// Each v1 hierarchy through its `tasks` file, the cgroup2 tree of a hybrid host with
+    /// CLONE_INTO_CGROUP.
+    fn entry(&self, ways: Ways) -> Entry {
+        let mut e = Entry::none();
+        for (dir, hierarchy) in self.hierarchies() {
+            e.add_v1(hierarchy, dir, ways);
         }
-        Ok(())
+        if let Some(u) = &self.unified {
+            e.add_cgroup2(u, ways);
+        }
+        e
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
@@ -310,10 +335,6 @@ impl Manager for V1Manager {
             s.hugetlb = shared::hugetlb::stats(u)?;
         }
         Ok(s)
-    }
-
-    fn clone_into_fd(&self) -> Option<OwnedFd> {
-        None
     }
 
     fn path(&self) -> String {

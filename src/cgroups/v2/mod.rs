@@ -1,16 +1,16 @@
 //! cgroup v2: one tree. Controllers are enabled in `cgroup.subtree_control` of every ancestor
 //! on `create()`; devices are an eBPF program; freezing and killing use cgroup.freeze and
 //! cgroup.kill.
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
 
 use super::shared::cgroup2::{available_controllers, enable_in_ancestors, tree_root};
 use super::shared::{cpuset, freeze, hugetlb, pids, rdma};
-use super::{fs, CgroupState, CommonState, LinuxResources, Manager, Stats, Tracker};
+use super::{
+    entry, fs, CgroupState, CommonState, Entry, LinuxResources, Manager, Stats, Tracker, Ways,
+};
 
 pub mod cpu;
 pub mod devices;
@@ -124,8 +124,11 @@ impl Manager for V2Manager {
     }
 
     fn apply(&self, pid: i32) -> Result<()> {
-        fs::write(&self.dir, "cgroup.procs", &pid.to_string())
-            .with_context(|| format!("moving pid {pid} into cgroup {}", self.dir.display()))
+        entry::move_pid([self.dir.as_path()], pid)
+    }
+
+    fn entry(&self, ways: Ways) -> Entry {
+        Entry::cgroup2(&self.dir, ways)
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
@@ -191,15 +194,6 @@ impl Manager for V2Manager {
         s.blkio = io::stats(d)?;
         s.hugetlb = hugetlb::stats(d)?;
         Ok(s)
-    }
-
-    fn clone_into_fd(&self) -> Option<OwnedFd> {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&self.dir)
-            .ok()
-            .map(OwnedFd::from)
     }
 
     fn path(&self) -> String {
