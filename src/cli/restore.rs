@@ -34,10 +34,10 @@ pub struct RestoreArgs {
     /// In the foreground, do not become a subreaper for the container's orphans.
     #[arg(long = "no-subreaper")]
     pub no_subreaper: bool,
-    /// LSM profile for the restored processes (criu 3.16+).
+    /// LSM profile for the restored processes, as TYPE:NAME (apparmor:PROFILE; criu 3.16+).
     #[arg(long = "lsm-profile")]
     pub lsm_profile: Option<String>,
-    /// LSM mount context for the restored mounts.
+    /// SELinux mount context for the restored mounts (refused: berth applies no SELinux label).
     #[arg(long = "lsm-mount-context")]
     pub lsm_mount_context: Option<String>,
     /// The container id.

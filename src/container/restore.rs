@@ -94,6 +94,8 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
             "--no-pivot is not supported by restore: criu always pivots into the root it restores"
         );
     }
+    check_lsm(req.lsm_profile.as_deref(), req.lsm_mount_context.as_deref())?;
+    check_cgroups_mode(req.flags.cgroups_mode)?;
     let prep = prepare(&CreateRequest {
         root: req.root,
         id: req.id,
@@ -109,6 +111,7 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
         rootless: req.rootless,
     })?;
     let spec = &prep.bundle.spec;
+    check_lsm_profile_replaces(req.lsm_profile.as_deref(), spec)?;
     let f = &req.flags;
     let images =
         open_dir(&f.image).with_context(|| format!("--image-path {}", f.image.display()))?;
@@ -146,7 +149,6 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
     opts.evasive_devices = Some(true);
     opts.config_file = CriuFlags::config_file(spec.annotations().as_ref());
     opts.lsm_profile = req.lsm_profile.clone();
-    opts.lsm_mount_context = req.lsm_mount_context.clone();
     opts.ext_mnt = criu::spec::restore_mounts(spec, &binds)?;
     opts.inherit_fd = ns.inherit;
     opts.join_ns = ns.join;
@@ -214,6 +216,85 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
         container,
         pid: Pid::from_raw(pid),
     })
+}
+
+/// `--lsm-profile TYPE:NAME` (criu's form: the restored processes run under that profile
+/// instead of the one they were dumped with) and `--lsm-mount-context`, checked against the
+/// LSMs of this host before anything is made. berth applies no SELinux label anywhere
+/// (process.selinuxLabel and linux.mountLabel are refused where SELinux runs), so the SELinux
+/// forms are refused too: `--lsm-mount-context` is SELinux's mount context.
+fn check_lsm(profile: Option<&str>, mount_context: Option<&str>) -> Result<()> {
+    let selinux = || {
+        if crate::security::selinux_enabled() {
+            "SELinux labels are not supported by berth"
+        } else {
+            "SELinux is not enabled on this host"
+        }
+    };
+    if let Some(p) = profile {
+        match p.split_once(':') {
+            Some(("apparmor", name)) if !name.is_empty() => {
+                if !crate::security::apparmor::enabled() {
+                    bail!("--lsm-profile {p:?}: AppArmor is not enabled on this host");
+                }
+            }
+            Some(("selinux", label)) if !label.is_empty() => {
+                bail!("--lsm-profile {p:?}: {}", selinux())
+            }
+            _ => bail!("--lsm-profile {p:?}: expected apparmor:PROFILE (criu's TYPE:NAME)"),
+        }
+    }
+    if let Some(c) = mount_context {
+        bail!(
+            "--lsm-mount-context {c:?}: an SELinux mount context for the restored mounts, and {}",
+            selinux()
+        );
+    }
+    Ok(())
+}
+
+/// criu puts `--lsm-profile`'s profile in place of the one each dumped process had, and
+/// leaves an unconfined process unconfined: on a container without process.apparmorProfile
+/// the flag would do nothing, so it is refused.
+fn check_lsm_profile_replaces(profile: Option<&str>, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let confined = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.apparmor_profile().as_deref())
+        .is_some_and(|p| !p.is_empty() && p != "unconfined");
+    match profile {
+        Some(p) if !confined => bail!(
+            "--lsm-profile {p:?}: the container has no process.apparmorProfile, and criu only \
+             replaces the profile the checkpointed processes ran under (an unconfined one stays \
+             unconfined)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// `--manage-cgroups-mode` at restore. berth makes the container's cgroup, with the bundle's
+/// limits, and moves criu into it before criu restores (runc's order), so:
+/// - `strict` (criu makes every cgroup itself and fails on one that exists) cannot work;
+/// - `full` (also restore the properties of cgroups that exist) restores nothing more than
+///   `soft` on cgroup v2, where criu dumps no controller property (only which cgroup each
+///   process is in; seen with criu 3.17.1): there it is refused rather than left to do less
+///   than it says.
+fn check_cgroups_mode(mode: Option<crate::criu::CriuCgMode>) -> Result<()> {
+    use crate::criu::CriuCgMode as M;
+    match mode {
+        Some(M::Strict) => bail!(
+            "--manage-cgroups-mode strict is not supported: criu then makes every cgroup itself \
+             and fails on one that exists, and berth makes the container's cgroup (with the \
+             bundle's limits) before criu restores, as runc does; use full or soft"
+        ),
+        Some(M::Full) if cgroups::unified() => bail!(
+            "--manage-cgroups-mode full is not supported on cgroup v2: criu dumps no cgroup v2 \
+             controller property (only which cgroup each process is in), so there is nothing \
+             for full to restore beyond what soft (the default) does; the limits are the \
+             bundle's"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// criu's notifications during a restore.

@@ -209,7 +209,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .linux()
         .as_ref()
         .and_then(|l| l.mount_label().as_deref());
-    if label.is_some_and(|l| !l.is_empty()) && Path::new("/sys/fs/selinux/enforce").exists() {
+    if label.is_some_and(|l| !l.is_empty()) && crate::security::selinux_enabled() {
         anyhow::bail!("linux.mountLabel: SELinux mount labels are not supported by berth");
     }
     Ok(())
