@@ -15,17 +15,19 @@ bench_bins
 bundle=$work/bundle
 bench_bundle "$bundle" /bin/sleep 100000
 
-for r in "${runtimes[@]}"; do
-    "${bin[$r]}" --root "$work/root-$r" run -d -b "$bundle" ex </dev/null >/dev/null 2>&1
-    declare "cmd_$r=${bin[$r]} --root $work/root-$r exec ex /bin/true"
+# One container per runtime, each with an id of its own (ex-NAME): with BERTH_BEFORE, the two
+# berth binaries' default cgroups (/berth/ID) must not be the same.
+for r in "${names[@]}"; do
+    "${bin[$r]}" --root "$work/root-$r" run -d -b "$bundle" "ex-$r" </dev/null >/dev/null 2>&1
+    declare "cmd_$r=${bin[$r]} --root $work/root-$r exec ex-$r /bin/true"
 done
-interleave exec "$rounds" "$runs" "${runtimes[@]}"
+interleave exec "$rounds" "$runs"
 report exec "exec /bin/true"
 
-for r in "${runtimes[@]}"; do
-    declare "cmd_$r=${bin[$r]} --root $work/root-$r exec -d --pid-file $work/$r.pid ex /bin/true"
+for r in "${names[@]}"; do
+    declare "cmd_$r=${bin[$r]} --root $work/root-$r exec -d --pid-file $work/$r.pid ex-$r /bin/true"
 done
-interleave exec-d "$rounds" "$runs" "${runtimes[@]}"
+interleave exec-d "$rounds" "$runs"
 report exec-d "exec -d /bin/true"
-for r in "${runtimes[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f ex >/dev/null 2>&1 || true; done
+for r in "${names[@]}"; do "${bin[$r]}" --root "$work/root-$r" delete -f "ex-$r" >/dev/null 2>&1 || true; done
 bench_versions

@@ -97,7 +97,8 @@ runtimes=(berth runc crun)
 declare -A bin
 
 # BERTH_BEFORE=PATH adds a second berth binary, `before`, to the interleaved runs of the
-# scenarios whose containers come and go within one command (`run`, `--version`, the peak RSS):
+# scenarios whose containers come and go within one command (`run`, `--version`, the peak RSS)
+# or have ids of their own (`exec`):
 # a change's before/after figures from one run. The others keep containers of the same id
 # alive, and two berth binaries would share their default cgroup /berth/<id>: they run
 # "${runtimes[@]}", berth, runc and crun only.
@@ -112,6 +113,12 @@ bench_bins() {
 # interleave SCENARIO ROUNDS RUNS [NAME...] — times "$cmd_NAME" for each NAME (default: berth
 # runc crun; strings run without a shell), each optionally after "$prep_NAME", which runs
 # before every timed run. Results go to $work/results/SCENARIO.ROUND.json.
+#
+# BENCH_GAP=SECONDS sleeps that long before each timed run of a scenario without a prepare
+# step (run, exec, exec -d, --version, state). Back to back, a run's move of a process into a
+# cgroup by pid finds the kernel's cgroup_threadgroup_rwsem still warm from the previous
+# run's and skips the RCU grace period it waits for when idle (6-10 ms here); engines' calls
+# come seconds apart, so BENCH_GAP=0.1 shows what each of their calls costs.
 interleave() {
     local scen=$1 rounds=$2 runs=$3 round k r
     shift 3
@@ -123,7 +130,11 @@ interleave() {
         for k in $(seq 0 $((${#who[@]} - 1))); do
             r=${who[$(((round + k) % ${#who[@]}))]}
             local c="cmd_$r" p="prep_$r"
-            if [ -n "${!p:-}" ]; then args+=(--prepare "${!p}"); fi
+            if [ -n "${!p:-}" ]; then
+                args+=(--prepare "${!p}")
+            elif [ -n "${BENCH_GAP:-}" ]; then
+                args+=(--prepare "sleep $BENCH_GAP")
+            fi
             args+=(-n "$r" "${!c}")
         done
         hyperfine -N -r "$runs" --style none --export-json "$work/results/$scen.$round.json" \
