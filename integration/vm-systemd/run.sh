@@ -43,20 +43,7 @@ ensure_packages() {
     fi
 }
 
-# The kernel the linux-image-cloud-amd64 meta package points at, unpacked once.
-kernel_pkg=
-ensure_kernel() {
-    kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-    [ -n "$kernel_pkg" ] || { log "cannot find the kernel package behind linux-image-cloud-amd64"; exit 1; }
-    if [ -f "$work/kernel/$kernel_pkg.done" ]; then return; fi
-    log "downloading $kernel_pkg"
-    rm -rf "$work/kernel" && mkdir -p "$work/kernel"
-    (cd "$work/kernel" && apt-get download "$kernel_pkg" >/dev/null 2>&1)
-    dpkg-deb -x "$work"/kernel/*.deb "$work/kernel/root"
-    touch "$work/kernel/$kernel_pkg.done"
-}
-
-kver() { ls "$work/kernel/root/lib/modules"; }
+. "$here/../vm-kernel.sh"
 
 image=
 ensure_image() {
@@ -76,12 +63,12 @@ ensure_image() {
         bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
         { log "debootstrap failed:"; tail -30 "$work/debootstrap.log" >&2; exit 1; }
     log "configuring the root filesystem"
-    bash "$here/setup-rootfs.sh" "$root" "$work/kernel/root/lib/modules/$(kver)" "$here/guest" >"$work/setup.log" 2>&1 ||
+    bash "$here/setup-rootfs.sh" "$root" "$work/kernel/root/lib/modules/$kver" "$here/guest" >"$work/setup.log" 2>&1 ||
         { log "setup-rootfs.sh failed:"; tail -30 "$work/setup.log" >&2; exit 1; }
     local mb
     mb=$(du -sm "$root" | cut -f1)
     rm -f "$work"/rootfs-*.img "$work"/rootfs-*.img.modules.dep
-    cp "$root/lib/modules/$(kver)/modules.dep" "$image.modules.dep"
+    cp "$root/lib/modules/$kver/modules.dep" "$image.modules.dep"
     # Room for the tests' bundles and podman's storage (writes go to qemu's snapshot file).
     mkfs.ext4 -q -F -L berth-root -d "$root" "$image.tmp" "$((mb + 1536))M" >/dev/null
     mv "$image.tmp" "$image"
@@ -93,7 +80,7 @@ ensure_image() {
 # run setup-rootfs.sh did inside the image) and init. It mounts /dev/vda and hands over to
 # systemd.
 build_initramfs() {
-    local root="$work/initramfs" mods="$work/kernel/root/lib/modules/$(kver)" m
+    local root="$work/initramfs" mods="$work/kernel/root/lib/modules/$kver" m
     rm -rf "$root" && mkdir -p "$root"/{bin,proc,sys,dev,newroot,modules}
     cp /bin/busybox "$root/bin/busybox"
     cp "$here/initramfs-init" "$root/init"
@@ -165,7 +152,7 @@ boot() {
     log "booting ($hierarchy, TCG); serial console in $serial"
     local start=$SECONDS
     timeout "${BERTH_VM_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -m 2560 -smp 1 \
-        -kernel "$work/kernel/root/boot/vmlinuz-$(kver)" -initrd "$work/initramfs.cpio.gz" \
+        -kernel "$vmlinuz" -initrd "$work/initramfs.cpio.gz" \
         -append "console=ttyS0 panic=-1 no_timer_check loglevel=4 systemd.show_status=0 berth.hierarchy=$hierarchy $extra" \
         -drive "file=$image,format=raw,if=virtio,snapshot=on" \
         -drive "file=$work/payload.img,format=raw,if=virtio,readonly=on" \

@@ -32,18 +32,7 @@ ensure_packages() {
     fi
 }
 
-# The kernel the linux-image-cloud-amd64 meta package points at, unpacked once.
-ensure_kernel() {
-    if [ -f "$work/vmlinuz" ] && [ -d "$work/kernel/root/lib/modules" ]; then return; fi
-    local pkg
-    pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-    [ -n "$pkg" ] || { log "cannot find the kernel package behind linux-image-cloud-amd64"; exit 1; }
-    log "downloading $pkg"
-    rm -rf "$work/kernel" && mkdir -p "$work/kernel"
-    (cd "$work/kernel" && apt-get download "$pkg" >/dev/null 2>&1)
-    dpkg-deb -x "$work"/kernel/*.deb "$work/kernel/root"
-    cp "$work"/kernel/root/boot/vmlinuz-* "$work/vmlinuz"
-}
+. "$here/../vm-kernel.sh"
 
 # The cgroup, lifecycle and checkpoint tests and the berth binary they drive, built as every build
 # is (.cargo/config.toml: glibc +crt-static, so static; these are the artifacts the host's
@@ -112,7 +101,7 @@ boot() {
     rm -f "$serial"
     log "booting (TCG); serial console in $serial"
     timeout "${BERTH_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 1 \
-        -kernel "$work/vmlinuz" -initrd "$work/initramfs.cpio.gz" \
+        -kernel "$vmlinuz" -initrd "$work/initramfs.cpio.gz" \
         -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3 berth.only=${BERTH_VM_ONLY:-all} berth.filter=${BERTH_VM_FILTER:-}" \
         -display none -serial "file:$serial" -no-reboot -nodefaults >/dev/null 2>&1 || true
     local rc
@@ -139,7 +128,8 @@ boot() {
 
 ensure_packages
 ensure_kernel
-# (bench/v2.sh boots its own initramfs on this kernel)
+# bench/v2.sh boots its own initramfs on this kernel, from here.
+cp "$vmlinuz" "$work/vmlinuz"
 [ "${1:-}" = --kernel-only ] && exit 0
 exes=$(build_tests)
 read -r cg_exe life_exe ckpt_exe berth_exe <<<"$exes"
