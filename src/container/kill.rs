@@ -1,9 +1,8 @@
 //! `kill`: signal the init, or every process of the container.
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
-use oci_spec::runtime::LinuxNamespaceType;
 
-use super::state::{start_time, Container, Status};
+use super::state::{start_time, Container, PidNamespace, Status};
 
 /// Parse a signal as runc does: "TERM", "SIGTERM" or "15".
 pub fn parse_signal(s: &str) -> Result<Signal> {
@@ -26,7 +25,7 @@ pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
     // other processes with it, so a KILL goes to every process in the cgroup, whether the
     // init is still there or not. Without a cgroup (rootless) only the init can be named.
     let cgroup = !matches!(c.record.cgroup, crate::cgroups::CgroupState::Disabled);
-    if sig == Signal::SIGKILL && cgroup && !has_pid_namespace(c)? {
+    if sig == Signal::SIGKILL && cgroup && c.pid_namespace()? == PidNamespace::Host {
         return c.cgroup()?.kill_all(sig);
     }
     let status = c.status();
@@ -41,17 +40,6 @@ pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
         return c.cgroup()?.kill_all(sig);
     }
     signal_init(c, sig)
-}
-
-/// Whether the container has a pid namespace of its own (made or joined), as runc's
-/// `IsPrivate(NEWPID)`: then the kernel ends the rest when its init dies.
-pub fn has_pid_namespace(c: &Container) -> Result<bool> {
-    let config = c.config()?;
-    Ok(config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Pid)))
 }
 
 /// `kill ID 0`: succeed while the container's init is alive, as kill(2) with signal 0.

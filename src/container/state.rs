@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
-use oci_spec::runtime::{Hooks, Spec};
+use oci_spec::runtime::{Hooks, LinuxNamespace, LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 
 /// runc's status words.
@@ -118,9 +118,50 @@ pub struct Container {
     pub record: Record,
     /// The config snapshot, read on first use.
     config: std::cell::OnceCell<Spec>,
-    /// Only its hooks, when that is all a command needs (start, delete).
-    hooks: std::cell::OnceCell<Option<Hooks>>,
+    /// Only its hooks and namespaces, when that is all a command needs (start, delete, kill).
+    light: std::cell::OnceCell<Result<Light, String>>,
     _lock: Lock,
+}
+
+/// A container's pid namespace (linux.namespaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidNamespace {
+    /// None in the config: the host's (or the runtime's) pid namespace.
+    Host,
+    /// Made at create: the kernel ends every other process in it when the init dies.
+    Own,
+    /// Joined by path: the init is not that namespace's init.
+    Joined,
+}
+
+impl PidNamespace {
+    /// The pid namespace linux.namespaces gives.
+    fn of(namespaces: Option<&[LinuxNamespace]>) -> PidNamespace {
+        match namespaces
+            .unwrap_or_default()
+            .iter()
+            .find(|n| n.typ() == LinuxNamespaceType::Pid)
+        {
+            None => PidNamespace::Host,
+            Some(n) if n.path().is_some() => PidNamespace::Joined,
+            Some(_) => PidNamespace::Own,
+        }
+    }
+}
+
+/// What start, delete and kill read of the config snapshot; serde skips the rest.
+#[derive(Deserialize)]
+struct Light {
+    #[serde(default)]
+    hooks: Option<Hooks>,
+    #[serde(default)]
+    linux: Option<LightLinux>,
+}
+
+#[derive(Deserialize)]
+struct LightLinux {
+    #[serde(default)]
+    namespaces: Option<Vec<LinuxNamespace>>,
 }
 
 /// The config snapshot's name in the state directory.
@@ -275,7 +316,7 @@ impl Container {
             dir,
             record,
             config: std::cell::OnceCell::new(),
-            hooks: std::cell::OnceCell::new(),
+            light: std::cell::OnceCell::new(),
             _lock: lock,
         }
     }
@@ -303,7 +344,7 @@ impl Container {
             dir,
             record,
             config: std::cell::OnceCell::new(),
-            hooks: std::cell::OnceCell::new(),
+            light: std::cell::OnceCell::new(),
             _lock: lock,
         })
     }
@@ -325,26 +366,39 @@ impl Container {
     }
 
     /// The hooks of the config snapshot (none when it cannot be read: a warning). Unless the
-    /// whole snapshot is loaded already, only `hooks` is parsed and the rest skipped: start
-    /// and delete need nothing else, and parsing a whole Spec was 15% of their instructions
-    /// (bench/callgrind.sh).
+    /// whole snapshot is loaded already, only `hooks` and `linux.namespaces` are parsed and
+    /// the rest skipped: start and delete need nothing else, and parsing a whole Spec was 15%
+    /// of their instructions (bench/callgrind.sh).
     pub fn hooks(&self) -> Option<&Hooks> {
         if let Some(c) = self.config.get() {
             return c.hooks().as_ref();
         }
-        #[derive(Deserialize)]
-        struct OnlyHooks {
-            #[serde(default)]
-            hooks: Option<Hooks>,
+        match self.light() {
+            Ok(l) => l.hooks.as_ref(),
+            Err(e) => {
+                tracing::warn!("{e}: running no hooks");
+                None
+            }
         }
-        self.hooks
-            .get_or_init(|| match self.read_snapshot::<OnlyHooks>() {
-                Ok(h) => h.hooks,
-                Err(e) => {
-                    tracing::warn!("{e:#}: running no hooks");
-                    None
-                }
-            })
+    }
+
+    /// The container's pid namespace, from the config snapshot.
+    pub fn pid_namespace(&self) -> Result<PidNamespace> {
+        let namespaces = match self.config.get() {
+            Some(c) => c.linux().as_ref().and_then(|l| l.namespaces().as_deref()),
+            None => self
+                .light()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .linux
+                .as_ref()
+                .and_then(|l| l.namespaces.as_deref()),
+        };
+        Ok(PidNamespace::of(namespaces))
+    }
+
+    fn light(&self) -> Result<&Light, &String> {
+        self.light
+            .get_or_init(|| self.read_snapshot::<Light>().map_err(|e| format!("{e:#}")))
             .as_ref()
     }
 
@@ -519,6 +573,37 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "../x", "a b"] {
             assert!(check_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// The light reading of a snapshot as save_config writes it finds the hooks and the pid
+    /// namespace the whole Spec has (delete skips its cgroup sweep on `Own` alone).
+    #[test]
+    fn light_snapshot_reads_hooks_and_the_pid_namespace() {
+        let base = serde_json::to_value(Spec::default()).unwrap();
+        let with = |pid: Option<serde_json::Value>| {
+            let mut v = base.clone();
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "pid");
+            ns.extend(pid);
+            v["hooks"] = serde_json::json!({"poststop": [{"path": "/bin/true"}]});
+            let spec: Spec = serde_json::from_value(v).unwrap();
+            let light: Light = serde_json::from_slice(&serde_json::to_vec(&spec).unwrap()).unwrap();
+            let ns = light.linux.as_ref().and_then(|l| l.namespaces.as_deref());
+            assert_eq!(light.hooks, spec.hooks().clone());
+            assert!(light.hooks.is_some());
+            PidNamespace::of(ns)
+        };
+        assert_eq!(with(None), PidNamespace::Host);
+        assert_eq!(
+            with(Some(serde_json::json!({"type": "pid"}))),
+            PidNamespace::Own
+        );
+        assert_eq!(
+            with(Some(
+                serde_json::json!({"type": "pid", "path": "/proc/1/ns/pid"})
+            )),
+            PidNamespace::Joined
+        );
     }
 
     #[test]
