@@ -28,9 +28,15 @@ fn main() {
 ///   `berth --version`'s instructions, and the 240 KB of .data.rel.ro they write become
 ///   private dirty pages of every process (README, Benchmarks: memory).
 /// - link/hot.order (written by bench/order.sh): the functions the lifecycle commands run go
-///   first in .text, so a command maps a few hundred KB of code, not most of its 4 MB.
-///   Names the build does not have are skipped without a warning (the file lists the release
-///   build's, and a debug build has other functions).
+///   first, so a command maps a few hundred KB of code, not most of its 4 MB of text.
+///   Most of its Rust names have their hashes (which change with any dependency, feature or
+///   toolchain) replaced by `*`, so they are section patterns for a linker script: every
+///   function is in a section `.text.<mangled name>`, and the script puts those first, in
+///   an output section `.text.hot` before `.text` (bench/order.sh says which names stay
+///   exact). The other names (glibc's) have no hash and go to `--symbol-ordering-file`,
+///   which puts them first in `.text`, right after.
+///   Names the build does not have are skipped without a warning (a debug build has other
+///   functions); `bash bench/order.sh --check` counts how many a binary has.
 fn link_args() {
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux")
@@ -43,11 +49,42 @@ fn link_args() {
     let order =
         std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("link/hot.order");
     println!("cargo:rerun-if-changed={}", order.display());
-    if order.exists() {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    let Ok(text) = std::fs::read_to_string(&order) else {
+        return;
+    };
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let (script, symbols) = (out.join("hot.ld"), out.join("hot.symbols"));
+    let (ld, syms) = hot_layout(&text);
+    std::fs::write(&script, ld).expect("writing hot.ld");
+    std::fs::write(&symbols, syms).expect("writing hot.symbols");
+    println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    println!(
+        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+        symbols.display()
+    );
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+}
+
+/// link/hot.order's lines as a linker script (the Rust ones, exact mangled names or patterns
+/// with `*` for their hashes, as section names in the file's order: a section goes where the
+/// first line that matches it says; with INSERT the linker keeps its default layout for
+/// everything else) and a symbol ordering file (the others, glibc's).
+fn hot_layout(order: &str) -> (String, String) {
+    let mut ld = String::from("SECTIONS\n{\n  .text.hot : {\n");
+    let mut syms = String::new();
+    for name in order.lines().map(str::trim) {
+        if name.is_empty() || name.starts_with('#') {
+            continue;
+        }
+        if name.starts_with("_ZN") || name.starts_with("_R") {
+            // LLVM puts a function it deems cold (`#[cold]`: RawVec's growth, Once::call) in
+            // .text.unlikely.<name>.
+            ld += &format!("    *(.text.{name} .text.unlikely.{name})\n");
+        } else {
+            syms += name;
+            syms.push('\n');
+        }
     }
+    ld += "  }\n}\nINSERT BEFORE .text;\n";
+    (ld, syms)
 }

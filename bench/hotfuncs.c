@@ -1,6 +1,6 @@
 /* hotfuncs SYMS OUT CMD...: the functions of a static binary (PIE or not) that CMD's processes
- * run, in the order they first run, one name a line, written to OUT. Used by bench/order.sh to write the
- * linker's symbol ordering file (link/hot.order).
+ * run, in the order they first run, one name a line, written to OUT. Used by bench/order.sh to write
+ * link/hot.order (build.rs turns it into the linker's layout of the hot code).
  *
  * SYMS lists the binary's functions, "ADDRESS NAME" a line (hex, from nm). Every function's
  * first byte becomes a breakpoint (int3) after the exec; the first hit of one records it and

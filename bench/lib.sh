@@ -148,6 +148,53 @@ report() {
     python3 "$bench_dir/summary.py" "$work/results" "$1" "$2"
 }
 
+# Mangled names on stdin with their hashes replaced by `*` (bench/order.sh, build.rs), and
+# the number LLVM appends to a local symbol to keep it unique (`.1418`), which moves too.
+bench_hashless() {
+    sed -E -e 's/17h[0-9a-f]{16}E$/17h*E/' -e '/^_R/{s/Cs[0-9A-Za-z]+_/Cs*_/g; s/B[0-9A-Za-z]*_/B*_/g}' \
+        -e '/^(_R|_ZN)/s/\.[0-9]+$/.*/'
+}
+
+# bench_order_share [MIN_PERCENT] — how many of link/hot.order's names and patterns $BERTH
+# has; fails below MIN_PERCENT (default 0).
+bench_order_share() {
+    local min=${1:-0} have total found
+    have=$(mktemp)
+    # A line is a name (exact) or a pattern (the hash-free form of a name).
+    nm --defined-only "$BERTH" | awk '$2 ~ /^[tTwW]$/ {print $3}' | tee "$have.exact" | bench_hashless |
+        cat - "$have.exact" | sort -u >"$have"
+    total=$(grep -vc '^#' "$repo/link/hot.order")
+    found=$(grep -v '^#' "$repo/link/hot.order" | sort -u | comm -12 - "$have" | wc -l)
+    rm -f "$have" "$have.exact"
+    echo "link/hot.order: $found of $total names are in $BERTH"
+    [ $((found * 100)) -ge $((total * min)) ] ||
+        { echo "link/hot.order: under $min% of its names match: rewrite it (bash bench/order.sh)" >&2; return 1; }
+}
+
+# bench_rss N BUNDLE — the peak RSS (/usr/bin/time's maximum resident set size) of `run` of
+# BUNDLE, N times for each of "${names[@]}", interleaved; prints medians, min/max, vs crun.
+bench_rss() {
+    for r in "${names[@]}"; do : >"$work/$r.kb"; done
+    for i in $(seq "$1"); do
+        for r in "${names[@]}"; do
+            /usr/bin/time -f %M -o "$work/rss" "${bin[$r]}" --root "$work/root-$r" run -b "$2" "m$i" >/dev/null
+            cat "$work/rss" >>"$work/$r.kb"
+        done
+    done
+    bench_order_share
+    python3 - "$work" "${names[@]}" <<'PY'
+import statistics, sys
+work, names = sys.argv[1], sys.argv[2:]
+kb = {n: [int(l) for l in open(f"{work}/{n}.kb")] for n in names}
+print(f"peak RSS of run ({len(kb['berth'])} runs each, interleaved)")
+print(f"  {'':8}{'median':>10}{'min':>10}{'max':>10}{'vs crun':>10}")
+for n in names:
+    m = statistics.median(kb[n])
+    print(f"  {n:8}{m / 1024:8.2f}MB{min(kb[n]) / 1024:8.2f}MB{max(kb[n]) / 1024:8.2f}MB"
+          f"{m / statistics.median(kb['crun']):10.2f}")
+PY
+}
+
 bench_versions() {
     echo "(berth $("$BERTH" --version | head -1 | cut -d' ' -f3) $(file -b "$BERTH" | grep -oE 'static-pie linked|statically linked|dynamically linked'), $(runc --version | head -1), $(crun --version | head -1); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 }

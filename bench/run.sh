@@ -46,22 +46,5 @@ report delete "delete"
 report create,start,delete "create + start + delete (sum of the steps)"
 
 # Peak RSS of `run`, interleaved too.
-for r in "${names[@]}"; do : >"$work/$r.kb"; done
-for i in $(seq $((rounds * runs))); do
-    for r in "${names[@]}"; do
-        /usr/bin/time -f %M -o "$work/rss" "${bin[$r]}" --root "$work/root-$r" run -b "$bundle" "m$i" >/dev/null
-        cat "$work/rss" >>"$work/$r.kb"
-    done
-done
-python3 - "$work" "${names[@]}" <<'PY'
-import statistics, sys
-work, names = sys.argv[1], sys.argv[2:]
-kb = {n: [int(l) for l in open(f"{work}/{n}.kb")] for n in names}
-print(f"peak RSS of run ({len(kb['berth'])} runs each, interleaved)")
-print(f"  {'':8}{'median':>10}{'min':>10}{'max':>10}{'vs crun':>10}")
-for n in names:
-    m = statistics.median(kb[n])
-    print(f"  {n:8}{m / 1024:8.2f}MB{min(kb[n]) / 1024:8.2f}MB{max(kb[n]) / 1024:8.2f}MB"
-          f"{m / statistics.median(kb['crun']):10.2f}")
-PY
+bench_rss $((rounds * runs)) "$bundle"
 bench_versions
