@@ -1017,6 +1017,19 @@ fn init_and_exec_join_every_hierarchy() {
         let pid = exec(&["--cgroup", "sub"]);
         let what = format!("exec --cgroup sub (userns {userns})");
         assert_in_every(&subs, pid, &what);
+        // A v1 cpuset without cpus takes no task: the process's own join fails, and says
+        // where and why.
+        let cpuset = dirs.iter().find(|d| d.join("cpuset.cpus").exists());
+        if let Some(empty) = cpuset.map(|d| d.join("empty")) {
+            std::fs::create_dir(&empty).unwrap();
+            let err = root.fails(&["exec", "--cgroup", "cpuset:empty", &id, "true"]);
+            let want = format!(
+                "exec process: cgroup: joining the cgroup {} (v1 hierarchy cpuset) through its tasks file",
+                empty.display()
+            );
+            assert!(err.contains(&want), "{err}");
+            assert!(err.contains("(os error 28)"), "ENOSPC: {err}");
+        }
         root.ok(&["delete", "--force", &id]);
         assert!(cgroups_named(&id).is_empty(), "{:?}", cgroups_named(&id));
     }

@@ -24,13 +24,13 @@
 //!  for cgroup2: v2, or a hybrid host's tree),   to each `tasks` fd: in the cgroup, with no
 //!  close the `tasks` fds                        grace period; close them (before anything
 //!                                               else runs or forks here)
-//!  ◀──────────────────────────── JoinedCgroup ──
-//!  [drive] uid_map / gid_map (new user ns)      blocks in recv()
+//!  [drive] uid_map / gid_map (new user ns)
+//!                   ◀──────── JoinedCgroup ──── (sent at once), then blocks in recv()
 //!  ── Go{host_pid} ───────────────────────────▶ join namespaces by path, unshare time,
 //!  by pid, what the init could not join         keyring, oom_score_adj, rootfs::prepare
 //!  itself (see below), then
 //!  ── CgroupJoined ───────────────────────────▶ (awaited before a cgroup mount or the end of
-//!                                               the mounts), unshare cgroup
+//!  read JoinedCgroup                            the mounts), unshare cgroup
 //!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
 //!  cgroup limits, prestart + createRuntime hooks
 //!  ── HooksDone ──────────────────────────────▶ createContainer hooks, pivot_root, setsid,
@@ -569,18 +569,17 @@ fn drive(
     let (ch, pid) = (&child.channel, child.pid.as_raw());
     let cgroup = made.cgroup()?;
     let spec = &prep.bundle.spec;
-    // The init's first word: it joined its v1 hierarchies (or why not, and it exits).
-    if child.cgroup.child_joins {
-        ch.expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))?;
-        tracing::debug!(pid, "the container init joined its cgroup v1 hierarchies");
-    }
+    // The init joins its v1 hierarchies meanwhile. Should it fail and exit, what it said
+    // is the cause of our failing to reach it.
+    let its_word = |e: anyhow::Error| ch.reported_failure().unwrap_or(e);
     if prep.plan.new_user {
         let linux = spec.linux().as_ref().context("linux: missing")?;
         crate::process::idmap::write(
             pid,
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
-        )?;
+        )
+        .map_err(its_word)?;
     }
     ch.send(&Msg::Go { host_pid: pid })?;
     tracing::debug!("sent Go to the container init");
@@ -589,8 +588,13 @@ fn drive(
     // rootfs (that may wait for an RCU grace period); it waits for CgroupJoined before its
     // cgroup mounts and its cgroup namespace, and long before any container code runs.
     if child.cgroup.parent_moves() {
-        child.cgroup.finish(cgroup, pid)?;
+        child.cgroup.finish(cgroup, pid).map_err(its_word)?;
         ch.send(&Msg::CgroupJoined)?;
+    }
+    // Its first word, sent before it waited for Go: it joined them (or why not, and it
+    // exits).
+    if child.cgroup.child_joins {
+        ch.expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))?;
     }
     tracing::debug!(pid, "the container init is in its cgroup");
     crate::fault::point("create:cgroup-joined");

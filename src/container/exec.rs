@@ -152,19 +152,25 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
         let _ = waitpid(pid, None);
         e
     };
-    if entry.child_joins {
-        parent_end
-            .expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))
-            .map_err(fail)?;
-    }
+    // The child joins its v1 hierarchies meanwhile: should it fail and exit, what it said
+    // is the cause of our failing to reach it.
     if !paused {
-        entry.finish(&*cgroup, pid.as_raw()).map_err(fail)?;
+        entry
+            .finish(&*cgroup, pid.as_raw())
+            .map_err(|e| parent_end.reported_failure().unwrap_or(e))
+            .map_err(fail)?;
     }
     parent_end
         .send(&Msg::Go {
             host_pid: pid.as_raw(),
         })
         .map_err(fail)?;
+    // Its first word, sent before it waited for Go.
+    if entry.child_joins {
+        parent_end
+            .expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))
+            .map_err(fail)?;
+    }
     let mut console = None;
     loop {
         match parent_end.recv().map_err(fail)? {

@@ -155,6 +155,17 @@ impl Channel {
         serde_json::from_slice(&buf[..n]).ok()
     }
 
+    /// The failure the other end reported, if it sent one (what came before it is skipped):
+    /// for an error of ours that its exit may have caused, which it then explains.
+    pub fn reported_failure(&self) -> Option<anyhow::Error> {
+        for _ in 0..16 {
+            if let Msg::Failed(e) = self.pending()? {
+                return Some(self.failure(e));
+            }
+        }
+        None
+    }
+
     /// Receive one message; `None` when the other end closed without a word.
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 64 * 1024];
