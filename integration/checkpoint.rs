@@ -1605,6 +1605,9 @@ struct CgroupsAfter {
     sub_made: bool,
     /// pids.max of the container's cgroup.
     limit: String,
+    /// pids.max as the container sees it through its cgroup mount (on v1 a bind of each
+    /// hierarchy's cgroup, external to criu and given back at restore).
+    seen_inside: String,
 }
 
 /// A counting container whose sleep the host moved into a sub-cgroup of the container's,
@@ -1615,12 +1618,6 @@ fn restore_with_cgroups_mode(mode: &str) -> Result<CgroupsAfter, String> {
     let id = unique(&format!("criu-cgm-{mode}"));
     let (b, _uts) = counter_bundle(|s| {
         s["linux"]["resources"]["pids"] = json!({"limit": 50});
-        // No cgroup mount: on v1 its per-hierarchy binds are slaves of the host's mounts,
-        // which criu 3.17 cannot dump unless they are declared external (not done yet).
-        s["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["type"] != "cgroup");
     });
     let (p, _) = start_counter(&root, &b, &id);
     let pid = root.state(&id)["pid"].as_i64().unwrap();
@@ -1632,6 +1629,11 @@ fn restore_with_cgroups_mode(mode: &str) -> Result<CgroupsAfter, String> {
             .to_string()
     };
     let sleep_pid = child_of(pid);
+    let inside = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "/sys/fs/cgroup/pids.max"
+    } else {
+        "/sys/fs/cgroup/pids/pids.max"
+    };
     let limit_file = cgroup_file(pid, "pids", "pids.max");
     let dir = limit_file.parent().unwrap().to_path_buf();
     let sub = dir.join("sub");
@@ -1639,6 +1641,7 @@ fn restore_with_cgroups_mode(mode: &str) -> Result<CgroupsAfter, String> {
     std::fs::write(sub.join("cgroup.procs"), &sleep_pid).unwrap();
     root.ok(&["update", "--pids-limit", "77", &id]);
     assert_eq!(std::fs::read_to_string(&limit_file).unwrap().trim(), "77");
+    assert_eq!(exec_out(&root, &id, &["cat", inside]), "77");
     let img = TempDir::new("criu-img");
     let ip = img.path().to_str().unwrap();
     checkpoint(&root, &["--image-path", ip, &id]);
@@ -1701,6 +1704,7 @@ fn restore_with_cgroups_mode(mode: &str) -> Result<CgroupsAfter, String> {
             .unwrap_or_else(|_| sleep_dir.display().to_string()),
         sub_made: after_dir.join("sub").exists(),
         limit: read(&after_dir.join("pids.max")).unwrap_or_default(),
+        seen_inside: exec_out(&root, &id, &["cat", inside]),
     };
     assert_eq!(after_dir, dir, "restored into the container's cgroup");
     root.ok(&["delete", "--force", &id]);
@@ -1719,6 +1723,7 @@ fn criu_manage_cgroups_modes() {
             sleep_in: "/sub".into(),
             sub_made: true,
             limit: limit.into(),
+            seen_inside: limit.into(),
         })
     };
     // soft (criu's default): membership comes from the image (criu makes the sub-cgroup and
@@ -1751,6 +1756,7 @@ fn criu_manage_cgroups_modes() {
             sleep_in: String::new(),
             sub_made: false,
             limit: "50".into(),
+            seen_inside: "50".into(),
         })
     );
     // none and props want every cgroup of the image to exist already: criu's error names

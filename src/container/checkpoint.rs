@@ -201,6 +201,7 @@ pub fn checkpoint(c: Container, req: &CheckpointRequest) -> Result<()> {
         opts.ext_mnt = criu::spec::dump_mounts(spec, &binds, |p| {
             proc_root.join(p.strip_prefix("/").unwrap_or(p)).is_dir()
         })?;
+        opts.ext_mnt.extend(criu::spec::cgroup_mounts(spec, None)?);
         write_descriptors(c.record.pid, &f.image)?;
         write_shell_job_ttys(&ttys, &f.image)?;
         opts.external.extend(ttys);

@@ -186,6 +186,13 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
         cgroup.set(&cgroups::without_unset(r)?)?;
     }
     opts.cg_root = cgroup_roots(session.pid())?;
+    // The cgroup mount's binds, onto the cgroup criu now is in (the restored tree's).
+    let criu_cgroups = format!("/proc/{}/cgroup", session.pid());
+    let text = std::fs::read_to_string(&criu_cgroups)
+        .with_context(|| format!("reading {criu_cgroups}"))?;
+    let cgroup_of = cgroups::paths::parse_proc_cgroup(&text);
+    opts.ext_mnt
+        .extend(criu::spec::cgroup_mounts(spec, Some(&cgroup_of))?);
     let mut notes = Notes {
         prep: &prep,
         console,

@@ -91,6 +91,73 @@ pub fn restore_mounts(spec: &Spec, binds: &[BindMount]) -> Result<Vec<ExtMountMa
     Ok(out)
 }
 
+/// The spec's `type: cgroup` mounts as external mounts named by their path in the container,
+/// bound at restore onto the restored tree's cgroup: on v2 the mount at the destination (a
+/// bind of the container's cgroup directory, or with a cgroup namespace a fresh cgroup2 mount
+/// whose root is that directory), on v1 without a cgroup namespace one bind per hierarchy
+/// below it (rootfs::cgroupfs). criu 3.17.1 cannot dump the v1 binds (slaves of the host's
+/// hierarchies; runc declares them external too), and with `--manage-cgroups-mode ignore` it
+/// restores the v2 mount as the host's root cgroup. For a dump `cgroup_of` is `None` (each
+/// maps to itself); for a restore it is the restored tree's cgroups (criu's, once moved),
+/// whose directories are the sources.
+pub fn cgroup_mounts(
+    spec: &Spec,
+    cgroup_of: Option<&std::collections::BTreeMap<String, PathBuf>>,
+) -> Result<Vec<ExtMountMap>> {
+    let new_cgroupns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == T::Cgroup && n.path().is_none())
+        });
+    let dests: Vec<PathBuf> = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("cgroup"))
+        .map(|m| Path::new("/").join(m.destination()))
+        .collect();
+    let v2 = crate::cgroups::unified();
+    // A v1 container with a cgroup namespace has fresh cgroup mounts, which criu dumps.
+    if dests.is_empty() || (new_cgroupns && !v2) {
+        return Ok(Vec::new());
+    }
+    let none = std::collections::BTreeMap::new();
+    let cgroup_of_or_none = cgroup_of.unwrap_or(&none);
+    // (name below the destination, host source)
+    let binds: Vec<(String, Option<PathBuf>)> = if v2 {
+        let src = cgroup_of_or_none.get("").map(|rel| {
+            Path::new(crate::cgroups::CGROUP_ROOT).join(rel.strip_prefix("/").unwrap_or(rel))
+        });
+        vec![(String::new(), src)]
+    } else {
+        crate::rootfs::cgroupfs::v1_binds(cgroup_of_or_none)?
+    };
+    let mut out = Vec::new();
+    for dest in &dests {
+        for (name, src) in &binds {
+            let key = if name.is_empty() {
+                dest.clone()
+            } else {
+                dest.join(name)
+            };
+            let val = match (cgroup_of, src) {
+                (None, _) => key.clone(),
+                (Some(_), Some(src)) => src.clone(),
+                (Some(_), None) => bail!(
+                    "no cgroup of the restored container for the cgroup mount at {}",
+                    key.display()
+                ),
+            };
+            out.push(ext(&key, &val));
+        }
+    }
+    Ok(out)
+}
+
 fn masked(spec: &Spec) -> Vec<PathBuf> {
     spec.linux()
         .as_ref()

@@ -146,6 +146,34 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
     apply_propagation(ctx.root(), &dst.path, &opts.propagation)
 }
 
+/// What the mount binds on a cgroup v1 host without a cgroup namespace, for checkpoint and
+/// restore (criu cannot dump those binds: they are slaves of the host's hierarchies, so they
+/// are external mounts, as runc declares them): each v1 hierarchy's name under the mount's
+/// destination, and the host directory of the cgroup that `cgroup_of` (a parsed
+/// /proc/PID/cgroup) names in it.
+pub fn v1_binds(
+    cgroup_of: &BTreeMap<String, std::path::PathBuf>,
+) -> Result<Vec<(String, Option<std::path::PathBuf>)>> {
+    let controllers = known_controllers()?;
+    let mut out = Vec::new();
+    for h in hierarchies(&mountinfo::read_backed()?) {
+        let name = h
+            .mount_point
+            .file_name()
+            .context("hierarchy without a name")?
+            .to_string_lossy()
+            .into_owned();
+        let src = h
+            .super_options
+            .iter()
+            .find(|o| o.starts_with("name=") || controllers.contains(o))
+            .and_then(|c| cgroup_of.get(c))
+            .map(|rel| h.mount_point.join(rel.strip_prefix("/").unwrap_or(rel)));
+        out.push((name, src));
+    }
+    Ok(out)
+}
+
 /// `cpu -> cpu,cpuacct` and `cpuacct -> cpu,cpuacct` for a co-mounted hierarchy.
 fn comount_links(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> Result<()> {
     if !name.contains(',') {

@@ -28,7 +28,7 @@ use oci_spec::runtime::Spec;
 use crate::mountinfo;
 
 mod attach;
-mod cgroupfs;
+pub(crate) mod cgroupfs;
 mod copyup;
 pub mod dev;
 pub mod idmap;
