@@ -741,38 +741,6 @@ fn criu_bad_flags_and_states_are_refused() {
     assert!(root.is_empty());
 }
 
-/// Whether AppArmor runs here (the systemd lane has it).
-fn apparmor_host() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.starts_with('Y'))
-        && Path::new("/sys/kernel/security/apparmor").exists()
-}
-
-/// Loads an AppArmor profile that allows everything but writes under /denied.
-fn load_apparmor_profile(name: &str) {
-    let dir = TempDir::new("criu-aa");
-    let file = dir.path().join(name);
-    std::fs::write(
-        &file,
-        format!(
-            "profile {name} flags=(attach_disconnected,mediate_deleted) {{\n  file,\n  \
-             capability,\n  network,\n  mount,\n  umount,\n  pivot_root,\n  signal,\n  \
-             ptrace,\n  unix,\n  deny /denied/** w,\n}}\n"
-        ),
-    )
-    .unwrap();
-    let out = Command::new("apparmor_parser")
-        .arg("-r")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "apparmor_parser: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `--lsm-profile apparmor:NAME`: a container confined by one profile
 /// (process.apparmorProfile) is restored under another, init and sleep alike, and goes on
 /// counting; without the flag it comes back under its own. criu replaces only a profile the
@@ -784,8 +752,8 @@ fn criu_lsm_profile_confines_the_restored_tree() {
         skip!("AppArmor is not enabled here (the systemd lane has it)");
     }
     let (dumped, restored) = ("criu-aa-dumped", "criu-aa-restored");
-    load_apparmor_profile(dumped);
-    load_apparmor_profile(restored);
+    load_deny_profile(dumped);
+    load_deny_profile(restored);
     let root = Root::new();
     let id = unique("criu-aa");
     let (b, _uts) = counter_bundle(|s| s["process"]["apparmorProfile"] = json!(dumped));

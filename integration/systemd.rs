@@ -324,36 +324,6 @@ fn sysd_features_tell_the_truth() {
     assert_eq!(f["linux"]["cgroup"]["systemdUser"], json!(booted), "{f}");
 }
 
-/// Whether AppArmor is on here.
-fn apparmor_host() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.starts_with('Y'))
-        && Path::new("/sys/kernel/security/apparmor").exists()
-}
-
-/// Loads a profile that allows everything but writes under /denied.
-fn load_deny_profile(name: &str) {
-    let dir = TempDir::new("sysd-aa");
-    let file = dir.path().join(name);
-    std::fs::write(
-        &file,
-        format!(
-            "profile {name} flags=(attach_disconnected,mediate_deleted) {{\n  file,\n  capability,\n  network,\n  mount,\n  umount,\n  pivot_root,\n  signal,\n  ptrace,\n  unix,\n  deny /denied/** w,\n}}\n"
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new("apparmor_parser")
-        .arg("-r")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "apparmor_parser: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// process.apparmorProfile confines the container's program (attr/current names the
 /// profile, the denied write fails, others work); exec gets the container's profile, and
 /// `exec --apparmor` sets one; a profile that is not loaded fails the create clearly.

@@ -584,3 +584,36 @@ pub fn chown_rootfs(b: &Bundle, ids: &str) {
         .unwrap();
     assert!(st.success(), "chown -R {ids}");
 }
+
+/// Whether AppArmor is on here (the systemd lane has it; this host has no LSM).
+pub fn apparmor_host() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
+        && Path::new("/sys/kernel/security/apparmor").exists()
+}
+
+/// Loads (or replaces) AppArmor profile `name`, which allows everything but writes under
+/// /denied.
+pub fn load_deny_profile(name: &str) {
+    let dir = TempDir::new("aa-profile");
+    let file = dir.path().join(name);
+    std::fs::write(
+        &file,
+        format!(
+            "profile {name} flags=(attach_disconnected,mediate_deleted) {{\n  file,\n  \
+             capability,\n  network,\n  mount,\n  umount,\n  pivot_root,\n  signal,\n  \
+             ptrace,\n  unix,\n  deny /denied/** w,\n}}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new("apparmor_parser")
+        .arg("-r")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "apparmor_parser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
