@@ -1018,8 +1018,10 @@ fn init_and_exec_join_every_hierarchy() {
         let what = format!("exec --cgroup sub (userns {userns})");
         assert_in_every(&subs, pid, &what);
         // A v1 cpuset without cpus takes no task: the process's own join fails, and says
-        // where and why.
-        let cpuset = dirs.iter().find(|d| d.join("cpuset.cpus").exists());
+        // where and why. (Only v1 has `tasks`; a v2 cpuset takes no controller prefix.)
+        let cpuset = dirs
+            .iter()
+            .find(|d| d.join("cpuset.cpus").exists() && d.join("tasks").exists());
         if let Some(empty) = cpuset.map(|d| d.join("empty")) {
             std::fs::create_dir(&empty).unwrap();
             let err = root.fails(&["exec", "--cgroup", "cpuset:empty", &id, "true"]);
