@@ -70,6 +70,13 @@ enum Rest {
     Apply,
 }
 
+impl Rest {
+    /// Whether there is anything left to move by pid.
+    fn is_some(&self) -> bool {
+        !matches!(self, Rest::Nothing)
+    }
+}
+
 /// How a process about to be forked enters its cgroup: made by [`Manager::entry`] before the
 /// fork; the child joins through [`TasksFile`]s ([`join_self`]); the parent passes
 /// [`Entry::into_fd`] to clone3, then keeps [`Entry::forked`].
@@ -168,7 +175,7 @@ impl Entry {
     /// Whether the parent moves the child by pid after the fork (then it says
     /// `CgroupJoined` when done).
     pub fn parent_moves(&self) -> bool {
-        !matches!(self.rest, Rest::Nothing)
+        self.rest.is_some()
     }
 
     /// In the parent, after the fork: closes the fds the child took over.
@@ -188,8 +195,9 @@ pub struct Forked {
 }
 
 impl Forked {
+    /// As [`Entry::parent_moves`].
     pub fn parent_moves(&self) -> bool {
-        !matches!(self.rest, Rest::Nothing)
+        self.rest.is_some()
     }
 
     /// Moves `pid` by pid into what the child could not join itself.

@@ -253,8 +253,13 @@ fn write_descriptors(pid: i32, image: &Path) -> Result<()> {
                 .unwrap_or_default()
         })
         .collect();
-    let path = image.join(DESCRIPTORS);
-    std::fs::write(&path, serde_json::to_vec(&fds)?)
+    write_json(image, DESCRIPTORS, &fds)
+}
+
+/// Writes `value` as JSON to file `name` of the image directory.
+fn write_json(image: &Path, name: &str, value: &impl serde::Serialize) -> Result<()> {
+    let path = image.join(name);
+    std::fs::write(&path, serde_json::to_vec(value)?)
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -318,8 +323,7 @@ fn write_shell_job_ttys(keys: &[String], image: &Path) -> Result<()> {
             _ => Ok(()),
         };
     }
-    std::fs::write(&path, serde_json::to_vec(keys)?)
-        .with_context(|| format!("writing {}", path.display()))
+    write_json(image, SHELL_JOB_TTYS, &keys)
 }
 
 fn check_writable_fd(fd: i32) -> Result<()> {
