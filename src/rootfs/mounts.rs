@@ -229,8 +229,12 @@ fn fs_entry(
     opts: &MountOptions,
 ) -> Result<()> {
     refuse_unordinary(ctx.root(), dest, typ)?;
-    let existed = path::lookup(ctx.root(), dest)?.is_some();
-    let dst = path::ensure(ctx.root(), dest, Kind::Dir).context("creating the destination")?;
+    let found = path::lookup(ctx.root(), dest)?;
+    let existed = found.is_some();
+    let dst = match found {
+        Some(dst) => dst,
+        None => path::ensure(ctx.root(), dest, Kind::Dir).context("creating the destination")?,
+    };
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&dst.fd))
         .context("stat destination")?;
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {

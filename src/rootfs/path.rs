@@ -99,18 +99,62 @@ fn components(path: &Path) -> Vec<OsString> {
     out
 }
 
+/// One `openat2` for the common case, a path that exists and has no symlink and no `..` in
+/// it: `RESOLVE_NO_SYMLINKS` makes the kernel refuse any link on the way, so what it opens is
+/// what the walk below would find, at the same symlink-free path. Anything else (a missing
+/// component, a link, a non-directory in the middle) is left to the walk, which creates,
+/// expands or reports it.
+fn direct(root: BorrowedFd<'_>, path: &Path) -> Option<Resolved> {
+    let mut clean = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => clean.push(n),
+            Component::ParentDir => return None,
+            _ => {}
+        }
+    }
+    let rel = clean.strip_prefix("/").ok()?;
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let resolve = RESOLVE | libc::RESOLVE_NO_SYMLINKS;
+    let fd = sys::openat2(root, rel, OFlag::O_PATH, 0, resolve).ok()?;
+    Some(Resolved { fd, path: clean })
+}
+
 fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Option<Resolved>> {
+    if let Some(found) = direct(root, path) {
+        return Ok(Some(found));
+    }
     let mut todo = components(path);
     let mut done = PathBuf::from("/");
     let mut links = 0;
+    // The fd of `done`, kept while the walk goes down; dropped when `done` changes any
+    // other way (`..`, an absolute link), and then reopened from the root.
+    let mut at: Option<OwnedFd> = None;
+    // Most often only the last component is missing: start from its parent when that opens
+    // directly.
+    if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+        if let Some(found) = direct(root, parent) {
+            todo = vec![name.to_os_string()];
+            done = found.path;
+            at = Some(found.fd);
+        }
+    }
     while let Some(name) = todo.pop() {
         if name == ".." {
             done.pop();
+            at = None;
             continue;
         }
         let last = todo.is_empty();
-        let parent = open_in_root(root, &done, OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .with_context(|| format!("opening {}", done.display()))?;
+        let parent = match at.take() {
+            Some(fd) => fd,
+            None => open_in_root(root, &done, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                .with_context(|| format!("opening {}", done.display()))?,
+        };
         let here = done.join(&name);
         match fstatat(
             Some(parent.as_raw_fd()),
@@ -130,9 +174,12 @@ fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Optio
                     let target = PathBuf::from(target);
                     if target.is_absolute() {
                         done = PathBuf::from("/");
+                    } else {
+                        at = Some(parent);
                     }
                     todo.extend(components(&target));
                 } else if fmt == SFlag::S_IFDIR || last {
+                    at = descend(parent.as_fd(), &name, last);
                     done = here;
                 } else {
                     return Err(Errno::ENOTDIR)
@@ -143,14 +190,32 @@ fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Optio
                 let Some(kind) = create else { return Ok(None) };
                 create_entry(parent.as_fd(), &name, if last { kind } else { Kind::Dir })
                     .with_context(|| format!("creating {}", here.display()))?;
+                at = descend(parent.as_fd(), &name, last);
                 done = here;
             }
             Err(e) => return Err(e).with_context(|| format!("resolving {}", here.display())),
         }
     }
-    let fd = open_in_root(root, &done, OFlag::O_PATH)
-        .with_context(|| format!("opening {}", done.display()))?;
+    let fd = match at {
+        Some(fd) => fd,
+        None => open_in_root(root, &done, OFlag::O_PATH)
+            .with_context(|| format!("opening {}", done.display()))?,
+    };
     Ok(Some(Resolved { fd, path: done }))
+}
+
+/// The fd of directory `name` under `parent`, for the next step of the walk (or of the last
+/// component, of any type): opened beneath `parent` with no link followed, so a component
+/// swapped for a symlink since its `fstatat` is not taken. `None` (the walk then reopens
+/// from the root, which expands or refuses it) when that open fails.
+fn descend(parent: BorrowedFd<'_>, name: &OsStr, last: bool) -> Option<OwnedFd> {
+    let flags = if last {
+        OFlag::O_PATH
+    } else {
+        OFlag::O_PATH | OFlag::O_DIRECTORY
+    };
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
+    sys::openat2(parent, Path::new(name), flags, 0, resolve).ok()
 }
 
 fn create_entry(parent: BorrowedFd<'_>, name: &OsStr, kind: Kind) -> nix::Result<()> {
@@ -197,6 +262,28 @@ mod tests {
         assert_eq!(r.path, Path::new("/host/sub"));
         assert!(root.join("host/sub").is_file());
         assert!(!d.join("host").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn existing_paths_resolve_link_free_whichever_route() {
+        let d = tmp("existing");
+        let root = d.join("root");
+        std::fs::create_dir_all(root.join("real/sub")).unwrap();
+        symlink("/real", root.join("link")).unwrap();
+        let fd = open_root(&root).unwrap();
+        // No link on the way: the direct open.
+        let plain = lookup(fd.as_fd(), Path::new("/real/./sub"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(plain.path, Path::new("/real/sub"));
+        // A link on the way: the walk, which names what the link leads to.
+        let linked = lookup(fd.as_fd(), Path::new("/link/sub")).unwrap().unwrap();
+        assert_eq!(linked.path, Path::new("/real/sub"));
+        // Only the last component missing, under a link: created where the link leads.
+        let made = ensure(fd.as_fd(), Path::new("/link/sub/new"), Kind::File).unwrap();
+        assert_eq!(made.path, Path::new("/real/sub/new"));
+        assert!(root.join("real/sub/new").is_file());
         std::fs::remove_dir_all(&d).unwrap();
     }
 
