@@ -99,14 +99,25 @@ pub fn missing(path: &Path) -> Vec<PathBuf> {
     missing
 }
 
+/// One `mkdir` when the parent exists (the common case); the parents first when it does not.
 fn mkdir_missing(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    use std::io::ErrorKind::{AlreadyExists, NotFound};
     let mut made = Vec::new();
-    for dir in missing(path) {
-        match fs::create_dir(&dir) {
-            Ok(()) => made.push(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+    match fs::create_dir(path) {
+        Ok(()) => made.push(path.to_path_buf()),
+        Err(e) if e.kind() == AlreadyExists => {}
+        Err(e) if e.kind() == NotFound => {
+            let Some(parent) = path.parent() else {
+                return Err(e);
+            };
+            made = mkdir_missing(parent)?;
+            match fs::create_dir(path) {
+                Ok(()) => made.push(path.to_path_buf()),
+                Err(e) if e.kind() == AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
         }
+        Err(e) => return Err(e),
     }
     Ok(made)
 }

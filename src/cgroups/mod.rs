@@ -64,7 +64,8 @@ pub trait Manager {
     /// Makes every directory (idempotent). On v1, copies cpuset.cpus/mems down from the parent
     /// into new cpuset cgroups so a process can be attached. Rootless: a permission error is a
     /// warning and the manager becomes a no-op (then `set` refuses any resource request).
-    fn create(&self) -> Result<()>;
+    /// Returns a [`Made`] saying whether this call made every leaf directory itself.
+    fn create(&self) -> Result<Made>;
     /// Moves `pid` into the cgroup (every hierarchy on v1), by pid: on v1 and v2 this may
     /// wait for an RCU grace period (see [`entry`]); a process about to be forked enters
     /// through [`Manager::entry`] instead.
@@ -103,14 +104,46 @@ pub trait Manager {
     fn state(&self) -> CgroupState;
 }
 
+/// What [`Manager::create`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    /// Every leaf directory was made by this call: it holds no process and no child cgroup.
+    New,
+    /// Some leaf already existed (or the cgroup is made elsewhere, by systemd): it may be in
+    /// use.
+    Existing,
+}
+
+impl Made {
+    /// Of a leaf `dir` and the directories `fs::mkdir_all` made for it.
+    pub(crate) fn leaf(dir: &Path, made: &[PathBuf]) -> Made {
+        match made.last().is_some_and(|m| m == dir) {
+            true => Made::New,
+            false => Made::Existing,
+        }
+    }
+
+    /// `New` only if both are.
+    pub(crate) fn and(self, other: Made) -> Made {
+        match (self, other) {
+            (Made::New, Made::New) => Made::New,
+            _ => Made::Existing,
+        }
+    }
+}
+
 /// A container's cgroup must hold no process and must not be frozen before its init goes
 /// in: in a frozen cgroup the init would stop mid-setup and create would wait for it
 /// forever; in a used one, another workload would share its limits and its `kill --all`.
-/// runc refuses both.
-pub fn check_usable(m: &dyn Manager) -> Result<()> {
-    let pids = m
-        .pids_anywhere()
-        .with_context(|| format!("listing the processes of cgroup {}", m.path()))?;
+/// runc refuses both. A cgroup `create` has just made (`Made::New`) holds no process, so
+/// only the freezer is read (a new v1 cgroup under a frozen parent starts frozen).
+pub fn check_usable(m: &dyn Manager, made: Made) -> Result<()> {
+    let pids = match made {
+        Made::New => Vec::new(),
+        Made::Existing => m
+            .pids_anywhere()
+            .with_context(|| format!("listing the processes of cgroup {}", m.path()))?,
+    };
     if let Some(first) = pids.first() {
         bail!(
             "cgroup {} is not empty: it holds {} process(es) (pid {first}); a container needs a cgroup of its own",
@@ -405,16 +438,17 @@ pub fn planned(state: &CgroupState) -> CgroupState {
 /// Make the container's cgroup with `m.create()`. On failure what was made is removed again;
 /// for a rootless caller a permission error is a warning instead, and the container runs
 /// without a cgroup: the manager returned is then [`disabled::Disabled`].
-pub fn create(m: Box<dyn Manager>, rootless: bool) -> Result<Box<dyn Manager>> {
-    let Err(err) = m.create() else {
-        return Ok(m);
+pub fn create(m: Box<dyn Manager>, rootless: bool) -> Result<(Box<dyn Manager>, Made)> {
+    let err = match m.create() {
+        Ok(made) => return Ok((m, made)),
+        Err(err) => err,
     };
     if let Err(e) = m.destroy() {
         tracing::warn!("removing the partly made cgroup: {e:#}");
     }
     if rootless && permission_denied(&err) {
         tracing::warn!("rootless: cannot create cgroup, running without one: {err:#}");
-        return Ok(Box::new(disabled::Disabled));
+        return Ok((Box::new(disabled::Disabled), Made::New));
     }
     Err(err)
 }

@@ -324,17 +324,17 @@ impl Made {
     /// Create the cgroup `prep` resolved (a partial create is undone at once; rootless
     /// without permission, the container has none). Removed again if the create fails later.
     pub fn create_cgroup(&mut self, prep: &Prepared) -> Result<&dyn Manager> {
-        let m = cgroups::create(cgroups::load_manager(&prep.cgroup)?, prep.rootless)?;
+        let (m, made) = cgroups::create(cgroups::load_manager(&prep.cgroup)?, prep.rootless)?;
         let m = &**self.cgroup.insert(m);
         crate::fault::point("create:cgroup");
         // Until state.json exists, this is how `delete --force` finds the cgroup of a
         // create that was killed (the plan, unless the create made something else).
         let dir = self.dir.as_deref().context("the state directory")?;
-        let made = m.state();
-        if self.planned.as_ref() != Some(&made) {
-            state::write_orphan_cgroup(dir, &made)?;
+        let st = m.state();
+        if self.planned.as_ref() != Some(&st) {
+            state::write_orphan_cgroup(dir, &st)?;
         }
-        cgroups::check_usable(m)?;
+        cgroups::check_usable(m, made)?;
         Ok(m)
     }
 

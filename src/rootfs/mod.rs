@@ -84,7 +84,12 @@ impl Ctx<'_> {
 pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     let flag = root_propagation(cfg.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
     propagate_root(flag).context("setting the propagation of /")?;
-    make_parent_private(&cfg.rootfs)?;
+    // After a recursive slave or private, no mount here is shared (the default: no need to
+    // read mountinfo).
+    let none_shared = flag & libc::MS_REC != 0 && flag & (libc::MS_SLAVE | libc::MS_PRIVATE) != 0;
+    if !none_shared {
+        make_parent_private(&cfg.rootfs)?;
+    }
     let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount2(
         Some(&cfg.rootfs),

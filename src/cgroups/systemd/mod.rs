@@ -213,7 +213,7 @@ impl SystemdManager {
         // The hierarchies systemd does not manage (v1) get their directory and the pid too;
         // on v2 this enables the controllers systemd left off, as runc does. Rootless on v1
         // only systemd's own hierarchy is ours: the rest is a warning, as without systemd.
-        let fs = super::create(
+        let (fs, _) = super::create(
             cgroupfs_manager(Path::new(&cgroup), self.rootless)?,
             self.rootless,
         )?;
@@ -257,8 +257,8 @@ fn cgroupfs_manager(cgroup: &Path, rootless: bool) -> Result<Box<dyn Manager>> {
 }
 
 impl Manager for SystemdManager {
-    fn create(&self) -> Result<()> {
-        Ok(())
+    fn create(&self) -> Result<super::Made> {
+        Ok(super::Made::Existing)
     }
 
     fn apply(&self, pid: i32) -> Result<()> {

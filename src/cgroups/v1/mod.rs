@@ -185,12 +185,12 @@ enum FreezeVia<'a> {
 }
 
 impl Manager for V1Manager {
-    fn create(&self) -> Result<()> {
+    fn create(&self) -> Result<super::Made> {
+        let mut new = super::Made::New;
         for dir in self.dirs() {
-            match fs::mkdir_all(dir) {
-                Ok(made) => self.tracker.record_created(made),
-                Err(e) => return Err(e),
-            }
+            let made = fs::mkdir_all(dir)?;
+            new = new.and(super::Made::leaf(dir, &made));
+            self.tracker.record_created(made);
             // Some hierarchies made, not all.
             crate::fault::point("create:cgroup-partly");
         }
@@ -208,7 +208,7 @@ impl Manager for V1Manager {
                 None => {}
             }
         }
-        Ok(())
+        Ok(new)
     }
 
     fn apply(&self, pid: i32) -> Result<()> {

@@ -115,12 +115,12 @@ impl V2Manager {
 }
 
 impl Manager for V2Manager {
-    fn create(&self) -> Result<()> {
-        match fs::mkdir_all(&self.dir) {
-            Ok(made) => self.tracker.record_created(made),
-            Err(e) => return Err(e),
-        }
-        self.enable_all_controllers()
+    fn create(&self) -> Result<super::Made> {
+        let made = fs::mkdir_all(&self.dir)?;
+        let new = super::Made::leaf(&self.dir, &made);
+        self.tracker.record_created(made);
+        self.enable_all_controllers()?;
+        Ok(new)
     }
 
     fn apply(&self, pid: i32) -> Result<()> {
