@@ -126,6 +126,13 @@ fn mkdir_missing(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// holds only kernel files, so `rmdir` is the removal; `EBUSY` (tasks still exiting) is retried
 /// for about two seconds. A directory already gone is fine.
 pub fn remove_cgroup_tree(path: &Path) -> Result<()> {
+    // The common case first: no child cgroup and no task left, one rmdir. A cgroup with
+    // children (or tasks still exiting) is EBUSY, and then the children go first.
+    match fs::remove_dir(path) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let entries = match fs::read_dir(path) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
