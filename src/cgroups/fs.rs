@@ -103,20 +103,16 @@ pub fn missing(path: &Path) -> Vec<PathBuf> {
 fn mkdir_missing(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     use std::io::ErrorKind::{AlreadyExists, NotFound};
     let mut made = Vec::new();
-    match fs::create_dir(path) {
+    let mut res = fs::create_dir(path);
+    if let (Err(e), Some(parent)) = (&res, path.parent()) {
+        if e.kind() == NotFound {
+            made = mkdir_missing(parent)?;
+            res = fs::create_dir(path);
+        }
+    }
+    match res {
         Ok(()) => made.push(path.to_path_buf()),
         Err(e) if e.kind() == AlreadyExists => {}
-        Err(e) if e.kind() == NotFound => {
-            let Some(parent) = path.parent() else {
-                return Err(e);
-            };
-            made = mkdir_missing(parent)?;
-            match fs::create_dir(path) {
-                Ok(()) => made.push(path.to_path_buf()),
-                Err(e) if e.kind() == AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
         Err(e) => return Err(e),
     }
     Ok(made)
