@@ -512,9 +512,7 @@ fn kubernetes_pod_through_containerd_cri() {
         );
     }
     let berth_root = d.join("berth/k8s.io");
-    let left: Vec<_> = std::fs::read_dir(&berth_root)
-        .map(|r| r.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let left = state_entries(&berth_root);
     assert!(left.is_empty(), "berth state left: {left:?}");
     assert_eq!(mounts_mentioning(d.to_str().unwrap()), 0, "mounts left");
     for c in all.iter().map(|c| c.as_str()).chain([pod.as_str()]) {

@@ -26,11 +26,11 @@ const CREATE_POINTS: &[&str] = &[
     "create:clone",
     "create:go",
     "create:cgroup-joined",
+    "create:config",
     "create:run-hooks",
     "create:hooks",
     "create:hooks-done",
     "create:ready",
-    "create:config",
     "create:state",
 ];
 
@@ -75,12 +75,8 @@ fn processes_of(id: &str) -> Vec<String> {
 /// Everything of `id` still on the host, one line each; empty when nothing is left.
 fn leftovers(root: &Root, id: &str, bundle: &str) -> Vec<String> {
     let mut left = Vec::new();
-    for e in std::fs::read_dir(root.path())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        left.push(format!("under --root: {}", e.path().display()));
+    for e in state_entries(root.path()) {
+        left.push(format!("under --root: {}", e.display()));
     }
     let root_path = root.path().to_str().unwrap();
     for l in std::fs::read_to_string("/proc/self/mountinfo")

@@ -22,6 +22,61 @@ fn run_prints_output_and_returns_exit_code() {
     assert!(root.is_empty(), "run without --keep deletes the container");
 }
 
+/// A delete keeps the emptied state directory as `<root>/.spare~N` (at most SPARES of them)
+/// and the next create takes it: same inode, nothing of the last container in it, and no
+/// command sees a spare as a container.
+#[test]
+fn deleted_state_directories_are_kept_as_spares_and_reused() {
+    use std::os::unix::fs::MetadataExt;
+    let root = Root::new();
+    let b = Bundle::new(&["true"]);
+    let bundle = b.path().to_str().unwrap();
+    let spare = root.path().join(".spare~0");
+    let ids: Vec<String> = (0..6).map(|i| unique(&format!("spare{i}"))).collect();
+    for id in &ids {
+        root.ok(&["create", "-b", bundle, id]);
+    }
+    for id in &ids {
+        root.ok(&["delete", "--force", id]);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let want: Vec<String> = (0..berth::container::state::SPARES)
+        .map(|k| format!(".spare~{k}"))
+        .collect();
+    assert_eq!(
+        names, want,
+        "six deletes keep the first SPARES directories, empty"
+    );
+    assert!(root.is_empty());
+    assert_eq!(root.ok(&["list", "-q"]), "");
+    assert!(root
+        .fails(&["delete", ".spare~0"])
+        .contains("invalid container id"));
+
+    let ino = std::fs::metadata(&spare).unwrap().ino();
+    let id = unique("spare-again");
+    root.ok(&["create", "-b", bundle, &id]);
+    let dir = root.path().join(&id);
+    assert!(!spare.exists(), "the create took spare 0");
+    assert_eq!(std::fs::metadata(&dir).unwrap().ino(), ino);
+    let mut held: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        ["cgroup.json", "config.json", "exec.fifo", "state.json"]
+    );
+    assert_eq!(root.state(&id)["status"], "created");
+    root.ok(&["delete", "--force", &id]);
+    assert!(spare.is_dir() && root.is_empty());
+}
+
 #[test]
 fn lifecycle_states_field_by_field() {
     let root = Root::new();

@@ -394,9 +394,7 @@ fn berth_maps_subordinate_ids_through_newuidmap() {
     }
     // Nothing left: the user's state root under XDG_RUNTIME_DIR holds no container.
     let root = user.run().join("berth");
-    let left: Vec<_> = std::fs::read_dir(&root)
-        .map(|r| r.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let left = state_entries(&root);
     assert!(
         left.is_empty(),
         "state left in {}: {left:?}",

@@ -53,7 +53,7 @@ fn counts(root: &Root, tag: &str, bundles: &[&str]) -> (Counts, usize, usize) {
         fds,
         mounts: ours,
         cgroups: our_cg,
-        root_entries: std::fs::read_dir(root.path()).unwrap().count(),
+        root_entries: state_entries(root.path()).len(),
         zombies,
     };
     (c, mountinfo.lines().count(), all_cg.lines().count())

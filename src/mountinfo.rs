@@ -30,7 +30,9 @@ pub fn read() -> Result<Vec<MountInfo>> {
 }
 
 /// The mounts that can be seen: an entry over-mounted later at the same mount point (say an
-/// empty tmpfs hiding /sys/fs/cgroup/unified) is dropped.
+/// empty tmpfs hiding /sys/fs/cgroup/unified) is dropped. The kernel writes mount points
+/// normalized, so their bytes are compared (Path's `==` parses both into components, and
+/// this comparison is quadratic: it was 4% of a `run`'s user time).
 pub fn visible(mounts: &[MountInfo]) -> Vec<&MountInfo> {
     mounts
         .iter()
@@ -38,7 +40,7 @@ pub fn visible(mounts: &[MountInfo]) -> Vec<&MountInfo> {
         .filter(|(i, m)| {
             !mounts[i + 1..]
                 .iter()
-                .any(|l| l.mount_point == m.mount_point)
+                .any(|l| l.mount_point.as_os_str() == m.mount_point.as_os_str())
         })
         .map(|(_, m)| m)
         .collect()

@@ -212,9 +212,7 @@ impl Root {
 
     /// Whether the state root holds nothing (no container dir).
     pub fn is_empty(&self) -> bool {
-        std::fs::read_dir(self.path())
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(true)
+        state_entries(self.path()).is_empty()
     }
 
     /// `run` the bundle in the foreground; returns (exit code, stdout, stderr).
@@ -380,6 +378,22 @@ pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
         );
     }
     found
+}
+
+/// What a state root holds but its spare directories (the empty ones a delete keeps for the
+/// next create, `<root>/.spare~N`): a container's directory, or a spare with anything in it.
+pub fn state_entries(root: &Path) -> Vec<PathBuf> {
+    let empty_spare = |e: &std::fs::DirEntry| {
+        berth::container::state::is_spare(&e.file_name())
+            && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none())
+    };
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !empty_spare(e))
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Assert that a failed create left nothing: no state, no mounts, no cgroups.

@@ -10,13 +10,32 @@ use anyhow::{bail, Context, Result};
 
 /// Writes `value` to `dir/file` in one `write(2)`, as the kernel expects for control files.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    let path = dir.join(file);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {} to write {value:?}", path.display()))?;
-    f.write_all(value.as_bytes())
-        .with_context(|| format!("writing {value:?} to {}", path.display()))
+    Writer::open(dir, file)?.write(value)
+}
+
+/// A control file open for writing, each value in one `write(2)` of its own: the kernel
+/// takes each write as a whole (one rule of a v1 devices list), so several values need no
+/// open and close each.
+pub struct Writer {
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl Writer {
+    pub fn open(dir: &Path, file: &str) -> Result<Writer> {
+        let path = dir.join(file);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {} to write", path.display()))?;
+        Ok(Writer { path, file })
+    }
+
+    pub fn write(&mut self, value: &str) -> Result<()> {
+        self.file
+            .write_all(value.as_bytes())
+            .with_context(|| format!("writing {value:?} to {}", self.path.display()))
+    }
 }
 
 /// Reads `dir/file` with the trailing newline removed.

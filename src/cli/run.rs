@@ -47,10 +47,13 @@ pub fn run(g: &Global, a: RunArgs) -> Result<i32> {
     }
     let pid = created.pid;
     // Release the lock while we wait: `state`, `kill` and `exec` must work meanwhile.
-    drop(created.container);
+    let config = created.container.into_config();
     let code = foreground::forward_and_wait(pid, created.console, &sigs).with_context(ctx)?;
     if !a.keep {
         let c = Container::load(&g.root, &id).with_context(ctx)?;
+        if let Some(spec) = config {
+            c.set_config(spec);
+        }
         delete::delete(c, true).with_context(ctx)?;
     }
     Ok(code)

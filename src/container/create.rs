@@ -2,8 +2,9 @@
 //!
 //! 1. `prepare`: load, validate, plan, compile seccomp, resolve the cgroup. No side effects.
 //! 2. `spawn`: the state dir and its lock, the exec fifo, the cgroup, the clone.
-//! 3. `drive`: the protocol with the init below (maps, cgroup join, hooks, Ready, limits).
-//! 4. `record`: the config snapshot, state.json and the pid file.
+//! 3. `drive`: the protocol with the init below (maps, cgroup join, the config snapshot while
+//!    the init mounts, hooks, Ready, limits).
+//! 4. `record`: state.json and the pid file.
 //!
 //! Restore (`checkpoint`/`restore`) reuses `prepare`, `Made` and `record`.
 //!
@@ -30,7 +31,8 @@
 //!  by pid, what the init could not join         keyring, oom_score_adj, rootfs::prepare
 //!  itself (see below), then
 //!  ── CgroupJoined ───────────────────────────▶ (awaited before a cgroup mount or the end of
-//!  read JoinedCgroup                            the mounts), unshare cgroup
+//!  read JoinedCgroup, write the config          the mounts), unshare cgroup
+//!  snapshot
 //!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
 //!  cgroup limits, prestart + createRuntime hooks
 //!  ── HooksDone ──────────────────────────────▶ createContainer hooks, pivot_root, setsid,
@@ -395,7 +397,9 @@ impl Drop for Made {
             }
         }
         if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
+            if let Err(e) = state::remove_state_dir(&dir) {
+                tracing::warn!("cleanup: {e:#}");
+            }
         }
     }
 }
@@ -598,6 +602,9 @@ fn drive(
     }
     tracing::debug!(pid, "the container init is in its cgroup");
     crate::fault::point("create:cgroup-joined");
+    // While the init makes its mounts.
+    state::save_config(made.dir(), spec)?;
+    crate::fault::point("create:config");
 
     // Limits, then the hooks in the runtime namespace, once the mounts exist (runc's order:
     // the init sets its scheduler after this, inside its cpuset and RT budget).
@@ -645,8 +652,8 @@ fn drive(
     Ok(console)
 }
 
-/// Phase 4: the config snapshot, state.json and the --pid-file. From here on the container exists: nothing is
-/// undone any more. Restore ends here too.
+/// Phase 4: state.json and the --pid-file (the config snapshot is written already). From
+/// here on the container exists: nothing is undone any more. Restore ends here too.
 pub(crate) fn record(
     prep: &Prepared,
     mut made: Made,
@@ -675,9 +682,8 @@ pub(crate) fn record(
         .take()
         .context("the state directory is not locked")?;
     let container = Container::new(made.dir().to_path_buf(), lock, record);
-    // Until all are written, a failure still undoes everything (`made` drops).
-    container.save_config(spec)?;
-    crate::fault::point("create:config");
+    container.set_config(spec.clone());
+    // Until it is written, a failure still undoes everything (`made` drops).
     container.save()?;
     crate::fault::point("create:state");
     if let Some(p) = pid_file {

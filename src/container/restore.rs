@@ -218,6 +218,7 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
     root_mount.release()?;
 
     // 6. Record, as create does.
+    super::state::save_config(made.dir(), &prep.bundle.spec)?;
     let container = record(&prep, made, Pid::from_raw(pid), req.pid_file)?;
     Ok(Restored {
         container,

@@ -161,12 +161,16 @@ fn new_time_namespace(
     join(T::Time, Path::new("/proc/self/ns/time_for_children"))
 }
 
-/// Whether we run in a user namespace other than the initial one (whose uid_map maps every
-/// id to itself), as the root of a rootless engine's namespace does.
+/// Whether the runtime runs in a user namespace other than the initial one (whose uid_map
+/// maps every id to itself), as the root of a rootless engine's namespace does. Read once
+/// per command: a command never changes its own user namespace.
 pub fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
-        .unwrap_or(false)
+    static IN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/uid_map")
+            .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+            .unwrap_or(false)
+    })
 }
 
 /// Parent side: enter the pid namespace given by path for the clone only, and come back.

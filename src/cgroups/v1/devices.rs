@@ -56,16 +56,21 @@ pub fn transition(cur: &DeviceState, want: &DeviceState) -> Vec<Write> {
 
 pub fn set(dir: &Path, want: &DeviceState) -> Result<()> {
     let cur = DeviceState::parse_v1_list(&fs::read(dir, "devices.list")?)?;
+    // devices.deny, devices.allow: each opened once, at its first line.
+    let mut files: [Option<fs::Writer>; 2] = [None, None];
     for (allow, line) in transition(&cur, want) {
-        fs::write(
-            dir,
-            if allow {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            },
-            &line,
-        )?;
+        let file = match &mut files[usize::from(allow)] {
+            Some(f) => f,
+            slot => slot.insert(fs::Writer::open(
+                dir,
+                if allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                },
+            )?),
+        };
+        file.write(&line)?;
     }
     Ok(())
 }
