@@ -10,7 +10,9 @@ use anyhow::{bail, Context, Result};
 
 /// Writes `value` to `dir/file` in one `write(2)`, as the kernel expects for control files.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    Writer::open(dir, file)?.write(value)
+    Writer::open(dir, file)
+        .with_context(|| format!("writing {value:?}"))?
+        .write(value)
 }
 
 /// A control file open for writing, each value in one `write(2)` of its own: the kernel

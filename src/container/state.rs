@@ -261,32 +261,38 @@ pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
 /// How many empty state directories a root keeps for later creates.
 pub const SPARES: usize = 4;
 
-/// The name of spare slot `k`.
+/// Spare slot `k` is `<root>/.spare~k`.
+const SPARE_PREFIX: &str = ".spare~";
+
 fn spare(root: &Path, k: usize) -> PathBuf {
-    root.join(format!(".spare~{k}"))
+    root.join(format!("{SPARE_PREFIX}{k}"))
 }
 
 /// Whether a name under a state root is a spare directory rather than a container.
 pub fn is_spare(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| {
-        n.strip_prefix(".spare~")
+        n.strip_prefix(SPARE_PREFIX)
             .and_then(|k| k.parse::<usize>().ok())
             .is_some_and(|k| k < SPARES)
     })
 }
 
-/// Move a spare directory to `dir` (which does not exist: the caller holds the root's
-/// lock and checked), locked. A spare still locked (by the delete that left it, until that
-/// process ends) or taken meanwhile by another create is passed over; `None` when there is
-/// none to take.
+/// Move a spare directory to `dir`, locked. A spare still locked (by the delete that left
+/// it, until that process ends) or taken meanwhile by another create is passed over, and
+/// none is moved onto a `dir` that exists (the caller then sees it there); `None` when
+/// there is none to take.
 fn take_spare(root: &Path, dir: &Path) -> Option<Lock> {
-    use nix::fcntl::{renameat2, RenameFlags};
     (0..SPARES).find_map(|k| {
         let from = spare(root, k);
         let lock = Flock::lock(File::open(&from).ok()?, FlockArg::LockExclusiveNonblock).ok()?;
-        renameat2(None, &from, None, dir, RenameFlags::RENAME_NOREPLACE).ok()?;
-        Some(lock)
+        rename_noreplace(&from, dir).then_some(lock)
     })
+}
+
+/// rename(2) that never replaces what is at `to`; whether it moved.
+fn rename_noreplace(from: &Path, to: &Path) -> bool {
+    use nix::fcntl::{renameat2, RenameFlags};
+    renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE).is_ok()
 }
 
 /// The cgroup a create made, recorded in its directory until state.json holds it.
@@ -541,7 +547,6 @@ impl Container {
 /// Remove a state directory: what it holds, then the directory itself, which is kept as a
 /// spare for the next create while its root has fewer than [`SPARES`].
 pub fn remove_state_dir(dir: &Path) -> Result<()> {
-    use nix::fcntl::{renameat2, RenameFlags};
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let e = e.with_context(|| format!("reading {}", dir.display()))?;
         let path = e.path();
@@ -553,16 +558,7 @@ pub fn remove_state_dir(dir: &Path) -> Result<()> {
         removed.with_context(|| format!("removing {}", path.display()))?;
     }
     let root = dir.parent().context("a state directory without a root")?;
-    let spared = |k| {
-        renameat2(
-            None,
-            dir,
-            None,
-            &spare(root, k),
-            RenameFlags::RENAME_NOREPLACE,
-        )
-    };
-    if (0..SPARES).any(|k| spared(k).is_ok()) {
+    if (0..SPARES).any(|k| rename_noreplace(dir, &spare(root, k))) {
         return Ok(());
     }
     std::fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))
