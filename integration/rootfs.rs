@@ -221,6 +221,7 @@ fn scenario_child() {
         no_pivot: scenario == "nopivot",
         new_userns: userns,
         new_cgroupns: scenario == "cgroupns",
+        mounts_copied: false,
         cgroup_ready: &|| Ok(()),
         mount_sources: &Default::default(),
     };

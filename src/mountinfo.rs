@@ -24,9 +24,12 @@ impl MountInfo {
 
 /// Read and parse `/proc/self/mountinfo`.
 pub fn read() -> Result<Vec<MountInfo>> {
-    let text =
-        std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-    Ok(parse(&text))
+    Ok(parse(&read_text()?))
+}
+
+fn read_text() -> Result<String> {
+    crate::sys::fdio::read_text(Path::new("/proc/self/mountinfo"))
+        .context("reading /proc/self/mountinfo")
 }
 
 /// The mounts that can be seen: an entry over-mounted later at the same mount point (say an
@@ -60,9 +63,33 @@ pub fn backed(m: &MountInfo) -> bool {
     statfs(&m.mount_point).is_ok_and(|s| s.filesystem_type() == want)
 }
 
-/// Read `/proc/self/mountinfo`, keeping only the cgroup mounts that are [`backed`].
+/// Read `/proc/self/mountinfo`, keeping only the cgroup mounts that are [`backed`]. Only
+/// the cgroup lines are parsed (fstype `cgroup` or `cgroup2`; a line without the `-`
+/// separator is malformed either way).
 pub fn read_backed() -> Result<Vec<MountInfo>> {
-    Ok(read()?.into_iter().filter(backed).collect())
+    let text = read_text()?;
+    let cgroup = |l: &&str| {
+        l.split_once(" - ")
+            .is_some_and(|(_, r)| r.starts_with("cgroup ") || r.starts_with("cgroup2 "))
+    };
+    Ok(text
+        .lines()
+        .filter(cgroup)
+        .filter_map(parse_line)
+        .filter(backed)
+        .collect())
+}
+
+/// [`read_backed`] once per process: the cgroup mounts as this process first saw them. The
+/// cgroup manager reads them before the clone; the init, whose mount namespace the clone
+/// copied from ours, finds them here again instead of reading and statfs'ing them anew.
+pub fn backed_once() -> Result<&'static [MountInfo]> {
+    static ONCE: std::sync::OnceLock<Vec<MountInfo>> = std::sync::OnceLock::new();
+    if let Some(v) = ONCE.get() {
+        return Ok(v);
+    }
+    let v = read_backed()?;
+    Ok(ONCE.get_or_init(|| v))
 }
 
 /// Parse mountinfo text; malformed lines are skipped.

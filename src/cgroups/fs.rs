@@ -43,7 +43,8 @@ impl Writer {
 /// Reads `dir/file` with the trailing newline removed.
 pub fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    let s = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let s = crate::sys::fdio::read_text(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(s.trim_end_matches('\n').to_string())
 }
 

@@ -79,9 +79,9 @@ pub fn cgroup_mounts(entries: &[MountInfo]) -> CgroupMounts {
     out
 }
 
-/// Reads the cgroup mounts of this process's mount namespace.
+/// The cgroup mounts of this process's mount namespace (read once per process).
 pub fn host_cgroup_mounts() -> Result<CgroupMounts> {
-    Ok(cgroup_mounts(&mountinfo::read_backed()?))
+    Ok(cgroup_mounts(mountinfo::backed_once()?))
 }
 
 /// This process's cgroups, from /proc/self/cgroup text: controller (or `name=X`) → path; the
@@ -105,7 +105,8 @@ pub fn parse_proc_cgroup(text: &str) -> BTreeMap<String, PathBuf> {
 
 /// Reads /proc/self/cgroup.
 pub fn own_cgroups() -> Result<BTreeMap<String, PathBuf>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+    let text = crate::sys::fdio::read_text(Path::new("/proc/self/cgroup"))
+        .context("reading /proc/self/cgroup")?;
     Ok(parse_proc_cgroup(&text))
 }
 

@@ -566,7 +566,7 @@ pub fn remove_state_dir(dir: &Path) -> Result<()> {
 
 /// Start time of a process (clock ticks since boot), `None` if it is gone.
 pub fn start_time(pid: i32) -> Option<u64> {
-    parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    parse_start_time(&crate::sys::fdio::read_text(Path::new(&format!("/proc/{pid}/stat"))).ok()?)
 }
 
 /// The start time in `/proc/PID/stat` text; `None` for a zombie, a dead process or a line

@@ -23,6 +23,31 @@ pub struct ChildError {
     pub message: String,
 }
 
+impl ChildError {
+    /// This error with a message of at most about `2 * keep` bytes: its start and its end
+    /// (the outermost context and the errno text), joined by "…".
+    fn shortened(&self, keep: usize) -> ChildError {
+        let m = &self.message;
+        let mut head = keep.min(m.len());
+        while !m.is_char_boundary(head) {
+            head -= 1;
+        }
+        let mut tail = m.len().saturating_sub(keep).max(head);
+        while !m.is_char_boundary(tail) {
+            tail += 1;
+        }
+        ChildError {
+            step: self.step.clone(),
+            errno: self.errno,
+            message: format!("{}…{}", &m[..head], &m[tail..]),
+        }
+    }
+}
+
+/// The largest packet either end sends: a longer `Failed` message is shortened to fit (JSON
+/// may escape a byte into six). The receive buffer is this size.
+const MAX_PACKET: usize = 16 * 1024;
+
 impl std::fmt::Display for ChildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The message chain already ends with the errno text when there is one.
@@ -105,6 +130,8 @@ pub struct Channel {
     fd: OwnedFd,
     /// What the other end is, for errors it reports ("container init", "exec process").
     peer: &'static str,
+    /// Where packets are received: made (and zeroed) once, at the first receive.
+    buf: std::cell::RefCell<Vec<u8>>,
 }
 
 impl Channel {
@@ -119,10 +146,15 @@ impl Channel {
         )
         .context("creating the sync socketpair")?;
         Ok((
-            Channel { fd: a, peer: child },
+            Channel {
+                fd: a,
+                peer: child,
+                buf: Default::default(),
+            },
             Channel {
                 fd: b,
                 peer: "runtime",
+                buf: Default::default(),
             },
         ))
     }
@@ -132,7 +164,15 @@ impl Channel {
     }
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
-        let body = serde_json::to_vec(msg)?;
+        let mut body = serde_json::to_vec(msg)?;
+        if body.len() > MAX_PACKET {
+            match msg {
+                Msg::Failed(e) => {
+                    body = serde_json::to_vec(&Msg::Failed(e.shortened(MAX_PACKET / 16)))?
+                }
+                _ => bail!("sync message of {} bytes: {msg:?}", body.len()),
+            }
+        }
         match send_packet(self.fd.as_raw_fd(), &body, fd) {
             // The other end is gone: what it said last (a `Failed`) is still queued, and
             // is the real cause.
@@ -149,7 +189,7 @@ impl Channel {
 
     /// A message already queued, without waiting.
     fn pending(&self) -> Option<Msg> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = self.buffer();
         let n =
             nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).ok()?;
         serde_json::from_slice(&buf[..n]).ok()
@@ -168,13 +208,22 @@ impl Channel {
 
     /// Receive one message; `None` when the other end closed without a word.
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = self.buffer();
         let (n, fd) = recv_packet(self.fd.as_raw_fd(), &mut buf)?;
         if n == 0 {
             return Ok(None);
         }
         let msg = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
         Ok(Some((msg, fd)))
+    }
+
+    /// The receive buffer, [`MAX_PACKET`] bytes.
+    fn buffer(&self) -> std::cell::RefMut<'_, Vec<u8>> {
+        let mut buf = self.buf.borrow_mut();
+        if buf.is_empty() {
+            buf.resize(MAX_PACKET, 0);
+        }
+        buf
     }
 
     /// Receive and require a specific message (by predicate); a `Failed` becomes the error.
@@ -298,5 +347,23 @@ mod tests {
             .expect("RunHooks", |m| matches!(m, Msg::RunHooks))
             .unwrap_err();
         assert_eq!(format!("{e:#}"), "container init: rootfs: gone");
+    }
+
+    #[test]
+    fn a_failure_too_long_for_a_packet_arrives_shortened() {
+        let (a, b) = Channel::pair("container init").unwrap();
+        // Control characters, which JSON escapes into six bytes each, and a multi-byte
+        // character where the cut may fall.
+        let message = format!("outer: {}: ENOENT", "\u{1}é".repeat(MAX_PACKET));
+        b.send(&Msg::Failed(ChildError {
+            step: "rootfs".into(),
+            errno: 2,
+            message,
+        }))
+        .unwrap();
+        let e = format!("{:#}", a.expect("Ready", |_| false).unwrap_err());
+        assert!(e.starts_with("container init: rootfs: outer: "), "{e}");
+        assert!(e.ends_with("é: ENOENT") && e.contains('…'), "{e}");
+        assert!(e.len() < MAX_PACKET, "{}", e.len());
     }
 }

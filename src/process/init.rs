@@ -144,6 +144,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
         no_pivot: ctx.no_pivot,
         new_userns: ctx.plan.new_user,
         new_cgroupns: ctx.plan.new_cgroup,
+        mounts_copied: ctx.plan.mounts_copied(),
         cgroup_ready: &cgroup_ready,
         mount_sources: &ctx.mount_sources,
     };

@@ -74,6 +74,13 @@ impl Plan {
         self.new_mount || self.join.iter().any(|(t, _)| *t == T::Mount)
     }
 
+    /// Whether the init's mount namespace is the copy its clone makes of the runtime's (a
+    /// new one, none joined by path): what is mounted outside the rootfs is what the
+    /// runtime saw before the clone.
+    pub fn mounts_copied(&self) -> bool {
+        self.new_mount && !self.join.iter().any(|(t, _)| *t == T::Mount)
+    }
+
     /// A config without a mount namespace is refused before anything is made. With masked
     /// or read-only paths, in runc's words; without, berth still refuses (runc would run the
     /// container in the runtime's mount namespace, on the host's filesystem).
@@ -167,7 +174,7 @@ fn new_time_namespace(
 pub fn in_user_namespace() -> bool {
     static IN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *IN.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/uid_map")
+        crate::sys::fdio::read_text(Path::new("/proc/self/uid_map"))
             .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
             .unwrap_or(false)
     })

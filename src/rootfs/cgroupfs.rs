@@ -4,7 +4,8 @@
 //! without one, a bind of the container's own cgroup directory.
 //!
 //! cgroup v1: a tmpfs at the destination holding one directory per v1 hierarchy of the host
-//! (found in /proc/self/mountinfo under /sys/fs/cgroup). With a cgroup namespace each one is
+//! (found in /proc/self/mountinfo under /sys/fs/cgroup; the runtime's reading of it when the
+//! init's mount namespace is a copy of the runtime's). With a cgroup namespace each one is
 //! a fresh `cgroup` mount with the hierarchy's controllers; without one it is a bind of the
 //! host directory of the container's own cgroup in that hierarchy, read from
 //! /proc/self/cgroup (so the init must already be in its cgroup). Co-mounted hierarchies get
@@ -88,14 +89,26 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
         "mode=755",
     )
     .context("mounting the tmpfs")?;
-    let top = path::open_in_root(ctx.root(), &dst.path, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    // The new tmpfs: its directories are made right in it, with no walk from the root.
+    let top = path::Resolved {
+        fd: path::open_in_root(ctx.root(), &dst.path, OFlag::O_PATH | OFlag::O_DIRECTORY)?,
+        path: dst.path.clone(),
+        created: false,
+    };
     let controllers = known_controllers()?;
     let own = if ctx.cfg.new_cgroupns {
         BTreeMap::new()
     } else {
         crate::cgroups::paths::own_cgroups()?
     };
-    for h in hierarchies(&mountinfo::read_backed()?) {
+    let read;
+    let mounts = if ctx.cfg.mounts_copied {
+        mountinfo::backed_once()?
+    } else {
+        read = mountinfo::read_backed()?;
+        &read
+    };
+    for h in hierarchies(mounts) {
         let name = h
             .mount_point
             .file_name()
@@ -107,7 +120,7 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
             .filter(|o| o.starts_with("name=") || controllers.contains(o))
             .cloned()
             .collect();
-        let sub = path::ensure(ctx.root(), &dst.path.join(&name), Kind::Dir)?;
+        let sub = path::create_child(&top, &name, Kind::Dir)?;
         if ctx.cfg.new_cgroupns {
             mount_fd(
                 Path::new("cgroup"),
@@ -130,17 +143,17 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
             bind(ctx.root(), fd.as_fd(), &sub, &bind_opts(opts))
                 .with_context(|| format!("binding {}", src.display()))?;
         }
-        comount_links(top.as_fd(), &name.to_string_lossy())?;
+        comount_links(top.fd.as_fd(), &name.to_string_lossy())?;
     }
     if flags & libc::MS_RDONLY != 0 {
         let attr = MountAttr {
             set: libc::MOUNT_ATTR_RDONLY,
             ..Default::default()
         };
-        sys::mount_setattr(top.as_fd(), false, attr).context("making the tmpfs read-only")?;
+        sys::mount_setattr(top.fd.as_fd(), false, attr).context("making the tmpfs read-only")?;
     }
     if !opts.recursive.is_empty() {
-        sys::mount_setattr(top.as_fd(), true, opts.recursive)
+        sys::mount_setattr(top.fd.as_fd(), true, opts.recursive)
             .context("setting recursive attributes")?;
     }
     apply_propagation(ctx.root(), &dst.path, &opts.propagation)
@@ -198,7 +211,8 @@ fn hierarchies(mounts: &[MountInfo]) -> Vec<&MountInfo> {
 
 /// Controller names the kernel knows (/proc/cgroups).
 fn known_controllers() -> Result<Vec<String>> {
-    let text = std::fs::read_to_string("/proc/cgroups").context("reading /proc/cgroups")?;
+    let text =
+        crate::sys::fdio::read_text(Path::new("/proc/cgroups")).context("reading /proc/cgroups")?;
     Ok(text
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -107,17 +107,23 @@ fn node_of(d: &LinuxDevice) -> Result<Node> {
 
 /// Create every node, then /dev/ptmx and the symlinks.
 pub(crate) fn setup(ctx: &Ctx<'_>) -> Result<()> {
+    // The directory of the last node, kept for the next one (most are in /dev).
+    let mut dir: Option<path::Resolved> = None;
     for n in nodes(ctx.cfg.spec)? {
-        create(ctx, &n).with_context(|| format!("creating device {}", n.path.display()))?;
+        create(ctx, &n, &mut dir)
+            .with_context(|| format!("creating device {}", n.path.display()))?;
     }
     let dev = path::ensure(ctx.root(), Path::new("/dev"), Kind::Dir)?;
     setup_ptmx(dev.fd.as_fd()).context("/dev/ptmx")?;
     symlinks(dev.fd.as_fd()).context("/dev symlinks")
 }
 
-fn create(ctx: &Ctx<'_>, n: &Node) -> Result<()> {
+fn create(ctx: &Ctx<'_>, n: &Node, dir: &mut Option<path::Resolved>) -> Result<()> {
     let (parent, name) = split(n)?;
-    let parent = path::ensure(ctx.root(), parent, Kind::Dir)?;
+    let parent = match dir.take() {
+        Some(d) if d.path == parent => dir.insert(d),
+        _ => dir.insert(path::ensure(ctx.root(), parent, Kind::Dir)?),
+    };
     // A FIFO needs no privilege; device nodes cannot be made in a user namespace.
     if ctx.cfg.new_userns && n.kind != SFlag::S_IFIFO {
         return bind_node(ctx, n);

@@ -55,6 +55,9 @@ pub struct RootfsConfig<'a> {
     pub new_userns: bool,
     /// The container has a new cgroup namespace.
     pub new_cgroupns: bool,
+    /// The init's mount namespace is a copy of the runtime's (`Plan::mounts_copied`): the
+    /// host's cgroup mounts are the ones the runtime read.
+    pub mounts_copied: bool,
     /// Called before anything that depends on the init's cgroup (a `cgroup` mount): returns
     /// once the init is in its cgroup (and in its new cgroup namespace). Idempotent.
     pub cgroup_ready: &'a dyn Fn() -> anyhow::Result<()>,

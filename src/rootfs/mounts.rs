@@ -228,16 +228,19 @@ fn fs_entry(
     dest: &Path,
     opts: &MountOptions,
 ) -> Result<()> {
-    refuse_unordinary(ctx.root(), dest, typ)?;
-    let found = path::lookup(ctx.root(), dest)?;
-    let existed = found.is_some();
-    let dst = match found {
+    // Opened directly, the destination has no symlink on the way (nor is one).
+    let dst = match path::direct(ctx.root(), dest) {
         Some(dst) => dst,
-        None => path::ensure(ctx.root(), dest, Kind::Dir).context("creating the destination")?,
+        None => {
+            refuse_unordinary(ctx.root(), dest, typ)?;
+            path::ensure_walk(ctx.root(), dest, Kind::Dir).context("creating the destination")?
+        }
     };
+    let existed = !dst.created;
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&dst.fd))
         .context("stat destination")?;
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        refuse_unordinary(ctx.root(), dest, typ)?;
         bail!("destination {} is not a directory", dst.path.display());
     }
     check_proc_dest(&dst.path, None, typ)?;
@@ -269,8 +272,10 @@ fn fs_entry(
         let new = open_dir(ctx.root(), &dst.path)?;
         copyup::copy_dir(old.as_fd(), new.as_fd()).context("tmpcopyup")?;
     }
-    let top = path::open_in_root(ctx.root(), &dst.path, OFlag::O_PATH)?;
-    set_recursive(top.as_fd(), opts)?;
+    if !opts.recursive.is_empty() {
+        let top = path::open_in_root(ctx.root(), &dst.path, OFlag::O_PATH)?;
+        set_recursive(top.as_fd(), opts)?;
+    }
     apply_propagation(ctx.root(), &dst.path, &opts.propagation)
 }
 

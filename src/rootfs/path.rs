@@ -35,6 +35,8 @@ pub enum Kind {
 pub struct Resolved {
     pub fd: OwnedFd,
     pub path: PathBuf,
+    /// The last component was made by this resolution (`ensure`, `create_child`).
+    pub created: bool,
 }
 
 /// Open a host directory as a root for later lookups (`O_PATH|O_DIRECTORY`).
@@ -62,12 +64,39 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
 /// Resolve `path` inside `root`, creating missing components (directories, and a `kind`
 /// for the last one). A non-directory in the middle of the path is an error (ENOTDIR).
 pub fn ensure(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<Resolved> {
+    match direct(root, path) {
+        Some(found) => Ok(found),
+        None => ensure_walk(root, path, kind),
+    }
+}
+
+/// [`ensure`] for a caller whose [`direct`] open of `path` failed already.
+pub fn ensure_walk(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<Resolved> {
     walk(root, path, Some(kind))?.context("path vanished while it was created")
+}
+
+/// Create `name` (a `kind`) in the directory `dir` resolved already, and open it: for a
+/// directory berth made itself and nothing else can have written to yet (the tmpfs of a
+/// v1 `cgroup` mount), where no walk from the root is needed.
+pub fn create_child(dir: &Resolved, name: &OsStr, kind: Kind) -> Result<Resolved> {
+    let path = dir.path.join(name);
+    create_entry(dir.fd.as_fd(), name, kind)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let fd = descend(dir.fd.as_fd(), name, kind != Kind::Dir)
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(Resolved {
+        fd,
+        path,
+        created: true,
+    })
 }
 
 /// Resolve an existing `path` inside `root`; `None` when a component does not exist.
 pub fn lookup(root: BorrowedFd<'_>, path: &Path) -> Result<Option<Resolved>> {
-    walk(root, path, None)
+    match direct(root, path) {
+        Some(found) => Ok(Some(found)),
+        None => walk(root, path, None),
+    }
 }
 
 /// The file type of `path`'s last component inside `root`, not following it; `None` when
@@ -104,7 +133,7 @@ fn components(path: &Path) -> Vec<OsString> {
 /// what the walk below would find, at the same symlink-free path. Anything else (a missing
 /// component, a link, a non-directory in the middle) is left to the walk, which creates,
 /// expands or reports it.
-fn direct(root: BorrowedFd<'_>, path: &Path) -> Option<Resolved> {
+pub fn direct(root: BorrowedFd<'_>, path: &Path) -> Option<Resolved> {
     let mut clean = PathBuf::from("/");
     for c in path.components() {
         match c {
@@ -121,16 +150,19 @@ fn direct(root: BorrowedFd<'_>, path: &Path) -> Option<Resolved> {
     };
     let resolve = RESOLVE | libc::RESOLVE_NO_SYMLINKS;
     let fd = sys::openat2(root, rel, OFlag::O_PATH, 0, resolve).ok()?;
-    Some(Resolved { fd, path: clean })
+    Some(Resolved {
+        fd,
+        path: clean,
+        created: false,
+    })
 }
 
+/// The walk, for a path [`direct`] did not open.
 fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Option<Resolved>> {
-    if let Some(found) = direct(root, path) {
-        return Ok(Some(found));
-    }
     let mut todo = components(path);
     let mut done = PathBuf::from("/");
     let mut links = 0;
+    let mut created = false;
     // The fd of `done`, kept while the walk goes down; dropped when `done` changes any
     // other way (`..`, an absolute link), and then reopened from the root.
     let mut at: Option<OwnedFd> = None;
@@ -190,6 +222,7 @@ fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Optio
                 let Some(kind) = create else { return Ok(None) };
                 create_entry(parent.as_fd(), &name, if last { kind } else { Kind::Dir })
                     .with_context(|| format!("creating {}", here.display()))?;
+                created = last;
                 at = descend(parent.as_fd(), &name, last);
                 done = here;
             }
@@ -201,7 +234,11 @@ fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Optio
         None => open_in_root(root, &done, OFlag::O_PATH)
             .with_context(|| format!("opening {}", done.display()))?,
     };
-    Ok(Some(Resolved { fd, path: done }))
+    Ok(Some(Resolved {
+        fd,
+        path: done,
+        created,
+    }))
 }
 
 /// The fd of directory `name` under `parent`, for the next step of the walk (or of the last

@@ -36,11 +36,7 @@ pub const MAX_MOUNTS: usize = 10_000;
 
 /// Read a JSON document the caller gave, refusing one over [`MAX_JSON_BYTES`].
 pub fn read_json_file(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut text = Vec::new();
-    f.take(MAX_JSON_BYTES + 1)
-        .read_to_end(&mut text)
+    let text = crate::sys::fdio::read_file(path, MAX_JSON_BYTES)
         .with_context(|| format!("reading {}", path.display()))?;
     if text.len() as u64 > MAX_JSON_BYTES {
         bail!(
