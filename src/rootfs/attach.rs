@@ -32,6 +32,13 @@ pub fn detached_copy(src: BorrowedFd<'_>, opts: &MountOptions) -> Result<OwnedFd
     Ok(tree)
 }
 
+/// [`detached_copy`] of the mount at the caller's `path` (a host path, symlinks followed).
+pub fn detached_copy_at(path: &Path, opts: &MountOptions) -> Result<OwnedFd> {
+    let tree = sys::clone_tree_at(path, opts.is_rec()).context("open_tree")?;
+    set_flags(tree.as_fd(), opts)?;
+    Ok(tree)
+}
+
 /// `detached_copy`, idmapped with the user namespace `userns` before its flags are set
 /// (the top mount only, or the whole tree with `recursive`).
 pub fn idmapped_copy(

@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
-use super::attach::{apply_propagation, bind, mount_fd};
+use super::attach::{apply_propagation, bind, detached_copy_at, mount_fd};
 use super::options::MountOptions;
 use super::path::{self, Kind};
 use super::Ctx;
@@ -120,8 +120,8 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
             .filter(|o| o.starts_with("name=") || controllers.contains(o))
             .cloned()
             .collect();
-        let sub = path::create_child(&top, &name, Kind::Dir)?;
         if ctx.cfg.new_cgroupns {
+            let sub = path::create_child(&top, &name, Kind::Dir)?;
             mount_fd(
                 Path::new("cgroup"),
                 sub.fd.as_fd(),
@@ -139,8 +139,13 @@ fn mount_v1(ctx: &mut Ctx<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
                 )
             })?;
             let src = h.mount_point.join(rel.strip_prefix("/").unwrap_or(rel));
-            let fd = path::open_root(&src)?;
-            bind(ctx.root(), fd.as_fd(), &sub, &bind_opts(opts))
+            // Made in the tmpfs above, which only this mount namespace has: it is attached
+            // to by name, with no fd opened on it.
+            path::make_child(&top, &name, Kind::Dir)?;
+            detached_copy_at(&src, &bind_opts(opts))
+                .and_then(|t| {
+                    sys::move_mount_to(t.as_fd(), top.fd.as_fd(), &name).context("move_mount")
+                })
                 .with_context(|| format!("binding {}", src.display()))?;
         }
         comount_links(top.fd.as_fd(), &name.to_string_lossy())?;

@@ -109,10 +109,17 @@ fn node_of(d: &LinuxDevice) -> Result<Node> {
 pub(crate) fn setup(ctx: &Ctx<'_>) -> Result<()> {
     // The directory of the last node, kept for the next one (most are in /dev).
     let mut dir: Option<path::Resolved> = None;
-    for n in nodes(ctx.cfg.spec)? {
-        create(ctx, &n, &mut dir)
-            .with_context(|| format!("creating device {}", n.path.display()))?;
-    }
+    // No umask while the nodes are made: mknod gives them their exact mode (restored below
+    // on every path; the container's own umask is set later anyway).
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made = nodes(ctx.cfg.spec).and_then(|nodes| {
+        nodes.iter().try_for_each(|n| {
+            create(ctx, n, &mut dir)
+                .with_context(|| format!("creating device {}", n.path.display()))
+        })
+    });
+    nix::sys::stat::umask(umask);
+    made?;
     let dev = path::ensure(ctx.root(), Path::new("/dev"), Kind::Dir)?;
     setup_ptmx(dev.fd.as_fd()).context("/dev/ptmx")?;
     symlinks(dev.fd.as_fd()).context("/dev symlinks")
@@ -142,20 +149,26 @@ fn split(n: &Node) -> Result<(&Path, &OsStr)> {
     Ok((n.path.parent().unwrap_or(Path::new("/")), name))
 }
 
-/// mknod (replacing a different existing node), then owner and exact mode.
+/// mknod (replacing a different existing node), then owner and exact mode. With no umask
+/// (see `setup`), a node mknod made has its mode already, unless it has bits above 0777.
 fn make_node(dir: BorrowedFd<'_>, name: &OsStr, n: &Node) -> nix::Result<()> {
     let dev = makedev(n.major, n.minor);
     let perm = Mode::from_bits_truncate(n.mode);
-    match fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st)
-            if st.st_mode & libc::S_IFMT == n.kind.bits()
-                && (n.kind == SFlag::S_IFIFO || st.st_rdev == dev) => {}
-        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => return Err(Errno::EISDIR),
-        Ok(_) => {
-            unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)?;
-            mknodat(Some(dir.as_raw_fd()), name, n.kind, perm, dev)?;
+    let mut exact = n.mode & !0o777 == 0;
+    match mknodat(Some(dir.as_raw_fd()), name, n.kind, perm, dev) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => {
+            exact = false;
+            let st = fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+            let fmt = st.st_mode & libc::S_IFMT;
+            if fmt == libc::S_IFDIR {
+                return Err(Errno::EISDIR);
+            }
+            if fmt != n.kind.bits() || (n.kind != SFlag::S_IFIFO && st.st_rdev != dev) {
+                unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)?;
+                mknodat(Some(dir.as_raw_fd()), name, n.kind, perm, dev)?;
+            }
         }
-        Err(Errno::ENOENT) => mknodat(Some(dir.as_raw_fd()), name, n.kind, perm, dev)?,
         Err(e) => return Err(e),
     }
     let (uid, gid) = (Some(Uid::from_raw(n.uid)), Some(Gid::from_raw(n.gid)));
@@ -166,6 +179,9 @@ fn make_node(dir: BorrowedFd<'_>, name: &OsStr, n: &Node) -> nix::Result<()> {
         gid,
         AtFlags::AT_SYMLINK_NOFOLLOW,
     )?;
+    if exact {
+        return Ok(());
+    }
     fchmodat(
         Some(dir.as_raw_fd()),
         name,

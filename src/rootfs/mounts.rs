@@ -230,10 +230,10 @@ fn fs_entry(
 ) -> Result<()> {
     // Opened directly, the destination has no symlink on the way (nor is one).
     let dst = match path::direct(ctx.root(), dest) {
-        Some(dst) => dst,
-        None => {
+        Ok(dst) => dst,
+        Err(e) => {
             refuse_unordinary(ctx.root(), dest, typ)?;
-            path::ensure_walk(ctx.root(), dest, Kind::Dir).context("creating the destination")?
+            path::ensure_walk(ctx.root(), dest, Kind::Dir, e).context("creating the destination")?
         }
     };
     let existed = !dst.created;

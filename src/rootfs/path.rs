@@ -65,23 +65,35 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
 /// for the last one). A non-directory in the middle of the path is an error (ENOTDIR).
 pub fn ensure(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<Resolved> {
     match direct(root, path) {
-        Some(found) => Ok(found),
-        None => ensure_walk(root, path, kind),
+        Ok(found) => Ok(found),
+        Err(e) => ensure_walk(root, path, kind, e),
     }
 }
 
-/// [`ensure`] for a caller whose [`direct`] open of `path` failed already.
-pub fn ensure_walk(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<Resolved> {
-    walk(root, path, Some(kind))?.context("path vanished while it was created")
+/// [`ensure`] for a caller whose [`direct`] open of `path` failed already, with `direct_err`.
+pub fn ensure_walk(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    kind: Kind,
+    direct_err: Errno,
+) -> Result<Resolved> {
+    walk(root, path, Some(kind), direct_err == Errno::ENOENT)?
+        .context("path vanished while it was created")
+}
+
+/// [`create_child`] without opening what it made; its path.
+pub fn make_child(dir: &Resolved, name: &OsStr, kind: Kind) -> Result<PathBuf> {
+    let path = dir.path.join(name);
+    create_entry(dir.fd.as_fd(), name, kind)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(path)
 }
 
 /// Create `name` (a `kind`) in the directory `dir` resolved already, and open it: for a
 /// directory berth made itself and nothing else can have written to yet (the tmpfs of a
 /// v1 `cgroup` mount), where no walk from the root is needed.
 pub fn create_child(dir: &Resolved, name: &OsStr, kind: Kind) -> Result<Resolved> {
-    let path = dir.path.join(name);
-    create_entry(dir.fd.as_fd(), name, kind)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let path = make_child(dir, name, kind)?;
     let fd = descend(dir.fd.as_fd(), name, kind != Kind::Dir)
         .with_context(|| format!("opening {}", path.display()))?;
     Ok(Resolved {
@@ -94,8 +106,10 @@ pub fn create_child(dir: &Resolved, name: &OsStr, kind: Kind) -> Result<Resolved
 /// Resolve an existing `path` inside `root`; `None` when a component does not exist.
 pub fn lookup(root: BorrowedFd<'_>, path: &Path) -> Result<Option<Resolved>> {
     match direct(root, path) {
-        Some(found) => Ok(Some(found)),
-        None => walk(root, path, None),
+        Ok(found) => Ok(Some(found)),
+        // A component is missing: the walk would stop at the same one (see `direct`).
+        Err(Errno::ENOENT) => Ok(None),
+        Err(_) => walk(root, path, None, false),
     }
 }
 
@@ -133,32 +147,43 @@ fn components(path: &Path) -> Vec<OsString> {
 /// what the walk below would find, at the same symlink-free path. Anything else (a missing
 /// component, a link, a non-directory in the middle) is left to the walk, which creates,
 /// expands or reports it.
-pub fn direct(root: BorrowedFd<'_>, path: &Path) -> Option<Resolved> {
+///
+/// `ENOENT` means that a component does not exist: every component before it was reached
+/// without a link (a link is `ELOOP`), so the walk would stop at the same one. A path with
+/// `..` is not tried (`EXDEV`).
+pub fn direct(root: BorrowedFd<'_>, path: &Path) -> nix::Result<Resolved> {
     let mut clean = PathBuf::from("/");
     for c in path.components() {
         match c {
             Component::Normal(n) => clean.push(n),
-            Component::ParentDir => return None,
+            Component::ParentDir => return Err(Errno::EXDEV),
             _ => {}
         }
     }
-    let rel = clean.strip_prefix("/").ok()?;
+    let rel = clean.strip_prefix("/").map_err(|_| Errno::EXDEV)?;
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
         rel
     };
     let resolve = RESOLVE | libc::RESOLVE_NO_SYMLINKS;
-    let fd = sys::openat2(root, rel, OFlag::O_PATH, 0, resolve).ok()?;
-    Some(Resolved {
+    let fd = sys::openat2(root, rel, OFlag::O_PATH, 0, resolve)?;
+    Ok(Resolved {
         fd,
         path: clean,
         created: false,
     })
 }
 
-/// The walk, for a path [`direct`] did not open.
-fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Option<Resolved>> {
+/// The walk, for a path [`direct`] did not open; `missing` when that open said `ENOENT`
+/// (then, when the parent opens directly, the last component is not looked at before it is
+/// created).
+fn walk(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    create: Option<Kind>,
+    missing: bool,
+) -> Result<Option<Resolved>> {
     let mut todo = components(path);
     let mut done = PathBuf::from("/");
     let mut links = 0;
@@ -168,11 +193,13 @@ fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Optio
     let mut at: Option<OwnedFd> = None;
     // Most often only the last component is missing: start from its parent when that opens
     // directly.
+    let mut leaf_missing = false;
     if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
-        if let Some(found) = direct(root, parent) {
+        if let Ok(found) = direct(root, parent) {
             todo = vec![name.to_os_string()];
             done = found.path;
             at = Some(found.fd);
+            leaf_missing = missing;
         }
     }
     while let Some(name) = todo.pop() {
@@ -188,11 +215,16 @@ fn walk(root: BorrowedFd<'_>, path: &Path, create: Option<Kind>) -> Result<Optio
                 .with_context(|| format!("opening {}", done.display()))?,
         };
         let here = done.join(&name);
-        match fstatat(
-            Some(parent.as_raw_fd()),
-            name.as_os_str(),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
+        let st = if std::mem::take(&mut leaf_missing) {
+            Err(Errno::ENOENT)
+        } else {
+            fstatat(
+                Some(parent.as_raw_fd()),
+                name.as_os_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        match st {
             Ok(st) => {
                 let fmt = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
                 if fmt == SFlag::S_IFLNK {

@@ -3,7 +3,7 @@
 //! `fsmount`). Where rustix has a safe wrapper (openat2 and the mount API but
 //! `mount_setattr`) these only adapt it to berth's flags and errors; `openat` and
 //! `mount_setattr` are our own small `unsafe` wrappers. Every error is the raw `Errno`.
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -81,12 +81,31 @@ pub fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> nix::Result<OwnedFd> {
     rustix::mount::open_tree(fd, c"", flags).map_err(errno)
 }
 
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE [|AT_RECURSIVE])`: [`clone_tree`] of the mount
+/// at a path of the caller's (symlinks followed), with no fd opened on it first.
+pub fn clone_tree_at(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
+    use rustix::mount::OpenTreeFlags as F;
+    let mut flags = F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= F::AT_RECURSIVE;
+    }
+    rustix::mount::open_tree(rustix::fs::CWD, path, flags).map_err(errno)
+}
+
 /// `move_mount(from, "", to, "", F_EMPTY_PATH|T_EMPTY_PATH)`: attach the (detached) mount
 /// `from` on top of the file or directory `to`.
 pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
     use rustix::mount::MoveMountFlags as F;
     let flags = F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH;
     rustix::mount::move_mount(from, c"", to, c"", flags).map_err(errno)
+}
+
+/// `move_mount(from, "", dir, name, F_EMPTY_PATH)`: attach `from` on the entry `name` of the
+/// directory `dir`. Only for an entry the caller made where nothing else can write (`name`
+/// is resolved by the kernel, a symlink followed).
+pub fn move_mount_to(from: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<()> {
+    use rustix::mount::MoveMountFlags as F;
+    rustix::mount::move_mount(from, c"", dir, name, F::MOVE_MOUNT_F_EMPTY_PATH).map_err(errno)
 }
 
 /// Per-mount attributes to change with `mount_setattr`: `MOUNT_ATTR_*` bits to set and to
