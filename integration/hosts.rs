@@ -43,3 +43,130 @@ exec {berth} --root {root} run -b {bundle} {id}"#,
     assert!(root.is_empty());
     assert!(cgroups_named(&id).is_empty(), "{:?}", cgroups_named(&id));
 }
+
+/// `berth` under `unshare -m` with the cgroup2 tree hidden (a pure v1 host), running
+/// `body` (a shell script); its output, which must say success.
+fn on_pure_v1(body: &str) -> String {
+    let keep = TempDir::new("harden-v1cg");
+    let script = format!("{}{body}", hide_cgroup2_script(keep.path()));
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// On pure v1 the init is cloned before its cgroup exists and makes its network namespace
+/// itself (create.rs, `late_cgroup`): it must still end up in every hierarchy's cgroup
+/// before its program runs, in a network namespace of its own with the loopback up.
+#[test]
+fn a_late_cgroup_still_holds_the_init_in_a_new_network_namespace() {
+    if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        println!("skipped: not a hybrid cgroup host");
+        return;
+    }
+    let root = Root::new();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; readlink /proc/self/ns/net; cat /proc/net/dev; \
+         echo lo-flags=$(cat /sys/class/net/lo/flags)",
+    ]);
+    let id = unique("harden-late");
+    let logs = TempDir::new("harden-late-log");
+    let log = logs.path().join("log");
+    let out = on_pure_v1(&format!(
+        "exec {berth} --root {root} --debug --log {log} run -b {bundle} {id}",
+        berth = BERTH,
+        root = root.path().display(),
+        log = log.display(),
+        bundle = b.path().display(),
+    ));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("makes its network namespace while we make its cgroup"),
+        "{log}"
+    );
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let v1: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains(':') && !l.starts_with("0::") && l.split(':').count() == 3)
+        .collect();
+    assert!(v1.len() >= 5, "{out}");
+    for l in &v1 {
+        assert!(
+            l.ends_with(&format!("/{id}")),
+            "not in its cgroup: {l}\n{out}"
+        );
+    }
+    let net = lines.iter().find(|l| l.starts_with("net:[")).expect(&out);
+    assert_ne!(*net, host_net.to_str().unwrap(), "{out}");
+    // Only the loopback in a new network namespace, and it is up (IFF_UP | IFF_LOOPBACK...).
+    let devs: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_once(':').map(|(d, _)| d.trim()))
+        .filter(|d| !d.is_empty() && !d.contains(' ') && !d.contains('/') && *d != "net")
+        .filter(|d| !d.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(devs, ["lo"], "{out}");
+    let flags = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("lo-flags=0x"))
+        .expect(&out);
+    assert!(
+        u32::from_str_radix(flags, 16).unwrap() & 1 == 1,
+        "lo is down: {out}"
+    );
+    assert!(root.is_empty());
+    assert!(cgroups_named(&id).is_empty(), "{:?}", cgroups_named(&id));
+}
+
+/// A create killed after the clone of a late cgroup, while or after it makes the cgroup:
+/// the init (waiting for its `tasks` files) exits on its own, and `delete --force` leaves
+/// no cgroup, process or state behind.
+#[test]
+fn a_late_cgroup_create_killed_after_the_clone_leaves_nothing() {
+    if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        println!("skipped: not a hybrid cgroup host");
+        return;
+    }
+    let root = Root::new();
+    let b = Bundle::new(&["sleep", "100"]);
+    for point in [
+        "create:clone",
+        "create:cgroup-partly",
+        "create:cgroup",
+        "init:fds",
+    ] {
+        let id = unique("harden-latek");
+        on_pure_v1(&format!(
+            "BERTH_FAULT={point} {berth} --root {root} create -b {bundle} {id} </dev/null >/dev/null 2>&1 && exit 1
+{berth} --root {root} delete --force {id}",
+            berth = BERTH,
+            root = root.path().display(),
+            bundle = b.path().display(),
+        ));
+        wait_for(
+            || {
+                std::fs::read_dir("/proc").unwrap().flatten().all(|e| {
+                    let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                    !String::from_utf8_lossy(&cmd).contains(&id)
+                })
+            },
+            "the init of a killed create to exit",
+        );
+        assert!(root.is_empty(), "{point}");
+        assert!(
+            cgroups_named(&id).is_empty(),
+            "{point}: {:?}",
+            cgroups_named(&id)
+        );
+    }
+}

@@ -59,6 +59,18 @@ impl TasksFile {
     pub fn raw_fd(&self) -> RawFd {
         self.raw
     }
+
+    /// A `tasks` file the parent opened after the fork and sent over (see
+    /// [`Entry::hand_over`]): `fd` came with the hierarchy's name and directory.
+    pub fn received(hierarchy: String, dir: PathBuf, fd: OwnedFd) -> TasksFile {
+        let file = File::from(fd);
+        TasksFile {
+            hierarchy,
+            dir,
+            raw: file.as_raw_fd(),
+            file: Cell::new(Some(file)),
+        }
+    }
 }
 
 /// What the parent still does by pid after the fork.
@@ -170,6 +182,17 @@ impl Entry {
     /// The `tasks` files the child writes to (in the child, right after the fork).
     pub fn tasks(&self) -> &[TasksFile] {
         &self.tasks
+    }
+
+    /// For a child forked before its cgroup was made: each `tasks` file's hierarchy and
+    /// directory, and its fd, in the same order, to send to the child, which makes them
+    /// [`TasksFile::received`]. (No cgroup2 directory can be entered this way: that takes
+    /// the fork itself.)
+    pub fn hand_over(&self) -> (Vec<(String, PathBuf)>, Vec<RawFd>) {
+        self.tasks
+            .iter()
+            .map(|t| ((t.hierarchy.clone(), t.dir.clone()), t.raw))
+            .unzip()
     }
 
     /// Whether the parent moves the child by pid after the fork (then it says

@@ -50,6 +50,12 @@
 //!  --pid-file, exit                              `berth start` opens it; then
 //!                                               startContainer hooks, execve
 //! ```
+//! A late cgroup (`late_cgroup`: v1 with no cgroup2 tree, a new network namespace, no user
+//! namespace, no netDevices) swaps the first steps: the parent clones without
+//! CLONE_NEWNET, then makes the cgroup and opens its `tasks` files while the init makes its
+//! network namespace (`unshare`), and sends them as `CgroupTasks` + fds, the first packet;
+//! the init writes to them as above, and says JoinedCgroup.
+//!
 //! `JoinedCgroup` comes when the init had `tasks` files to write, `CgroupJoined` when the
 //! parent had something to move by pid (`cgroups/entry.rs`: a `tasks` file it could not
 //! open; the cgroup2 tree when a helper in a user namespace joined by path clones the init;
@@ -79,7 +85,7 @@ use crate::cgroups::{self, CgroupConfig, CgroupState, Entry, Manager, Ways};
 use crate::process::attrs::InitialAffinity;
 use crate::process::channel::{Channel, Msg};
 use crate::process::idmap::MappingNamespaces;
-use crate::process::init::InitContext;
+use crate::process::init::{InitCgroup, InitContext};
 use crate::process::namespaces::{PidNsGuard, Plan};
 use crate::process::netdev;
 use crate::process::progress::Progress;
@@ -428,13 +434,50 @@ fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
             .map(|_| "a helper in the user namespace joined by path clones the init"),
         no_self_join: None,
     };
+    if late_cgroup(prep) {
+        let mut child = clone_init(req, prep, fifo, console_socket, None)?;
+        made.child(child.pid);
+        tracing::debug!(
+            pid = child.pid.as_raw(),
+            "container init cloned; it makes its network namespace while we make its cgroup"
+        );
+        crate::fault::point("create:clone");
+        let entry = made.create_cgroup(prep)?.entry(ways);
+        let (hierarchies, fds) = entry.hand_over();
+        let by_parent = entry.parent_moves();
+        child.channel.send_with_fds(
+            &Msg::CgroupTasks {
+                hierarchies,
+                by_parent,
+            },
+            &fds,
+        )?;
+        child.cgroup = entry.forked();
+        return Ok((made, child));
+    }
     let entry = made.create_cgroup(prep)?.entry(ways);
-    let child = clone_init(req, prep, fifo, console_socket, entry)?;
+    let child = clone_init(req, prep, fifo, console_socket, Some(entry))?;
     made.child(child.pid);
     tracing::debug!(pid = child.pid.as_raw(), "container init cloned");
     crate::fault::point("create:clone");
     made.move_netdevs(prep, child.pid)?;
     Ok((made, child))
+}
+
+/// Whether the init is cloned before its cgroup exists (a late cgroup), to make its
+/// network namespace itself while we make the cgroup: a new network namespace is the
+/// largest part of the clone (its loopback device and every subsystem's per-namespace
+/// state), and the cgroup's directories the largest part of what we do before it. Only
+/// where nothing needs the cgroup or the namespace at the clone: v1 with no cgroup2 tree
+/// (CLONE_INTO_CGROUP needs its directory), no user namespace (the clone's own, which
+/// would own the network namespace and is mapped before Go, or one joined by path), no
+/// linux.netDevices (moved in right after the clone). The network namespace is made
+/// outside the container's cgroup, so its kernel memory is charged to ours.
+fn late_cgroup(prep: &Prepared) -> bool {
+    prep.plan.new_net()
+        && !prep.plan.in_user_ns()
+        && prep.netdevs.is_empty()
+        && matches!(prep.cgroup, CgroupState::V1 { unified: None, .. })
 }
 
 /// The clone: the child becomes the container's init and never returns from here. The
@@ -444,8 +487,13 @@ fn clone_init(
     prep: &Prepared,
     fifo: OwnedFd,
     console_socket: Option<OwnedFd>,
-    entry: Entry,
+    entry: Option<Entry>,
 ) -> Result<Child> {
+    // No entry: a late cgroup (see `late_cgroup`), and no network namespace in the clone.
+    let (late, entry) = match entry {
+        Some(e) => (false, e),
+        None => (true, Entry::none()),
+    };
     let (parent_end, child_end) = Channel::pair("container init")?;
     let progress = Progress::new()?;
     let (extra_env, listen) = listen_fds();
@@ -490,7 +538,10 @@ fn clone_init(
     let initial = InitialAffinity::set(&prep.attrs.affinity)?;
     // None with a helper in a joined user namespace (`spawn` said so).
     let into = entry.into_fd();
-    let flags = prep.plan.clone_flags;
+    let flags = match late {
+        true => prep.plan.clone_flags & !libc::CLONE_NEWNET,
+        false => prep.plan.clone_flags,
+    };
     // SAFETY: berth is single-threaded up to here (no async runtime, no thread pool,
     // synchronous logging), as fork_with_flags and fork_in_userns require.
     let forked = match join_user {
@@ -521,8 +572,13 @@ fn clone_init(
             state: prep.hook_state("creating", 0),
             attrs: &prep.attrs,
             procfs: procfs.as_ref(),
-            cgroup_tasks: entry.tasks(),
-            cgroup_by_parent: entry.parent_moves(),
+            cgroup: match late {
+                true => InitCgroup::Late,
+                false => InitCgroup::Given {
+                    tasks: entry.tasks(),
+                    by_parent: entry.parent_moves(),
+                },
+            },
         });
     }
     drop(initial);

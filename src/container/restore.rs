@@ -339,7 +339,7 @@ impl criu::Notify for Notes<'_> {
                 crate::process::channel::send_packet(
                     sock.as_raw_fd(),
                     b"/dev/ptmx",
-                    Some(master.as_raw_fd()),
+                    &[master.as_raw_fd()],
                 )
                 .context("sending the pty master to --console-socket")
             }

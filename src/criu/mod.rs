@@ -393,7 +393,7 @@ impl Session {
     }
 
     fn send(&self, req: &CriuReq) -> Result<()> {
-        crate::process::channel::send_packet(self.sock.as_raw_fd(), &req.encode_to_vec(), None)
+        crate::process::channel::send_packet(self.sock.as_raw_fd(), &req.encode_to_vec(), &[])
             .map_err(anyhow::Error::from)
     }
 

@@ -1,6 +1,6 @@
 //! Typed messages between the runtime (parent) and the container init (child) over one
-//! `SOCK_SEQPACKET` socketpair: one JSON value per packet, with an optional fd attached as
-//! SCM_RIGHTS. The protocol itself is described at the top of `container/create.rs`.
+//! `SOCK_SEQPACKET` socketpair: one JSON value per packet, with fds attached as SCM_RIGHTS
+//! (at most [`MAX_FDS`]). The protocol itself is described at the top of `container/create.rs`.
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -98,6 +98,14 @@ impl<T> Step<T> for Result<T> {
 /// Messages, in the order they normally flow.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Msg {
+    /// parent → child, first thing, when the init was cloned before its cgroup existed (it
+    /// made its network namespace meanwhile: `container/create.rs`): the cgroup's v1
+    /// `tasks` files, as fds in this order, with each one's hierarchy and directory; and
+    /// whether the parent moves it by pid into the rest (it then says CgroupJoined).
+    CgroupTasks {
+        hierarchies: Vec<(String, std::path::PathBuf)>,
+        by_parent: bool,
+    },
     /// child → parent, first thing: the child joined its v1 hierarchies itself, through the
     /// `tasks` files the parent opened (`cgroups::entry`).
     JoinedCgroup,
@@ -164,6 +172,10 @@ impl Channel {
     }
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        self.send_with_fds(msg, fd.as_slice())
+    }
+
+    pub fn send_with_fds(&self, msg: &Msg, fds: &[RawFd]) -> Result<()> {
         let mut body = serde_json::to_vec(msg)?;
         if body.len() > MAX_PACKET {
             match msg {
@@ -173,7 +185,7 @@ impl Channel {
                 _ => bail!("sync message of {} bytes: {msg:?}", body.len()),
             }
         }
-        match send_packet(self.fd.as_raw_fd(), &body, fd) {
+        match send_packet(self.fd.as_raw_fd(), &body, fds) {
             // The other end is gone: what it said last (a `Failed`) is still queued, and
             // is the real cause.
             Err(Errno::EPIPE) => match self.pending() {
@@ -208,13 +220,18 @@ impl Channel {
 
     /// Receive one message; `None` when the other end closed without a word.
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        Ok(self.recv_fds()?.map(|(m, fds)| (m, fds.into_iter().next())))
+    }
+
+    /// Receive one message and every fd that came with it; `None` as for [`Channel::recv`].
+    pub fn recv_fds(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = self.buffer();
-        let (n, fd) = recv_packet(self.fd.as_raw_fd(), &mut buf)?;
+        let (n, fds) = recv_packet_fds(self.fd.as_raw_fd(), &mut buf)?;
         if n == 0 {
             return Ok(None);
         }
         let msg = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
-        Ok(Some((msg, fd)))
+        Ok(Some((msg, fds)))
     }
 
     /// The receive buffer, [`MAX_PACKET`] bytes.
@@ -246,24 +263,30 @@ impl Channel {
     }
 }
 
-/// Send bytes with an optional fd on any unix socket (also used for the console socket).
-pub fn send_packet(sock: RawFd, body: &[u8], fd: Option<RawFd>) -> Result<(), Errno> {
+/// Send bytes with fds (at most [`MAX_FDS`]) on any unix socket (also used for the console
+/// socket).
+pub fn send_packet(sock: RawFd, body: &[u8], fds: &[RawFd]) -> Result<(), Errno> {
     let iov = [IoSlice::new(body)];
-    let fds;
-    let cmsg: Vec<ControlMessage> = match fd {
-        Some(f) => {
-            fds = [f];
-            vec![ControlMessage::ScmRights(&fds)]
-        }
-        None => vec![],
-    };
-    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).map(drop)
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsg = if fds.is_empty() { &[][..] } else { &rights[..] };
+    sendmsg::<()>(sock, &iov, cmsg, MsgFlags::empty(), None).map(drop)
 }
 
-/// One packet and the fd that came with it (the tests read a --pidfd-socket with it too; criu's RPC socket too).
+/// One packet and the first fd that came with it (the tests read a --pidfd-socket with it
+/// too; criu's RPC socket too).
 pub fn recv_packet(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
+    let (n, fds) = recv_packet_fds(sock, buf)?;
+    Ok((n, fds.into_iter().next()))
+}
+
+/// At most this many fds come with one packet (more are closed by the kernel, and the
+/// packet is flagged MSG_CTRUNC, an error here).
+pub const MAX_FDS: usize = 32;
+
+/// One packet and every fd that came with it.
+pub fn recv_packet_fds(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Vec<OwnedFd>)> {
     let mut iov = [IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let msg = loop {
         match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
             // EINTR; or ECONNRESET, reported once when the peer closed with our packets
@@ -272,16 +295,17 @@ pub fn recv_packet(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd
             r => break r.context("receiving on the sync socket")?,
         }
     };
-    let mut fd = None;
+    let mut fds = Vec::new();
     for c in msg.cmsgs().context("reading control messages")? {
         if let ControlMessageOwned::ScmRights(v) = c {
-            for f in v {
-                // The kernel installed this fd for us; we own it now.
-                fd = Some(owned(f));
-            }
+            // The kernel installed these fds for us; we own them now.
+            fds.extend(v.into_iter().map(owned));
         }
     }
-    Ok((msg.bytes, fd))
+    if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+        bail!("a packet on the sync socket came with more than {MAX_FDS} fds");
+    }
+    Ok((msg.bytes, fds))
 }
 
 fn owned(fd: RawFd) -> OwnedFd {

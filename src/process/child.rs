@@ -48,7 +48,7 @@ fn report_panic(info: &std::panic::PanicHookInfo) {
     let fd: RawFd = REPORT_FD.load(Ordering::Relaxed);
     let sent = fd >= 0
         && serde_json::to_vec(&Msg::Failed(err.clone()))
-            .is_ok_and(|body| send_packet(fd, &body, None).is_ok());
+            .is_ok_and(|body| send_packet(fd, &body, &[]).is_ok());
     if !sent {
         eprintln!("berth: {err}");
     }

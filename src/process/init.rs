@@ -12,6 +12,7 @@ use super::channel::{Channel, ChildError, Msg, Step};
 use super::child::Never;
 use super::namespaces::Plan;
 use super::program::Setup;
+use crate::cgroups::entry::TasksFile;
 
 /// Everything the init needs; built by the parent before the clone.
 pub struct InitContext<'a> {
@@ -43,12 +44,65 @@ pub struct InitContext<'a> {
     pub attrs: &'a crate::spec::attrs::Attrs,
     /// The host's /proc, opened before the clone (for process.apparmorProfile).
     pub procfs: Option<&'a crate::security::apparmor::ProcfsHandle>,
-    /// The v1 hierarchies' `tasks` files, opened by the parent: the init joins its cgroup
-    /// through them first thing (`cgroups::entry`).
-    pub cgroup_tasks: &'a [crate::cgroups::entry::TasksFile],
-    /// The parent moves the init by pid into the rest of its cgroup after the clone, and
-    /// says CgroupJoined when done.
-    pub cgroup_by_parent: bool,
+    pub cgroup: InitCgroup<'a>,
+}
+
+/// How the init gets into its cgroup.
+pub enum InitCgroup<'a> {
+    /// Made before the clone: the v1 hierarchies' `tasks` files the parent opened, which
+    /// the init joins through first thing (`cgroups::entry`); and whether the parent moves
+    /// it by pid into the rest after the clone (then it says CgroupJoined).
+    Given {
+        tasks: &'a [TasksFile],
+        by_parent: bool,
+    },
+    /// Made after the clone, while the init makes its network namespace: the same, sent in
+    /// a CgroupTasks message.
+    Late,
+}
+
+/// [`InitCgroup::Late`]: makes our network namespace (the clone left it out), then takes
+/// the `tasks` files of the cgroup the parent made meanwhile.
+fn late_cgroup(ch: &Channel) -> Result<(Vec<TasksFile>, bool), ChildError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .context("unshare(CLONE_NEWNET)")
+        .step("network")?;
+    let (hierarchies, by_parent, fds) = match ch.recv_fds().step("sync")? {
+        Some((
+            Msg::CgroupTasks {
+                hierarchies,
+                by_parent,
+            },
+            fds,
+        )) => (hierarchies, by_parent, fds),
+        other => {
+            return Err(ChildError {
+                step: "sync".into(),
+                errno: 0,
+                message: format!(
+                    "expected CgroupTasks from the parent, got {:?}",
+                    other.map(|(m, _)| m)
+                ),
+            })
+        }
+    };
+    if fds.len() != hierarchies.len() {
+        return Err(ChildError {
+            step: "sync".into(),
+            errno: 0,
+            message: format!(
+                "CgroupTasks named {} tasks files but came with {} fds",
+                hierarchies.len(),
+                fds.len()
+            ),
+        });
+    }
+    let tasks = hierarchies
+        .into_iter()
+        .zip(fds)
+        .map(|((h, dir), fd)| TasksFile::received(h, dir, fd))
+        .collect();
+    Ok((tasks, by_parent))
 }
 
 /// Run the init. Never returns: execs the program or exits with status 1.
@@ -89,13 +143,24 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
             .flatten()
             .map(|f| f.as_fd().as_raw_fd()),
     );
-    keep.extend(ctx.cgroup_tasks.iter().map(|t| t.raw_fd()));
+    if let InitCgroup::Given { tasks, .. } = ctx.cgroup {
+        keep.extend(tasks.iter().map(|t| t.raw_fd()));
+    }
     super::program::keep_only_given_fds(&keep, ctx.extra_fds)?;
     crate::fault::point("init:fds");
     // Into our cgroup before anything else runs here, or is forked from here: the v1
     // hierarchies through the tasks files the parent opened (closed once written), the
-    // cgroup2 tree by the clone itself.
-    super::program::join_cgroup(&ctx.channel, ctx.cgroup_tasks)?;
+    // cgroup2 tree by the clone itself. A late cgroup is made by the parent while we make
+    // our network namespace.
+    let late;
+    let (tasks, by_parent) = match ctx.cgroup {
+        InitCgroup::Given { tasks, by_parent } => (tasks, by_parent),
+        InitCgroup::Late => {
+            late = late_cgroup(&ctx.channel)?;
+            (&late.0[..], late.1)
+        }
+    };
+    super::program::join_cgroup(&ctx.channel, tasks)?;
     crate::fault::point("init:cgroup-joined");
     let host_pid = super::program::begin(&ctx.channel)?;
     crate::fault::point("init:go");
@@ -128,7 +193,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     let joined = std::cell::Cell::new(false);
     let cgroup_ready = || -> Result<()> {
         if !joined.get() {
-            if ctx.cgroup_by_parent {
+            if by_parent {
                 ctx.channel
                     .expect("CgroupJoined", |m| matches!(m, Msg::CgroupJoined))?;
             }

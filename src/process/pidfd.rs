@@ -27,16 +27,12 @@ impl PidfdSocket {
     pub fn send(&self, pid: i32, name: &str) -> Result<()> {
         let pidfd = crate::sys::process::pidfd_open(pid)
             .with_context(|| format!("pidfd_open({pid}) for --pidfd-socket"))?;
-        super::channel::send_packet(
-            self.sock.as_raw_fd(),
-            name.as_bytes(),
-            Some(pidfd.as_raw_fd()),
-        )
-        .with_context(|| {
-            format!(
-                "sending the pidfd to --pidfd-socket {}",
-                self.path.display()
-            )
-        })
+        super::channel::send_packet(self.sock.as_raw_fd(), name.as_bytes(), &[pidfd.as_raw_fd()])
+            .with_context(|| {
+                format!(
+                    "sending the pidfd to --pidfd-socket {}",
+                    self.path.display()
+                )
+            })
     }
 }

@@ -119,6 +119,6 @@ impl Drop for RawMode {
 /// Send the pty master over a connected console socket, as runc does (the payload is the
 /// name; the fd rides as SCM_RIGHTS).
 pub fn send_to_console_socket(sock: RawFd, master: &OwnedFd) -> Result<()> {
-    crate::process::channel::send_packet(sock, b"/dev/ptmx", Some(master.as_raw_fd()))
+    crate::process::channel::send_packet(sock, b"/dev/ptmx", &[master.as_raw_fd()])
         .context("sending the pty master to the console socket")
 }
