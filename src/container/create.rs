@@ -434,14 +434,19 @@ fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
             .map(|_| "a helper in the user namespace joined by path clones the init"),
         no_self_join: None,
     };
-    if late_cgroup(prep) {
-        let mut child = clone_init(req, prep, fifo, console_socket, None)?;
-        made.child(child.pid);
-        tracing::debug!(
-            pid = child.pid.as_raw(),
-            "container init cloned; it makes its network namespace while we make its cgroup"
-        );
-        crate::fault::point("create:clone");
+    // A late cgroup is made once the init is cloned (see `late_cgroup`).
+    let late = late_cgroup(prep);
+    let entry = if late {
+        None
+    } else {
+        Some(made.create_cgroup(prep)?.entry(ways))
+    };
+    let mut child = clone_init(req, prep, fifo, console_socket, entry)?;
+    made.child(child.pid);
+    tracing::debug!(pid = child.pid.as_raw(), "container init cloned");
+    crate::fault::point("create:clone");
+    if late {
+        tracing::debug!("the init makes its network namespace while we make its cgroup");
         let entry = made.create_cgroup(prep)?.entry(ways);
         let (hierarchies, fds) = entry.hand_over();
         let by_parent = entry.parent_moves();
@@ -453,13 +458,7 @@ fn spawn(req: &CreateRequest, prep: &Prepared) -> Result<(Made, Child)> {
             &fds,
         )?;
         child.cgroup = entry.forked();
-        return Ok((made, child));
     }
-    let entry = made.create_cgroup(prep)?.entry(ways);
-    let child = clone_init(req, prep, fifo, console_socket, Some(entry))?;
-    made.child(child.pid);
-    tracing::debug!(pid = child.pid.as_raw(), "container init cloned");
-    crate::fault::point("create:clone");
     made.move_netdevs(prep, child.pid)?;
     Ok((made, child))
 }
@@ -538,9 +537,10 @@ fn clone_init(
     let initial = InitialAffinity::set(&prep.attrs.affinity)?;
     // None with a helper in a joined user namespace (`spawn` said so).
     let into = entry.into_fd();
-    let flags = match late {
-        true => prep.plan.clone_flags & !libc::CLONE_NEWNET,
-        false => prep.plan.clone_flags,
+    let flags = if late {
+        prep.plan.clone_flags & !libc::CLONE_NEWNET
+    } else {
+        prep.plan.clone_flags
     };
     // SAFETY: berth is single-threaded up to here (no async runtime, no thread pool,
     // synchronous logging), as fork_with_flags and fork_in_userns require.
@@ -572,12 +572,13 @@ fn clone_init(
             state: prep.hook_state("creating", 0),
             attrs: &prep.attrs,
             procfs: procfs.as_ref(),
-            cgroup: match late {
-                true => InitCgroup::Late,
-                false => InitCgroup::Given {
+            cgroup: if late {
+                InitCgroup::Late
+            } else {
+                InitCgroup::Given {
                     tasks: entry.tasks(),
                     by_parent: entry.parent_moves(),
-                },
+                }
             },
         });
     }

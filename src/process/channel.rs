@@ -245,10 +245,23 @@ impl Channel {
 
     /// Receive and require a specific message (by predicate); a `Failed` becomes the error.
     pub fn expect(&self, what: &str, want: impl Fn(&Msg) -> bool) -> Result<Option<OwnedFd>> {
-        match self.recv()? {
+        let ((), fds) = self.expect_with(what, |m| if want(&m) { Ok(()) } else { Err(m) })?;
+        Ok(fds.into_iter().next())
+    }
+
+    /// Receive a specific message and what `take` draws from it (it gives back any other
+    /// message), with every fd that came with it; a `Failed` becomes the error.
+    pub fn expect_with<T>(
+        &self,
+        what: &str,
+        take: impl FnOnce(Msg) -> std::result::Result<T, Msg>,
+    ) -> Result<(T, Vec<OwnedFd>)> {
+        match self.recv_fds()? {
             Some((Msg::Failed(e), _)) => Err(self.failure(e)),
-            Some((m, fd)) if want(&m) => Ok(fd),
-            Some((m, _)) => bail!("sync protocol: expected {what}, got {m:?}"),
+            Some((m, fds)) => match take(m) {
+                Ok(t) => Ok((t, fds)),
+                Err(m) => bail!("sync protocol: expected {what}, got {m:?}"),
+            },
             None => bail!("sync protocol: the other side exited before {what}"),
         }
     }

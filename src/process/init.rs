@@ -67,25 +67,15 @@ fn late_cgroup(ch: &Channel) -> Result<(Vec<TasksFile>, bool), ChildError> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
         .context("unshare(CLONE_NEWNET)")
         .step("network")?;
-    let (hierarchies, by_parent, fds) = match ch.recv_fds().step("sync")? {
-        Some((
+    let ((hierarchies, by_parent), fds) = ch
+        .expect_with("CgroupTasks", |m| match m {
             Msg::CgroupTasks {
                 hierarchies,
                 by_parent,
-            },
-            fds,
-        )) => (hierarchies, by_parent, fds),
-        other => {
-            return Err(ChildError {
-                step: "sync".into(),
-                errno: 0,
-                message: format!(
-                    "expected CgroupTasks from the parent, got {:?}",
-                    other.map(|(m, _)| m)
-                ),
-            })
-        }
-    };
+            } => Ok((hierarchies, by_parent)),
+            m => Err(m),
+        })
+        .step("sync")?;
     if fds.len() != hierarchies.len() {
         return Err(ChildError {
             step: "sync".into(),
