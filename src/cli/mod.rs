@@ -43,23 +43,27 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// runc's global flags, read before the command only, as runc and crun read them (a flag
+/// after the command is a usage error there and here). They are not clap `global` args:
+/// clap copies those into every subcommand and back out of its matches, which was half the
+/// instructions of parsing a `run` line (bench/callgrind.sh).
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// Directory holding container state (default: /run/berth; $XDG_RUNTIME_DIR/berth for an
     /// unprivileged caller, or for a non-root $USER in a user namespace, as runc does).
-    #[arg(long, global = true, default_value_os_t = default_root())]
+    #[arg(long, default_value_os_t = default_root())]
     pub root: PathBuf,
     /// Write log lines to this file instead of stderr.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
     /// Log line format.
-    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Log debug lines too.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// Interpret cgroupsPath as systemd's slice:prefix:name.
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (auto: rootless when not running as root, or when
     /// running as root in a user namespace, as under rootless podman).
@@ -67,7 +71,7 @@ pub struct Global {
     #[arg(long, default_value = "auto")]
     pub rootless: Rootless,
     /// The criu binary for checkpoint and restore (a bare name is looked up in PATH).
-    #[arg(long, global = true, default_value = "criu")]
+    #[arg(long, default_value = "criu")]
     pub criu: PathBuf,
 }
 
