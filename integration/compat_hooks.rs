@@ -233,3 +233,49 @@ fn failing_start_container_hook_reaches_the_log() {
     );
     root.ok(&["delete", &id]);
 }
+
+/// The pids.max of the cgroup that `/proc/<who>/cgroup` names, written to `out` by a hook.
+fn pids_max_of(who: &str, out: &std::path::Path) -> String {
+    format!(
+        "f=/proc/{who}/cgroup; l=$(grep -E '^[0-9]+:([^:]*,)?pids(,[^:]*)?:' $f); \
+         if [ -n \"$l\" ]; then d=/sys/fs/cgroup/pids${{l##*:}}; \
+         else l=$(grep '^0::' $f); d=/sys/fs/cgroup${{l##*:}}; fi; cat $d/pids.max > {}",
+        out.display()
+    )
+}
+
+/// The cgroup limits are set before the init's createContainer hooks run, with runtime
+/// hooks (then once the mounts are done, before prestart) and without (then while the init
+/// mounts): each hook reads pids.max of the container's cgroup.
+#[test]
+fn limits_are_set_before_the_create_hooks_run() {
+    let root = Root::new();
+    for prestart in [false, true] {
+        let dir = TempDir::new("compat-hooklim");
+        let (cc, pre) = (dir.path().join("cc"), dir.path().join("pre"));
+        let hook = |script: String| json!({"path": "/bin/busybox", "args": ["sh", "-c", script]});
+        let mut hooks = json!({"createContainer": [hook(pids_max_of("self", &cc))]});
+        if prestart {
+            let script = format!(
+                "pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); {}",
+                pids_max_of("$pid", &pre)
+            );
+            hooks["prestart"] = json!([hook(script)]);
+        }
+        let b = Bundle::with(&["true"], |s| {
+            s["hooks"] = hooks;
+            s["linux"]["resources"]["pids"] = json!({"limit": 77});
+            // Paths in /proc/self/cgroup as the host names them.
+            if let Some(ns) = s["linux"]["namespaces"].as_array_mut() {
+                ns.retain(|n| n["type"] != "cgroup");
+            }
+        });
+        let id = unique("compat-hooklim");
+        root.ok(&["run", "-b", b.path().to_str().unwrap(), &id]);
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(read(&cc).trim(), "77", "createContainer, prestart: {prestart}");
+        if prestart {
+            assert_eq!(read(&pre).trim(), "77", "prestart");
+        }
+    }
+}

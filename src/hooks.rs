@@ -18,6 +18,16 @@ use anyhow::{bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::Hook;
 
+/// Whether the runtime runs hooks of its own while the container is being created (prestart,
+/// createRuntime): the init then stops for them once its mounts are done.
+pub fn runtime_hooks_at_create(hooks: Option<&oci_spec::runtime::Hooks>) -> bool {
+    hooks.is_some_and(|h| {
+        [h.prestart(), h.create_runtime()]
+            .iter()
+            .any(|k| k.as_ref().is_some_and(|v| !v.is_empty()))
+    })
+}
+
 /// Run the hooks of one kind from the runtime, in order; stop at the first failure.
 pub fn run_all(kind: &str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) -> Result<()> {
     run_with(kind, hooks, state, None)

@@ -203,17 +203,12 @@ impl Entry {
 
     /// In the parent, after the fork: closes the fds the child took over.
     pub fn forked(self) -> Forked {
-        Forked {
-            child_joins: !self.tasks.is_empty(),
-            rest: self.rest,
-        }
+        Forked { rest: self.rest }
     }
 }
 
 /// The parent's part of an [`Entry`] after the fork.
 pub struct Forked {
-    /// The child joins v1 hierarchies itself and says `JoinedCgroup` (or `Failed`).
-    pub child_joins: bool,
     rest: Rest,
 }
 

@@ -24,18 +24,18 @@
 //!  clone3(CLONE_NEW*, CLONE_INTO_CGROUP ──────▶ close the fds it was not given; write "0"
 //!  for cgroup2: v2, or a hybrid host's tree),   to each `tasks` fd: in the cgroup, with no
 //!  close the `tasks` fds                        grace period; close them (before anything
-//!                                               else runs or forks here)
-//!  [drive] uid_map / gid_map (new user ns)
-//!                   ◀──────── JoinedCgroup ──── (sent at once), then blocks in recv()
+//!                                               else runs or forks here), then blocks in
+//!  [drive] uid_map / gid_map (new user ns)      recv()
 //!  ── Go{host_pid} ───────────────────────────▶ join namespaces by path, unshare time,
 //!  by pid, what the init could not join         keyring, oom_score_adj, rootfs::prepare
 //!  itself (see below), then
 //!  ── CgroupJoined ───────────────────────────▶ (awaited before a cgroup mount or the end of
-//!  read JoinedCgroup, write the config          the mounts), unshare cgroup
-//!  snapshot
+//!  write the config snapshot                    the mounts), unshare cgroup
+//!  with prestart or createRuntime hooks only:
 //!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
 //!  cgroup limits, prestart + createRuntime hooks
-//!  ── HooksDone ──────────────────────────────▶ createContainer hooks, pivot_root, setsid,
+//!  ── HooksDone ──────────────────────────────▶ (awaited after the mounts) createContainer
+//!                                               hooks, pivot_root, setsid,
 //!                                               pty (master → console socket, or:)
 //!  ◀──────────────────── Console + fd (run) ──
 //!                                               rootfs::finish, hostname, then
@@ -50,18 +50,22 @@
 //!  --pid-file, exit                              `berth start` opens it; then
 //!                                               startContainer hooks, execve
 //! ```
+//! Without prestart and createRuntime hooks the parent sets the limits and sends HooksDone
+//! right after the config snapshot, while the init mounts, and the init sends no RunHooks:
+//! one round trip less for the init to wait on. The init never says that it joined its
+//! cgroup: a failure there is its `Failed`, and every later message implies it.
+//!
 //! A late cgroup (`late_cgroup`: v1 with no cgroup2 tree, a new network namespace, no user
 //! namespace, no netDevices) swaps the first steps: the parent clones without
 //! CLONE_NEWNET, then makes the cgroup and opens its `tasks` files while the init makes its
 //! network namespace (`unshare`), and sends them as `CgroupTasks` + fds, the first packet;
-//! the init writes to them as above, and says JoinedCgroup.
+//! the init writes to them as above.
 //!
-//! `JoinedCgroup` comes when the init had `tasks` files to write, `CgroupJoined` when the
-//! parent had something to move by pid (`cgroups/entry.rs`: a `tasks` file it could not
-//! open; the cgroup2 tree when a helper in a user namespace joined by path clones the init;
-//! the systemd driver, whose unit starts with the pid): both sides know which from the
-//! `Entry` made before the clone. A move by pid waits for an RCU grace period when the
-//! kernel's lock was idle, so the init starts on its rootfs meanwhile.
+//! `CgroupJoined` comes when the parent had something to move by pid (`cgroups/entry.rs`:
+//! a `tasks` file it could not open; the cgroup2 tree when a helper in a user namespace
+//! joined by path clones the init; the systemd driver, whose unit starts with the pid):
+//! both sides know from the `Entry` made before the clone. A move by pid waits for an RCU
+//! grace period when the kernel's lock was idle, so the init starts on its rootfs meanwhile.
 //!
 //! At any point the child may send `Failed(ChildError{step, errno, message})` and exit
 //! instead; the parent then reaps it, removes the cgroup and the state dir, and reports one
@@ -652,27 +656,26 @@ fn drive(
         child.cgroup.finish(cgroup, pid).map_err(its_word)?;
         ch.send(&Msg::CgroupJoined)?;
     }
-    // Its first word, sent before it waited for Go: it joined them (or why not, and it
-    // exits).
-    if child.cgroup.child_joins {
-        ch.expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))?;
-    }
-    tracing::debug!(pid, "the container init is in its cgroup");
     crate::fault::point("create:cgroup-joined");
     // While the init makes its mounts.
     state::save_config(made.dir(), spec)?;
     crate::fault::point("create:config");
 
-    // Limits, then the hooks in the runtime namespace, once the mounts exist (runc's order:
-    // the init sets its scheduler after this, inside its cpuset and RT budget).
-    ch.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
+    // The limits, then the hooks in the runtime namespace. With such hooks, once the
+    // mounts exist, as runc orders them (a hook may change the cgroup's settings); without,
+    // now, while the init mounts: nothing it does there depends on them (the device rules
+    // always allow mknod, as runc's defaults do). Either way before the init's own
+    // createContainer hooks, its scheduler (inside its cpuset and RT budget) and its exec.
+    let hooks = spec.hooks().as_ref();
+    if crate::hooks::runtime_hooks_at_create(hooks) {
+        ch.expect("RunHooks", |m| matches!(m, Msg::RunHooks))?;
+    }
     crate::fault::point("create:run-hooks");
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cgroup.set(r)?;
+        cgroup.set(r).map_err(its_word)?;
         tracing::debug!("cgroup limits applied");
     }
     let state_doc = prep.hook_state("creating", pid);
-    let hooks = spec.hooks().as_ref();
     crate::hooks::run_all(
         "prestart",
         hooks.and_then(|h| h.prestart().as_ref()),
@@ -685,7 +688,8 @@ fn drive(
     )?;
     crate::fault::point("create:hooks");
     tracing::debug!("prestart and createRuntime hooks done");
-    ch.send(&Msg::HooksDone)?;
+    // (Unasked, it may find the init gone: then what it said is the cause.)
+    ch.send(&Msg::HooksDone).map_err(its_word)?;
     crate::fault::point("create:hooks-done");
 
     let console = if prep.terminal && req.io.console_socket.is_none() {

@@ -3,8 +3,8 @@
 //! The same shape as create, smaller: the parent opens the `tasks` file of each v1
 //! hierarchy of the container's cgroup, enters the init's pid namespace around a fork (so
 //! the child is in it) straight into the cgroup2 directory (v2, or a hybrid host's tree),
-//! and waits for the child's JoinedCgroup: it writes "0" to each `tasks` fd first thing
-//! (`cgroups/entry.rs`: no RCU grace period). Whatever it could not join, the parent moves
+//! and the child writes "0" to each `tasks` fd first thing (`cgroups/entry.rs`: no RCU grace
+//! period; a failure is its `Failed` message). Whatever it could not join, the parent moves
 //! it into by pid; then it says go. The child (`process/exec_child.rs`) joins the init's
 //! other namespaces (user first), sets up its terminal, seccomp and identity with the code
 //! the init uses (`process/program.rs`), and execs. Its end of the socket is close-on-exec:
@@ -165,12 +165,6 @@ pub fn exec(req: &ExecRequest) -> Result<Execed> {
             host_pid: pid.as_raw(),
         })
         .map_err(fail)?;
-    // Its first word, sent before it waited for Go.
-    if entry.child_joins {
-        parent_end
-            .expect("JoinedCgroup", |m| matches!(m, Msg::JoinedCgroup))
-            .map_err(fail)?;
-    }
     let mut console = None;
     loop {
         match parent_end.recv().map_err(fail)? {

@@ -106,9 +106,6 @@ pub enum Msg {
         hierarchies: Vec<(String, std::path::PathBuf)>,
         by_parent: bool,
     },
-    /// child → parent, first thing: the child joined its v1 hierarchies itself, through the
-    /// `tasks` files the parent opened (`cgroups::entry`).
-    JoinedCgroup,
     /// parent → child: ids are mapped; carries the child's host pid (for the state given to
     /// hooks that run inside the container).
     Go { host_pid: i32 },
@@ -119,9 +116,11 @@ pub enum Msg {
     /// the frozen cgroup; move it in now (it freezes there until `resume`), then say
     /// CgroupJoined.
     JoinCgroup,
-    /// child → parent: mounts are done; run the prestart and createRuntime hooks.
+    /// child → parent, when the config has prestart or createRuntime hooks: mounts are
+    /// done; set the cgroup limits and run those hooks.
     RunHooks,
-    /// parent → child: the runtime-namespace hooks ran.
+    /// parent → child: the cgroup limits are set, and the runtime-namespace hooks ran (sent
+    /// unasked, while the init mounts, when there are none).
     HooksDone,
     /// child → parent: the pty master follows as an fd (run without --console-socket).
     Console,

@@ -60,7 +60,7 @@ fn setup(ctx: &ExecContext) -> Result<Never, ChildError> {
     keep.extend(ctx.procfs.map(|p| p.as_raw_fd()));
     keep.extend(ctx.cgroup_tasks.iter().map(|t| t.raw_fd()));
     super::program::keep_only_given_fds(&keep, ctx.preserve_fds)?;
-    super::program::join_cgroup(&ctx.channel, ctx.cgroup_tasks)?;
+    crate::cgroups::entry::join_self(ctx.cgroup_tasks).step("cgroup")?;
     super::program::begin(&ctx.channel)?;
     super::program::set_oom_score_adj(ctx.process)?;
     for (t, path, f) in ctx.join {

@@ -150,7 +150,7 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
             (&late.0[..], late.1)
         }
     };
-    super::program::join_cgroup(&ctx.channel, tasks)?;
+    crate::cgroups::entry::join_self(tasks).step("cgroup")?;
     crate::fault::point("init:cgroup-joined");
     let host_pid = super::program::begin(&ctx.channel)?;
     crate::fault::point("init:go");
@@ -209,7 +209,11 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     crate::fault::point("init:mounts");
     cgroup_ready().step("cgroup")?;
     crate::fault::point("init:cgroup");
-    ctx.channel.send(&Msg::RunHooks).step("sync")?;
+    let hooks = spec.hooks().as_ref();
+    // The parent sets our limits (and runs its hooks, if any) now, or did so meanwhile.
+    if crate::hooks::runtime_hooks_at_create(hooks) {
+        ctx.channel.send(&Msg::RunHooks).step("sync")?;
+    }
     crate::fault::point("init:run-hooks");
     ctx.channel
         .expect("HooksDone", |m| matches!(m, Msg::HooksDone))
@@ -218,7 +222,6 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     let mut state = ctx.state.clone();
     state["pid"] = host_pid.into();
     state["status"] = "created".into();
-    let hooks = spec.hooks().as_ref();
     // Hooks run here without an env of their own get the container process's, as in runc.
     let mut hook_env = process.env().clone().unwrap_or_default();
     hook_env.extend(ctx.extra_env.iter().cloned());

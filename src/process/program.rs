@@ -49,20 +49,6 @@ pub fn begin(ch: &Channel) -> Result<i32, ChildError> {
     Ok(host_pid)
 }
 
-/// Right after the fds are sorted out: join the v1 hierarchies through the `tasks` files the
-/// parent opened (no RCU grace period; see `cgroups::entry`), close them, and tell the
-/// parent, which waits for this before anything that must find the process in its cgroup.
-pub fn join_cgroup(
-    ch: &Channel,
-    tasks: &[crate::cgroups::entry::TasksFile],
-) -> Result<(), ChildError> {
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    crate::cgroups::entry::join_self(tasks).step("cgroup")?;
-    ch.send(&Msg::JoinedCgroup).step("sync")
-}
-
 /// Right after the fork: close every fd but stdio, `keep`, the `--log` file and the fds
 /// 3..3+extra passed to the program, so the child holds nothing else of its caller's (a
 /// test runner's output file) or the runtime's (the state directory, its lock).
