@@ -273,7 +273,11 @@ fn limits_are_set_before_the_create_hooks_run() {
         let id = unique("compat-hooklim");
         root.ok(&["run", "-b", b.path().to_str().unwrap(), &id]);
         let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
-        assert_eq!(read(&cc).trim(), "77", "createContainer, prestart: {prestart}");
+        assert_eq!(
+            read(&cc).trim(),
+            "77",
+            "createContainer, prestart: {prestart}"
+        );
         if prestart {
             assert_eq!(read(&pre).trim(), "77", "prestart");
         }
