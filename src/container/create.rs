@@ -35,7 +35,7 @@
 //!  ◀─────────────────────────────── RunHooks ── (mounts done, before pivot_root)
 //!  cgroup limits, prestart + createRuntime hooks
 //!  ── HooksDone ──────────────────────────────▶ (awaited after the mounts) createContainer
-//!                                               hooks, pivot_root, setsid,
+//!  state.json written under a temporary name    hooks, pivot_root, setsid,
 //!                                               pty (master → console socket, or:)
 //!  ◀──────────────────── Console + fd (run) ──
 //!                                               rootfs::finish, hostname, then
@@ -46,7 +46,7 @@
 //!  ◀─────────── SeccompNotify + fd (NOTIFY) ──
 //!  send it to linux.seccomp.listenerPath
 //!  ◀────────────────────────────────── Ready ──
-//!  [record] state.json,                          open(exec.fifo, O_WRONLY) blocks until
+//!  [record] state.json renamed into place,       open(exec.fifo, O_WRONLY) blocks until
 //!  --pid-file, exit                              `berth start` opens it; then
 //!                                               startContainer hooks, execve
 //! ```
@@ -125,12 +125,12 @@ pub fn create(req: &CreateRequest) -> Result<Created> {
     let prep = prepare(req)?;
     let pidfd_socket = req.io.connect_pidfd()?;
     let (mut made, child) = spawn(req, &prep)?;
-    let console = drive(req, &prep, &made, &child)
+    let (console, rec) = drive(req, &prep, &made, &child)
         .map_err(|e| why_the_init_died(e, &mut made, &child.progress))?;
     if let Some(s) = &pidfd_socket {
         s.send(child.pid.as_raw(), "standard")?;
     }
-    let container = record(&prep, made, child.pid, req.io.pid_file)?;
+    let container = record(&prep, made, rec, req.io.pid_file)?;
     Ok(Created {
         container,
         pid: child.pid,
@@ -624,13 +624,14 @@ fn make_fifo(dir: &Path) -> Result<OwnedFd> {
 }
 
 /// Phase 3: the protocol with the init (drawn at the top of this file), from the id maps
-/// to Ready, then the cgroup limits. Returns the pty master of a foreground `run`.
+/// to Ready, and the cgroup limits. state.json is written ahead meanwhile, under its
+/// temporary name (`Recorded`). Returns the pty master of a foreground `run` too.
 fn drive(
     req: &CreateRequest,
     prep: &Prepared,
     made: &Made,
     child: &Child,
-) -> Result<Option<OwnedFd>> {
+) -> Result<(Option<OwnedFd>, Recorded)> {
     let (ch, pid) = (&child.channel, child.pid.as_raw());
     let cgroup = made.cgroup()?;
     let spec = &prep.bundle.spec;
@@ -691,6 +692,8 @@ fn drive(
     // (Unasked, it may find the init gone: then what it said is the cause.)
     ch.send(&Msg::HooksDone).map_err(its_word)?;
     crate::fault::point("create:hooks-done");
+    // While the init finishes its setup: at Ready, a rename is all that is left.
+    let rec = Recorded::stage(prep, made, child.pid)?;
 
     let console = if prep.terminal && req.io.console_socket.is_none() {
         let fd = ch.expect("Console", |m| matches!(m, Msg::Console))?;
@@ -710,42 +713,61 @@ fn drive(
     ch.expect("Ready", |m| matches!(m, Msg::Ready))?;
     tracing::debug!("the container init is ready (waiting on the exec fifo)");
     crate::fault::point("create:ready");
-    Ok(console)
+    Ok((console, rec))
 }
 
-/// Phase 4: state.json and the --pid-file (the config snapshot is written already). From
-/// here on the container exists: nothing is undone any more. Restore ends here too.
+/// The container's record, with state.json written under its temporary name; `record`
+/// puts it in place. Until then the container does not exist for anyone reading the root.
+pub(crate) struct Recorded {
+    record: Record,
+    file: state::Staged,
+}
+
+impl Recorded {
+    pub fn stage(prep: &Prepared, made: &Made, pid: Pid) -> Result<Recorded> {
+        let spec = &prep.bundle.spec;
+        let record = Record {
+            // As runc: the state follows the runtime's spec version, not the config's.
+            oci_version: crate::spec::OCI_VERSION.to_string(),
+            id: prep.id.clone(),
+            pid: pid.as_raw(),
+            bundle: prep.bundle.dir.clone(),
+            rootfs: prep.bundle.rootfs.clone(),
+            created: state::rfc3339_nano(chrono::Utc::now()),
+            owner: String::new(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            init_start_time: state::start_time(pid.as_raw())
+                .context("the container init died during create")?,
+            cgroup: made.cgroup()?.state(),
+            resources: spec.linux().as_ref().and_then(|l| l.resources().clone()),
+            rootless: prep.rootless,
+        };
+        let file = state::Staged::write(
+            &state::state_path(made.dir()),
+            &serde_json::to_vec(&record)?,
+        )?;
+        Ok(Recorded { record, file })
+    }
+}
+
+/// Phase 4: state.json in place, and the --pid-file (the config snapshot is written
+/// already). From here on the container exists: nothing is undone any more. Restore ends
+/// here too.
 pub(crate) fn record(
     prep: &Prepared,
     mut made: Made,
-    pid: Pid,
+    rec: Recorded,
     pid_file: Option<&Path>,
 ) -> Result<Container> {
-    let spec = &prep.bundle.spec;
-    let record = Record {
-        // As runc: the state follows the runtime's spec version, not the config's.
-        oci_version: crate::spec::OCI_VERSION.to_string(),
-        id: prep.id.clone(),
-        pid: pid.as_raw(),
-        bundle: prep.bundle.dir.clone(),
-        rootfs: prep.bundle.rootfs.clone(),
-        created: state::rfc3339_nano(chrono::Utc::now()),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        init_start_time: state::start_time(pid.as_raw())
-            .context("the container init died during create")?,
-        cgroup: made.cgroup()?.state(),
-        resources: spec.linux().as_ref().and_then(|l| l.resources().clone()),
-        rootless: prep.rootless,
-    };
+    let pid = Pid::from_raw(rec.record.pid);
     let lock = made
         .lock
         .take()
         .context("the state directory is not locked")?;
-    let container = Container::new(made.dir().to_path_buf(), lock, record);
-    container.set_config(spec.clone());
-    // Until it is written, a failure still undoes everything (`made` drops).
-    container.save()?;
+    let container = Container::new(made.dir().to_path_buf(), lock, rec.record);
+    container.set_config(prep.bundle.spec.clone());
+    // Until it is in place, a failure still undoes everything (`made` drops).
+    rec.file.commit()?;
     crate::fault::point("create:state");
     if let Some(p) = pid_file {
         write_pid_file(p, pid.as_raw())?;

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 
 use super::checkpoint::{open_dir, CriuFlags, DESCRIPTORS, SHELL_JOB_TTYS};
-use super::create::{prepare, record, CreateRequest, Made, Prepared};
+use super::create::{prepare, record, CreateRequest, Made, Prepared, Recorded};
 use super::process_io::ProcessIo;
 use super::state::Container;
 use crate::cgroups;
@@ -219,7 +219,8 @@ pub fn restore(req: &RestoreRequest) -> Result<Restored> {
 
     // 6. Record, as create does.
     super::state::save_config(made.dir(), &prep.bundle.spec)?;
-    let container = record(&prep, made, Pid::from_raw(pid), req.pid_file)?;
+    let rec = Recorded::stage(&prep, &made, Pid::from_raw(pid))?;
+    let container = record(&prep, made, rec, req.pid_file)?;
     Ok(Restored {
         container,
         pid: Pid::from_raw(pid),

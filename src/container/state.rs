@@ -331,7 +331,7 @@ fn remove_if_orphan(dir: &Path) -> Result<bool> {
         Err((_, Errno::EWOULDBLOCK)) => return Ok(false), // a create is running
         Err((_, e)) => return Err(e).with_context(|| format!("locking {}", dir.display())),
     };
-    if dir.join("state.json").exists() {
+    if state_path(dir).exists() {
         return Ok(false);
     }
     let recorded = std::fs::read(dir.join(ORPHAN_CGROUP)).ok();
@@ -377,7 +377,7 @@ impl Container {
             Err(_) if !dir.exists() => bail!("container {id:?} does not exist"),
             Err(e) => return Err(e),
         };
-        let path = dir.join("state.json");
+        let path = state_path(&dir);
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -463,10 +463,7 @@ impl Container {
 
     /// Write state.json atomically.
     pub fn save(&self) -> Result<()> {
-        write_atomic(
-            &self.dir.join("state.json"),
-            &serde_json::to_vec(&self.record)?,
-        )
+        write_atomic(&state_path(&self.dir), &serde_json::to_vec(&self.record)?)
     }
 
     /// The container's cgroup manager, rebuilt from the saved paths.
@@ -544,6 +541,11 @@ impl Container {
     }
 }
 
+/// `<dir>/state.json`: a container exists once it does.
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
 /// Remove a state directory: what it holds, then the directory itself, which is kept as a
 /// spare for the next create while its root has fewer than [`SPARES`].
 pub fn remove_state_dir(dir: &Path) -> Result<()> {
@@ -601,11 +603,32 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// Write `path` through a temp file in the same directory and a rename: readers see the
 /// old content or the new, never a part.
 fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    Staged::write(path, body)?.commit()
+}
+
+/// A file written under a temporary name next to its own, which `commit` renames into
+/// place: what readers see appears whole, and the rename is all that is left to do.
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Staged {
+    pub fn write(path: &Path, body: &[u8]) -> Result<Staged> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+        Ok(Staged {
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn commit(self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("renaming to {}", self.path.display()))
+    }
 }
 
 /// The container ids under a state root, sorted.
@@ -620,7 +643,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     };
     for e in entries {
         let e = e?;
-        if e.path().join("state.json").exists() {
+        if state_path(&e.path()).exists() {
             ids.push(e.file_name().to_string_lossy().into_owned());
         }
     }
