@@ -36,6 +36,9 @@ bench_build() {
 # Re-execute the calling script in a private mount namespace without the cgroup2 tree.
 # Usage: bench_enter "$0" "$@"   (returns only inside the namespace)
 bench_enter() {
+    # A caller's RUST_BACKTRACE would make every error berth builds capture a backtrace
+    # (millions of instructions each, on the error paths the prepare steps take).
+    unset RUST_BACKTRACE RUST_LIB_BACKTRACE
     if [ -n "${BERTH_BENCH_INNER:-}" ]; then
         if mountpoint -q /sys/fs/cgroup/unified; then
             mount -t tmpfs -o mode=0755 none /sys/fs/cgroup/unified
