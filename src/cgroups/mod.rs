@@ -213,9 +213,7 @@ impl Tracker {
     pub(crate) fn record_created(&self, dirs: Vec<PathBuf>) {
         let mut s = self.0.borrow_mut();
         for d in dirs {
-            if !s.created.contains(&d) {
-                s.created.push(d);
-            }
+            add_once(&mut s.created, d);
         }
     }
     /// Removes leaves (with their subtrees), then the parents this manager made.
@@ -400,6 +398,15 @@ pub fn load_manager(state: &CgroupState) -> Result<Box<dyn Manager>> {
     })
 }
 
+/// Appends `d` unless `list` holds it. Compared as bytes, as in [`Tracker::destroy`]: all
+/// these paths come from the same joins, and Path's `==` walks the components of every pair
+/// that differs (a dozen v1 hierarchies made that 80,000 instructions of each create).
+fn add_once(list: &mut Vec<PathBuf>, d: PathBuf) {
+    if !list.iter().any(|p| p.as_os_str() == d.as_os_str()) {
+        list.push(d);
+    }
+}
+
 /// What `state` will hold once `create()` has run, written ahead of it: the directories it
 /// will make are already listed as made. A create killed between its first mkdir and the
 /// record of what it made leaves this behind, and `destroy()` of it removes what exists
@@ -409,9 +416,7 @@ pub fn planned(state: &CgroupState) -> CgroupState {
         let mut c = common.clone();
         for l in leaves {
             for d in fs::missing(l) {
-                if !c.created.contains(&d) {
-                    c.created.push(d);
-                }
+                add_once(&mut c.created, d);
             }
         }
         c
