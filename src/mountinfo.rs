@@ -69,7 +69,7 @@ pub fn backed(m: &MountInfo) -> bool {
 pub fn read_backed() -> Result<Vec<MountInfo>> {
     let text = read_text()?;
     let cgroup = |l: &&str| {
-        l.split_once(" - ")
+        split_at_separator(l)
             .is_some_and(|(_, r)| r.starts_with("cgroup ") || r.starts_with("cgroup2 "))
     };
     Ok(text
@@ -97,8 +97,22 @@ pub fn parse(text: &str) -> Vec<MountInfo> {
     text.lines().filter_map(parse_line).collect()
 }
 
+/// A line split around its " - " separator: the fields before it (the optional tags end
+/// there) and fstype, source, super options. The first " - " is the separator, since the
+/// paths before it escape their spaces (`\040`). Found from its '-' (a byte search), not
+/// with `split_once(" - ")`, whose substring search of every line took 13,000 instructions
+/// of each create (callgrind).
+fn split_at_separator(line: &str) -> Option<(&str, &str)> {
+    let b = line.as_bytes();
+    let i = line
+        .match_indices('-')
+        .map(|(i, _)| i)
+        .find(|&i| i > 0 && b[i - 1] == b' ' && b.get(i + 1) == Some(&b' '))?;
+    Some((&line[..i - 1], &line[i + 2..]))
+}
+
 fn parse_line(line: &str) -> Option<MountInfo> {
-    let (left, right) = line.split_once(" - ")?;
+    let (left, right) = split_at_separator(line)?;
     let fields: Vec<&str> = left.split(' ').collect();
     let root = PathBuf::from(unescape(fields.get(3)?));
     let mount_point = PathBuf::from(unescape(fields.get(4)?));
@@ -162,6 +176,21 @@ mod tests {
     const SAMPLE: &str = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard\n\
         32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
         50 27 0:40 / /mnt/a\\040b rw - tmpfs tmpfs rw\n";
+
+    #[test]
+    fn the_separator_is_the_first_spaced_dash() {
+        let lines = [
+            "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard",
+            "60 27 0:50 /a-b /mnt/x-y rw master:3 - overlay over-lay rw,lowerdir=/l-1",
+            "61 27 0:51 / /mnt/a\\040-\\040b rw - tmpfs - rw",
+            "62 27 0:52 / /-x rw - cgroup2 cgroup2 rw",
+        ];
+        for l in lines {
+            assert_eq!(split_at_separator(l), l.split_once(" - "), "{l}");
+        }
+        assert_eq!(split_at_separator("1 2 3 / /x rw -"), None);
+        assert_eq!(split_at_separator("- tmpfs"), None);
+    }
 
     #[test]
     fn parses_fields() {
