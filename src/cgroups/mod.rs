@@ -222,13 +222,9 @@ impl Tracker {
             let s = self.0.borrow();
             (s.created.clone(), s.default_parent)
         };
-        // Paths compared as bytes: all of them come from the same joins, and Path's `==`
-        // walks the components of every pair that differs, which with a dozen v1
-        // hierarchies was a fifth of delete's instructions (bench/callgrind.sh).
-        let among = |set: &[&Path], p: &Path| set.iter().any(|s| s.as_os_str() == p.as_os_str());
         let made: Vec<&Path> = created.iter().map(PathBuf::as_path).collect();
         for leaf in leaves {
-            if among(&made, leaf) {
+            if holds(&made, leaf) {
                 fs::remove_cgroup_tree(leaf)?;
             }
         }
@@ -243,7 +239,7 @@ impl Tracker {
         };
         let parents: Vec<PathBuf> = made
             .into_iter()
-            .filter(|c| !among(leaves, c) && !among(&shared, c))
+            .filter(|c| !holds(leaves, c) && !holds(&shared, c))
             .map(Path::to_path_buf)
             .collect();
         fs::remove_created_parents(&parents)
@@ -398,11 +394,17 @@ pub fn load_manager(state: &CgroupState) -> Result<Box<dyn Manager>> {
     })
 }
 
-/// Appends `d` unless `list` holds it. Compared as bytes, as in [`Tracker::destroy`]: all
-/// these paths come from the same joins, and Path's `==` walks the components of every pair
-/// that differs (a dozen v1 hierarchies made that 80,000 instructions of each create).
+/// Whether `set` holds `p`, compared as bytes: all the cgroup paths a manager lists come
+/// from the same joins, and Path's `==` walks the components of every pair that differs
+/// (with a dozen v1 hierarchies, a fifth of delete's instructions and about 90,000 of each
+/// create's, bench/callgrind.sh).
+fn holds<P: AsRef<Path>>(set: &[P], p: &Path) -> bool {
+    set.iter().any(|s| s.as_ref().as_os_str() == p.as_os_str())
+}
+
+/// Appends `d` unless `list` [`holds`] it.
 fn add_once(list: &mut Vec<PathBuf>, d: PathBuf) {
-    if !list.iter().any(|p| p.as_os_str() == d.as_os_str()) {
+    if !holds(list, &d) {
         list.push(d);
     }
 }

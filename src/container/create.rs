@@ -689,8 +689,8 @@ fn drive(
     )?;
     crate::fault::point("create:hooks");
     tracing::debug!("prestart and createRuntime hooks done");
-    // (Unasked, it may find the init gone: then what it said is the cause.)
-    ch.send(&Msg::HooksDone).map_err(its_word)?;
+    // (Unasked, it may find the init gone: the send reports what it said, as any send does.)
+    ch.send(&Msg::HooksDone)?;
     crate::fault::point("create:hooks-done");
     // While the init finishes its setup: at Ready, a rename is all that is left.
     let rec = Recorded::stage(prep, made, child.pid)?;
