@@ -8,6 +8,12 @@
 
 use clap::{CommandFactory, FromArgMatches};
 
+/// Small allocations from a bump arena (`sys::arena`): a berth command is short-lived. `run`
+/// uses 150 KB of it.
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOC: berth::sys::arena::Arena<{ 512 << 10 }> = berth::sys::arena::Arena::new();
+
 #[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(

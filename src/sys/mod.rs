@@ -1,4 +1,5 @@
 //! Small syscall wrappers: the only place `unsafe` lives. One file per area.
+pub mod arena;
 pub mod cgroups;
 pub mod fd;
 pub mod fdflags;
