@@ -31,25 +31,13 @@ pub fn write_all(fd: i32, mut buf: &[u8]) -> Result<(), Errno> {
 /// then 32, 64, ... and a seq_file is formatted again from its start on every read.
 pub fn read_file(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    let f = std::fs::File::open(path)?;
     let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    let mut buf = vec![0u8; cap.min(4096)];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            if len == cap {
-                break;
-            }
-            buf.resize(len.saturating_mul(2).min(cap), 0);
-        }
-        match f.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(len);
+    // read_to_end reads into the vector's spare capacity without zeroing it first.
+    let mut buf = Vec::with_capacity(cap.min(4096));
+    f.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    // Most reads are a few bytes of a cgroup or /proc file: give the rest back.
+    buf.shrink_to_fit();
     Ok(buf)
 }
 
