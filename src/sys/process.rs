@@ -29,6 +29,41 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// Make forks copy this process's page-table entries for its code and read-only data, once:
+/// the kernel copies them at fork only for a mapping with anonymous pages (`vma_needs_copy`),
+/// and the code and read-only data of a binary have none, so the container init faulted in
+/// again each 64 KB of code and data the parent had already mapped: 19 such faults of each
+/// create, 17 of them on pages the parent had (bench/RESULTS.md, 2026-12-03). One byte of
+/// each mapping is written back as it is through /proc/self/mem, which copies that page
+/// (4 KB) and gives the mapping anonymous pages, as a debugger's breakpoint does, without
+/// ever making it writable. The binary file is not written; the fd is closed at once.
+/// Best effort: where /proc/self/mem refuses writes (`proc_mem.force_override=never`),
+/// forks fault as before.
+fn forks_copy_code_mappings() {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    /// A byte in the read-only data mapping (immutable statics are placed in .rodata).
+    static RODATA: [u8; 1] = [0];
+    let code = forks_copy_code_mappings as *const () as usize;
+    let Ok(mem) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/mem")
+    else {
+        return;
+    };
+    for addr in [code, RODATA.as_ptr() as usize] {
+        let mut b = [0u8];
+        if mem.read_exact_at(&mut b, addr as u64).is_ok() {
+            let _ = mem.write_all_at(&b, addr as u64);
+        }
+    }
+}
+
 /// Fork (no shared memory, no new stack: the child continues here like `fork`) with the
 /// given CLONE_NEW* flags, optionally straight into a cgroup v2 directory.
 ///
@@ -37,6 +72,7 @@ struct CloneArgs {
 /// calling thread only, and glibc's fork handlers do not run: a lock (malloc's, stdio's) held
 /// by another thread at the time of the copy would never be released in the child.
 pub unsafe fn fork_with_flags(flags: libc::c_int, cgroup: Option<RawFd>) -> Result<Forked, Errno> {
+    forks_copy_code_mappings();
     let mut args = CloneArgs {
         flags: flags as u32 as u64,
         exit_signal: libc::SIGCHLD as u64,
@@ -255,4 +291,45 @@ pub fn ns_owner_uid(fd: RawFd) -> Result<u32, Errno> {
     // gets an error, never a write.
     Errno::result(unsafe { libc::ioctl(fd, NS_GET_OWNER_UID, &mut uid as *mut libc::uid_t) })?;
     Ok(uid)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The anonymous memory of the mapping that holds `addr`, from /proc/self/smaps.
+    fn anonymous_kb(addr: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let first = line.split(' ').next().unwrap_or("");
+            if let Some((lo, hi)) = first.split_once('-') {
+                if let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                {
+                    inside = (lo..hi).contains(&addr);
+                    continue;
+                }
+            }
+            if let Some(kb) = line.strip_prefix("Anonymous:").filter(|_| inside) {
+                return kb.trim().trim_end_matches(" kB").parse().unwrap();
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    /// The kernel copies a mapping's page-table entries at fork only when it has anonymous
+    /// pages: the code mapping must have one afterwards, and its bytes must be unchanged.
+    #[test]
+    fn the_code_mapping_gets_an_anonymous_page_and_keeps_its_bytes() {
+        let code = super::forks_copy_code_mappings as *const () as usize;
+        // SAFETY: reading 64 bytes of our own code.
+        let before = unsafe { std::slice::from_raw_parts(code as *const u8, 64) }.to_vec();
+        super::forks_copy_code_mappings();
+        assert!(
+            anonymous_kb(code) >= 4,
+            "the code mapping has no anonymous page"
+        );
+        // SAFETY: as above.
+        let after = unsafe { std::slice::from_raw_parts(code as *const u8, 64) };
+        assert_eq!(before, after);
+    }
 }
