@@ -1,5 +1,6 @@
 //! config.json loading and validation: any bytes give a spec or an error, never a panic;
-//! a spec that validates also yields a namespace plan and a compiled seccomp program.
+//! a spec that validates also yields a namespace plan and a compiled seccomp program; where
+//! the exact parse takes a document, the lenient parse gives the same spec.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -13,4 +14,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = berth::spec::parse_process(data);
+    if let (Some(exact), lenient) = berth::spec::both_ways(data) {
+        assert_eq!(
+            Some(&exact),
+            lenient.as_ref().ok(),
+            "the two parses disagree"
+        );
+    }
 });

@@ -75,14 +75,24 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
 pub fn parse_config(text: &[u8]) -> Result<Spec> {
     let mut spec = match exact(text) {
         Some(spec) => spec,
-        None => {
-            let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
-            lenient_prepass(&mut raw)?;
-            from_value_with_path("config.json", &raw)?
-        }
+        None => leniently(text)?,
     };
     normalize(&mut spec);
     Ok(spec)
+}
+
+/// config.json the lenient way: the pre-pass over the raw JSON, then the typed parse.
+fn leniently(text: &[u8]) -> Result<Spec> {
+    let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
+    lenient_prepass(&mut raw)?;
+    from_value_with_path("config.json", &raw)
+}
+
+/// For the fuzzer (fuzz/fuzz_targets/config.rs), which checks that where the exact parse
+/// takes a document, the lenient one gives the same spec: both results.
+#[doc(hidden)]
+pub fn both_ways(text: &[u8]) -> (Option<Spec>, Result<Spec>) {
+    (exact(text), leniently(text))
 }
 
 /// The common case, parsed straight into the types without a `serde_json::Value` in
@@ -300,11 +310,7 @@ mod tests {
     /// not accept goes the lenient way.
     #[test]
     fn exact_and_lenient_parses_agree() {
-        let lenient = |text: &[u8]| -> Spec {
-            let mut raw: Value = serde_json::from_slice(text).unwrap();
-            lenient_prepass(&mut raw).unwrap();
-            lenient::from_value(&raw).unwrap().0
-        };
+        let lenient = |text: &[u8]| -> Spec { leniently(text).unwrap() };
         let mut configs: Vec<Vec<u8>> = [(false, 0, 0, false), (true, 1000, 1000, true)]
             .iter()
             .map(|&(rootless, uid, gid, v2)| {
