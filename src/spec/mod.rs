@@ -187,9 +187,14 @@ fn go_zero_values(p: &mut Value) {
 
 /// Parse a process JSON (`exec --process`), with the same leniency as config.json.
 pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
-    if let Some(p) = exact(text) {
-        return Ok(p);
+    match exact(text) {
+        Some(p) => Ok(p),
+        None => process_leniently(text),
     }
+}
+
+/// process.json the lenient way, as [`leniently`] for config.json.
+fn process_leniently(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     let mut raw: Value = serde_json::from_slice(text).context("invalid JSON")?;
     if !raw.is_object() {
         bail!("the top level must be a JSON object");
@@ -329,9 +334,7 @@ mod tests {
             } else if name.ends_with(".process.json") {
                 let fast: oci_spec::runtime::Process =
                     exact(&text).expect("an engine's process.json parses the exact way");
-                let mut raw: Value = serde_json::from_slice(&text).unwrap();
-                process_prepass(&mut raw);
-                assert_eq!(fast, lenient::from_value(&raw).unwrap().0, "{name}");
+                assert_eq!(fast, process_leniently(&text).unwrap(), "{name}");
                 processes += 1;
             }
         }

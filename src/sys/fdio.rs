@@ -32,10 +32,10 @@ pub fn write_all(fd: i32, mut buf: &[u8]) -> Result<(), Errno> {
 pub fn read_file(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let f = std::fs::File::open(path)?;
-    let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let most = limit.saturating_add(1);
     // read_to_end reads into the vector's spare capacity without zeroing it first.
-    let mut buf = Vec::with_capacity(cap.min(4096));
-    f.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    let mut buf = Vec::with_capacity(usize::try_from(most).map_or(4096, |m| m.min(4096)));
+    f.take(most).read_to_end(&mut buf)?;
     // Most reads are a few bytes of a cgroup or /proc file: give the rest back.
     buf.shrink_to_fit();
     Ok(buf)

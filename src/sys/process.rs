@@ -46,22 +46,26 @@ fn forks_copy_code_mappings() {
     if DONE.swap(true, Ordering::Relaxed) {
         return;
     }
-    /// A byte in the read-only data mapping (immutable statics are placed in .rodata).
-    static RODATA: [u8; 1] = [0];
-    let code = forks_copy_code_mappings as *const () as usize;
     let Ok(mem) = std::fs::OpenOptions::new()
-        .read(true)
         .write(true)
         .open("/proc/self/mem")
     else {
         return;
     };
-    for addr in [code, RODATA.as_ptr() as usize] {
-        let mut b = [0u8];
-        if mem.read_exact_at(&mut b, addr as u64).is_ok() {
-            let _ = mem.write_all_at(&b, addr as u64);
-        }
+    for addr in [code_address(), RODATA.as_ptr() as usize] {
+        // SAFETY: one byte of our own code or read-only data, mapped readable for the life
+        // of the process.
+        let b = unsafe { std::ptr::read_volatile(addr as *const u8) };
+        let _ = mem.write_all_at(&[b], addr as u64);
     }
+}
+
+/// A byte in the read-only data mapping (immutable statics are placed in .rodata).
+static RODATA: [u8; 1] = [0];
+
+/// An address in the code mapping: this function's.
+fn code_address() -> usize {
+    code_address as *const () as usize
 }
 
 /// Fork (no shared memory, no new stack: the child continues here like `fork`) with the
@@ -317,16 +321,21 @@ mod tests {
     }
 
     /// The kernel copies a mapping's page-table entries at fork only when it has anonymous
-    /// pages: the code mapping must have one afterwards, and its bytes must be unchanged.
+    /// pages: the code and read-only data mappings must have one afterwards, and the code's
+    /// bytes must be unchanged.
     #[test]
     fn the_code_mapping_gets_an_anonymous_page_and_keeps_its_bytes() {
-        let code = super::forks_copy_code_mappings as *const () as usize;
+        let code = super::code_address();
         // SAFETY: reading 64 bytes of our own code.
         let before = unsafe { std::slice::from_raw_parts(code as *const u8, 64) }.to_vec();
         super::forks_copy_code_mappings();
         assert!(
             anonymous_kb(code) >= 4,
             "the code mapping has no anonymous page"
+        );
+        assert!(
+            anonymous_kb(super::RODATA.as_ptr() as usize) >= 4,
+            "the read-only data mapping has no anonymous page"
         );
         // SAFETY: as above.
         let after = unsafe { std::slice::from_raw_parts(code as *const u8, 64) };
