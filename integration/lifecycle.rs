@@ -47,34 +47,59 @@ fn deleted_state_directories_are_kept_as_spares_and_reused() {
     let want: Vec<String> = (0..berth::container::state::SPARES)
         .map(|k| format!(".spare~{k}"))
         .collect();
-    assert_eq!(
-        names, want,
-        "six deletes keep the first SPARES directories, empty"
-    );
+    assert_eq!(names, want, "six deletes keep the first SPARES directories");
     assert!(root.is_empty());
     assert_eq!(root.ok(&["list", "-q"]), "");
     assert!(root
         .fails(&["delete", ".spare~0"])
         .contains("invalid container id"));
 
-    let ino = std::fs::metadata(&spare).unwrap().ino();
+    // A spare keeps the inodes of the files the next create makes, under names no command
+    // reads; the create takes them back.
+    let kept = [
+        (".cgroup.json.tmp", "cgroup.json"),
+        (".config.json.tmp", "config.json"),
+        (".exec.fifo", "exec.fifo"),
+        (".state.json.tmp", "state.json"),
+    ];
+    let names_in = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names_in(&spare), kept.map(|(k, _)| k));
+    let ino = |p: PathBuf| std::fs::metadata(p).unwrap().ino();
+    let inos = kept.map(|(k, _)| ino(spare.join(k)));
+    let dir_ino = ino(spare.clone());
     let id = unique("spare-again");
     root.ok(&["create", "-b", bundle, &id]);
     let dir = root.path().join(&id);
     assert!(!spare.exists(), "the create took spare 0");
-    assert_eq!(std::fs::metadata(&dir).unwrap().ino(), ino);
-    let mut held: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    held.sort();
-    assert_eq!(
-        held,
-        ["cgroup.json", "config.json", "exec.fifo", "state.json"]
-    );
-    assert_eq!(root.state(&id)["status"], "created");
+    assert_eq!(ino(dir.clone()), dir_ino);
+    assert_eq!(names_in(&dir), kept.map(|(_, n)| n));
+    assert_eq!(kept.map(|(_, n)| ino(dir.join(n))), inos, "the same inodes");
+    let state = root.state(&id);
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], id.as_str(), "nothing of the last container");
     root.ok(&["delete", "--force", &id]);
     assert!(spare.is_dir() && root.is_empty());
+
+    // What a spare holds under the fifo's name is taken only if it is a fifo of ours: a
+    // regular file there would let the init through without a start.
+    let fake = spare.join(".exec.fifo");
+    std::fs::remove_file(&fake).unwrap();
+    std::fs::write(&fake, "").unwrap();
+    let id = unique("spare-fake");
+    root.ok(&["create", "-b", bundle, &id]);
+    use std::os::unix::fs::FileTypeExt;
+    let fifo = root.path().join(&id).join("exec.fifo");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(root.state(&id)["status"], "created");
+    root.ok(&["delete", "--force", &id]);
 }
 
 #[test]

@@ -380,18 +380,15 @@ pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
     found
 }
 
-/// What a state root holds but its spare directories (the empty ones a delete keeps for the
-/// next create, `<root>/.spare~N`): a container's directory, or a spare with anything in it.
+/// What a state root holds but its spare directories (the ones a delete keeps for the next
+/// create, `<root>/.spare~N`, with the files a spare keeps): a container's directory, or a
+/// spare with anything else in it.
 pub fn state_entries(root: &Path) -> Vec<PathBuf> {
-    let empty_spare = |e: &std::fs::DirEntry| {
-        berth::container::state::is_spare(&e.file_name())
-            && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none())
-    };
     std::fs::read_dir(root)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| !empty_spare(e))
+        .filter(|e| !berth::container::state::is_bare_spare(&e.path()))
         .map(|e| e.path())
         .collect()
 }

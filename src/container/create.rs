@@ -607,8 +607,12 @@ fn clone_init(
     })
 }
 
-/// `<dir>/exec.fifo`, writable by the container's user whoever it is; returns an O_PATH fd.
+/// `<dir>/exec.fifo`, writable by the container's user whoever it is (or the one a spare
+/// kept); returns an O_PATH fd.
 fn make_fifo(dir: &Path) -> Result<OwnedFd> {
+    if let Some(fd) = state::take_kept_fifo(dir) {
+        return Ok(fd);
+    }
     let path = dir.join("exec.fifo");
     nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o622))
         .with_context(|| format!("creating the exec fifo {}", path.display()))?;

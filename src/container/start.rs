@@ -42,7 +42,7 @@ pub fn start(c: &Container) -> Result<()> {
     if n != 1 || byte[0] != b'0' {
         bail!("the container init closed the exec fifo without starting");
     }
-    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    c.retire_fifo()?;
     tracing::debug!(
         pid = c.record.pid,
         "start {}: the exec fifo released the init",

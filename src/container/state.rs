@@ -6,15 +6,26 @@
 //! `<root>/<id>/exec.fifo` (exists while the container is `created`), and an flock on the
 //! directory itself that serializes every command on one id.
 //!
-//! `<root>/.spare~N` (N < [`SPARES`]): empty directories a delete left for the next create,
-//! which renames one to `<root>/<id>` rather than making a new one. Where the state root is
-//! on a disk filesystem mounted with `discard` and without a journal (as / and /run are on
-//! this project's machines), freeing a directory's block waits for a synchronous discard:
-//! 0.27 ms of each `run` (bench/RESULTS.md). The names are never container ids (`~` is not
-//! allowed in one), `ls` hides them, and `list` skips them (they hold no state.json).
+//! `<root>/.spare~N` (N < [`SPARES`]): directories a delete left for the next create, which
+//! renames one to `<root>/<id>` rather than making a new one. Where the state root is on a
+//! disk filesystem mounted with `discard` and without a journal (as / and /run are on this
+//! project's machines), freeing a directory's block waits for a synchronous discard: 0.27 ms
+//! of each `run` (bench/RESULTS.md). The names are never container ids (`~` is not allowed
+//! in one), `ls` hides them, and `list` skips them (they hold no state.json).
+//!
+//! A spare keeps the inodes of the files every create makes again, under names that no
+//! command reads ([`KEPT`]): state.json, config.json and cgroup.json as the temporary names
+//! [`Staged`] writes through, and the exec fifo as `.exec.fifo`. On ext4 a new inode is a search of the
+//! group's bitmap that skips every inode freed in the last minute or so (`recently_deleted`,
+//! which reads each one's dtime): with containers coming and going, a fifth of each `openat`
+//! that created a file, and 0.4 ms of a `run` on ext4 against a tmpfs root (bench/RESULTS.md,
+//! 2026-12-04). The rest of a spare is emptied.
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -173,6 +184,21 @@ struct LightLinux {
 
 /// The config snapshot's name in the state directory.
 const CONFIG: &str = "config.json";
+const STATE: &str = "state.json";
+const FIFO: &str = "exec.fifo";
+const KEPT_FIFO: &str = ".exec.fifo";
+
+/// What a spare directory keeps of the container it held: (the name while the container
+/// lives, the name in the spare, whether it is the fifo rather than a regular file). The
+/// spare names of the files are those [`Staged`] writes them through, so the next create's
+/// writes reuse those inodes; `take_kept_fifo` moves the fifo back. (An orphan's removal
+/// reads only `cgroup.json`, never what a spare kept of an earlier one.)
+const KEPT: [(&str, &str, bool); 4] = [
+    (FIFO, KEPT_FIFO, true),
+    (STATE, ".state.json.tmp", false),
+    (CONFIG, ".config.json.tmp", false),
+    (ORPHAN_CGROUP, ".cgroup.json.tmp", false),
+];
 
 /// Check a container id: non-empty, no `/`, not `.` or `..`, printable.
 pub fn check_id(id: &str) -> Result<()> {
@@ -275,6 +301,20 @@ pub fn is_spare(name: &std::ffi::OsStr) -> bool {
             .and_then(|k| k.parse::<usize>().ok())
             .is_some_and(|k| k < SPARES)
     })
+}
+
+/// Whether `path` is a spare that holds nothing but what spares keep ([`KEPT`]).
+pub fn is_bare_spare(path: &Path) -> bool {
+    path.file_name().is_some_and(is_spare)
+        && std::fs::read_dir(path).is_ok_and(|d| {
+            d.flatten().all(|e| {
+                let ft = e.file_type().ok();
+                KEPT.iter().any(|&(_, kept, fifo)| {
+                    e.file_name() == kept
+                        && ft.is_some_and(|t| if fifo { t.is_fifo() } else { t.is_file() })
+                })
+            })
+        })
 }
 
 /// Move a spare directory to `dir`, locked. A spare still locked (by the delete that left
@@ -477,7 +517,15 @@ impl Container {
     }
 
     pub fn fifo_path(&self) -> PathBuf {
-        self.dir.join("exec.fifo")
+        self.dir.join(FIFO)
+    }
+
+    /// After `start` read the init's byte: the fifo goes (a `created` container is one with
+    /// an exec fifo), under the name a spare keeps it by.
+    pub fn retire_fifo(&self) -> Result<()> {
+        let path = self.fifo_path();
+        let to = self.dir.join(KEPT_FIFO);
+        std::fs::rename(&path, &to).with_context(|| format!("removing {}", path.display()))
     }
 
     /// The status, derived from the kernel's view of the init process.
@@ -543,16 +591,32 @@ impl Container {
 
 /// `<dir>/state.json`: a container exists once it does.
 pub fn state_path(dir: &Path) -> PathBuf {
-    dir.join("state.json")
+    dir.join(STATE)
 }
 
 /// Remove a state directory: what it holds, then the directory itself, which is kept as a
-/// spare for the next create while its root has fewer than [`SPARES`].
+/// spare for the next create while its root has fewer than [`SPARES`]. A spare keeps the
+/// files of [`KEPT`] under their spare names; everything else goes first, state.json's name
+/// included, so a delete cut short leaves an orphan (no state.json), never a container.
 pub fn remove_state_dir(dir: &Path) -> Result<()> {
+    let mut kept = Vec::new();
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let e = e.with_context(|| format!("reading {}", dir.display()))?;
         let path = e.path();
-        let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
+        let ft = e.file_type().ok();
+        let name = e.file_name();
+        let kind = |fifo: bool| ft.is_some_and(|t| if fifo { t.is_fifo() } else { t.is_file() });
+        if let Some(&(_, to, _)) = KEPT.iter().find(|(n, _, f)| name == *n && kind(*f)) {
+            let to = dir.join(to);
+            std::fs::rename(&path, &to).with_context(|| format!("removing {}", path.display()))?;
+            kept.push(to);
+            continue;
+        }
+        if KEPT.iter().any(|(_, n, f)| name == *n && kind(*f)) {
+            kept.push(path);
+            continue;
+        }
+        let removed = if ft.is_some_and(|t| t.is_dir()) {
             std::fs::remove_dir_all(&path)
         } else {
             std::fs::remove_file(&path)
@@ -563,7 +627,41 @@ pub fn remove_state_dir(dir: &Path) -> Result<()> {
     if (0..SPARES).any(|k| rename_noreplace(dir, &spare(root, k))) {
         return Ok(());
     }
+    for path in kept {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", path.display()))
+            }
+            _ => {}
+        }
+    }
     std::fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// The exec fifo a spare kept, moved back to `<dir>/exec.fifo` and opened `O_PATH`; `None`
+/// when the directory holds none (a new one, or a spare of a container deleted after its
+/// start had retired it) or what it holds is not our fifo of mode 0622, which is removed.
+pub fn take_kept_fifo(dir: &Path) -> Option<OwnedFd> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let (from, path) = (dir.join(KEPT_FIFO), dir.join(FIFO));
+    if !rename_noreplace(&from, &path) {
+        return None;
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&path)
+        .ok();
+    let ours = f.as_ref().and_then(|f| f.metadata().ok()).is_some_and(|m| {
+        m.file_type().is_fifo()
+            && m.mode() & 0o7777 == 0o622
+            && m.uid() == nix::unistd::geteuid().as_raw()
+    });
+    if !ours {
+        let _ = std::fs::remove_file(&path);
+        return None;
+    }
+    f.map(OwnedFd::from)
 }
 
 /// Start time of a process (clock ticks since boot), `None` if it is gone.
@@ -614,11 +712,24 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// Writes the temporary file in place when it exists (a spare's, [`KEPT`]), with no
+    /// `O_TRUNC`: on ext4 a truncation to zero makes the close start writeback
+    /// (`auto_da_alloc`), and the blocks it allocates are discarded synchronously when they
+    /// are freed. The length is set after the write.
     pub fn write(path: &Path, body: &[u8]) -> Result<Staged> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+        let tmp = dir.join(staged_name(name));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&tmp)?;
+            f.write_all(body)?;
+            f.set_len(body.len() as u64)
+        };
+        write().with_context(|| format!("writing {}", tmp.display()))?;
         Ok(Staged {
             tmp,
             path: path.to_path_buf(),
@@ -629,6 +740,11 @@ impl Staged {
         std::fs::rename(&self.tmp, &self.path)
             .with_context(|| format!("renaming to {}", self.path.display()))
     }
+}
+
+/// The temporary name [`Staged`] writes `name` through.
+fn staged_name(name: &str) -> String {
+    format!(".{name}.tmp")
 }
 
 /// The container ids under a state root, sorted.
@@ -654,6 +770,16 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spare_keeps_state_and_config_under_the_names_staged_writes_through() {
+        for (name, kept, fifo) in KEPT {
+            assert_eq!(fifo, name == FIFO);
+            if !fifo {
+                assert_eq!(staged_name(name), kept);
+            }
+        }
+    }
 
     #[test]
     fn stat_start_time() {
