@@ -499,6 +499,28 @@ fn cpu_affinity_initial_final_and_reset() {
     assert_eq!(cpus_allowed(&out), "0");
 }
 
+/// Without execCPUAffinity.initial the parent moves the init off its own CPU for the time of
+/// the create (`sys::sched::run_elsewhere`): neither the container's process nor a
+/// createContainer hook, which runs before the program sets its affinity, sees that.
+#[test]
+fn the_init_working_on_another_cpu_leaves_no_trace() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        skip!("needs two CPUs");
+    }
+    let ours = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let dir = TempDir::new("feat-aff-hook");
+    let log = dir.path().join("hook");
+    let hook = json!({"path": "/bin/sh", "args": ["sh", "-c",
+        format!("grep Cpus_allowed_list /proc/self/status > {}", log.display())]});
+    let out = run_out(&["grep", "Cpus_allowed_list", "/proc/self/status"], |s| {
+        s["hooks"] = json!({"createContainer": [hook]});
+    });
+    assert_eq!(cpus_allowed(&out), ours, "the container's process");
+    let hook = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(cpus_allowed(&hook), ours, "the createContainer hook");
+}
+
 #[test]
 fn cpu_affinity_reset_is_bounded_by_the_cpuset() {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {

@@ -55,6 +55,11 @@
 //! one round trip less for the init to wait on. The init never says that it joined its
 //! cgroup: a failure there is its `Failed`, and every later message implies it.
 //!
+//! Right after the clone the parent moves the init to another of its CPUs (unless
+//! execCPUAffinity.initial pins it): the kernel puts a fork on its parent's CPU, and the two
+//! would take turns where they can work side by side. The init gives the parent's CPUs back
+//! before createContainer hooks, and its program sets its own affinity before the exec.
+//!
 //! A late cgroup (`late_cgroup`: v1 with no cgroup2 tree, a new network namespace, no user
 //! namespace, no netDevices) swaps the first steps: the parent clones without
 //! CLONE_NEWNET, then makes the cgroup and opens its `tasks` files while the init makes its
@@ -539,6 +544,12 @@ fn clone_init(
     }
     // The init starts with execCPUAffinity.initial: ours for the time of the clone.
     let initial = InitialAffinity::set(&prep.attrs.affinity)?;
+    // Without one, it runs on another of our CPUs until its program resets its affinity
+    // (`run_elsewhere`, below); it needs ours for hooks it runs before that.
+    let ours = match prep.attrs.affinity.initial {
+        None => nix::sched::sched_getaffinity(Pid::from_raw(0)).ok(),
+        Some(_) => None,
+    };
     // None with a helper in a joined user namespace (`spawn` said so).
     let into = entry.into_fd();
     let flags = if late {
@@ -576,6 +587,7 @@ fn clone_init(
             state: prep.hook_state("creating", 0),
             attrs: &prep.attrs,
             procfs: procfs.as_ref(),
+            parent_cpus: ours.as_ref(),
             cgroup: if late {
                 InitCgroup::Late
             } else {
@@ -596,6 +608,14 @@ fn clone_init(
             unreachable!("the child never returns from init::run")
         }
     };
+    // The init's mounts and namespaces and our cgroup work run side by side, not in turns
+    // on one CPU: `run` 6.82 -> 6.20 ms (bench/RESULTS.md, 2026-12-04).
+    if let Some(ours) = &ours {
+        match crate::sys::sched::run_elsewhere(pid, ours) {
+            Ok(moved) => tracing::debug!(moved, "the init's CPUs"),
+            Err(e) => tracing::debug!("leaving the init on our CPU: sched_setaffinity: {e}"),
+        }
+    }
     // The child's ends close here (its exit is end-of-file on the channel), and so do the
     // `tasks` files it writes to.
     drop((child_end, fifo, console_socket));

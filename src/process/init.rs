@@ -44,6 +44,10 @@ pub struct InitContext<'a> {
     pub attrs: &'a crate::spec::attrs::Attrs,
     /// The host's /proc, opened before the clone (for process.apparmorProfile).
     pub procfs: Option<&'a crate::security::apparmor::ProcfsHandle>,
+    /// The parent's CPU affinity when it may move us off its own CPU after the clone (no
+    /// execCPUAffinity.initial): given back before createContainer hooks run. The program
+    /// sets its own (`attrs::before_seccomp`).
+    pub parent_cpus: Option<&'a nix::sched::CpuSet>,
     pub cgroup: InitCgroup<'a>,
 }
 
@@ -225,13 +229,14 @@ fn setup(ctx: &InitContext) -> Result<Never, ChildError> {
     // Hooks run here without an env of their own get the container process's, as in runc.
     let mut hook_env = process.env().clone().unwrap_or_default();
     hook_env.extend(ctx.extra_env.iter().cloned());
-    crate::hooks::run_all_in_container(
-        "createContainer",
-        hooks.and_then(|h| h.create_container().as_ref()),
-        &state,
-        &hook_env,
-    )
-    .step("createContainer hooks")?;
+    let create_hooks = hooks.and_then(|h| h.create_container().as_ref());
+    if let (Some(cpus), Some(_)) = (ctx.parent_cpus, create_hooks) {
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), cpus)
+            .context("sched_setaffinity back to the runtime's CPUs")
+            .step("createContainer hooks")?;
+    }
+    crate::hooks::run_all_in_container("createContainer", create_hooks, &state, &hook_env)
+        .step("createContainer hooks")?;
     crate::fault::point("init:create-container-hooks");
     crate::rootfs::pivot(&rcfg).step("pivot_root")?;
     crate::fault::point("init:pivot");
