@@ -15,11 +15,11 @@
 //!
 //! A spare keeps the inodes of the files every create makes again, under names that no
 //! command reads ([`KEPT`]): state.json, config.json and cgroup.json as the temporary names
-//! [`Staged`] writes through, and the exec fifo as `.exec.fifo`. On ext4 a new inode is a search of the
-//! group's bitmap that skips every inode freed in the last minute or so (`recently_deleted`,
-//! which reads each one's dtime): with containers coming and going, a fifth of each `openat`
-//! that created a file, and 0.4 ms of a `run` on ext4 against a tmpfs root (bench/RESULTS.md,
-//! 2026-12-04). The rest of a spare is emptied.
+//! [`Staged`] writes through, and the exec fifo as `.exec.fifo`. On ext4 a new inode is a
+//! search of the group's bitmap that skips every inode freed in the last minute or so
+//! (`recently_deleted`, which reads each one's dtime): with containers coming and going, a
+//! fifth of each `openat` that created a file, and 0.4 ms of a `run` on ext4 against a tmpfs
+//! root (bench/RESULTS.md, 2026-12-04). The rest of a spare is emptied.
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
@@ -642,7 +642,7 @@ pub fn remove_state_dir(dir: &Path) -> Result<()> {
 /// when the directory holds none (a new one, or a spare of a container deleted after its
 /// start had retired it) or what it holds is not our fifo of mode 0622, which is removed.
 pub fn take_kept_fifo(dir: &Path) -> Option<OwnedFd> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let (from, path) = (dir.join(KEPT_FIFO), dir.join(FIFO));
     if !rename_noreplace(&from, &path) {
         return None;
