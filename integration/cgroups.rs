@@ -163,7 +163,7 @@ fn v1_blkio_weight_file() -> Option<&'static str> {
 /// Every limit the v1 test sets; the blkio weight where the kernel has one.
 fn limits() -> LinuxResources {
     let mut r = limits_with_blkio_weight();
-    if v1_only() && v1_blkio_weight_file().is_none() {
+    if v1_blkio_weight_file().is_none() {
         r.set_block_io(None);
     }
     r

@@ -303,17 +303,21 @@ pub fn is_spare(name: &std::ffi::OsStr) -> bool {
     })
 }
 
+/// The entry of [`KEPT`] that a directory entry is, by its name while the container lives
+/// or in a spare, and of the type that entry keeps (a fifo, or a regular file).
+fn kept_entry(e: &std::fs::DirEntry) -> Option<&'static (&'static str, &'static str, bool)> {
+    let (name, ft) = (e.file_name(), e.file_type().ok()?);
+    KEPT.iter().find(|&&(live, spare, fifo)| {
+        (name == live || name == spare) && if fifo { ft.is_fifo() } else { ft.is_file() }
+    })
+}
+
 /// Whether `path` is a spare that holds nothing but what spares keep ([`KEPT`]).
 pub fn is_bare_spare(path: &Path) -> bool {
     path.file_name().is_some_and(is_spare)
         && std::fs::read_dir(path).is_ok_and(|d| {
-            d.flatten().all(|e| {
-                let ft = e.file_type().ok();
-                KEPT.iter().any(|&(_, kept, fifo)| {
-                    e.file_name() == kept
-                        && ft.is_some_and(|t| if fifo { t.is_fifo() } else { t.is_file() })
-                })
-            })
+            d.flatten()
+                .all(|e| kept_entry(&e).is_some_and(|&(_, spare, _)| e.file_name() == spare))
         })
 }
 
@@ -525,7 +529,7 @@ impl Container {
     pub fn retire_fifo(&self) -> Result<()> {
         let path = self.fifo_path();
         let to = self.dir.join(KEPT_FIFO);
-        std::fs::rename(&path, &to).with_context(|| format!("removing {}", path.display()))
+        std::fs::rename(&path, &to).with_context(|| format!("retiring {}", path.display()))
     }
 
     /// The status, derived from the kernel's view of the init process.
@@ -603,20 +607,16 @@ pub fn remove_state_dir(dir: &Path) -> Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let e = e.with_context(|| format!("reading {}", dir.display()))?;
         let path = e.path();
-        let ft = e.file_type().ok();
-        let name = e.file_name();
-        let kind = |fifo: bool| ft.is_some_and(|t| if fifo { t.is_fifo() } else { t.is_file() });
-        if let Some(&(_, to, _)) = KEPT.iter().find(|(n, _, f)| name == *n && kind(*f)) {
-            let to = dir.join(to);
-            std::fs::rename(&path, &to).with_context(|| format!("removing {}", path.display()))?;
+        if let Some(&(_, spare, _)) = kept_entry(&e) {
+            let to = dir.join(spare);
+            if path != to {
+                std::fs::rename(&path, &to)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
             kept.push(to);
             continue;
         }
-        if KEPT.iter().any(|(_, n, f)| name == *n && kind(*f)) {
-            kept.push(path);
-            continue;
-        }
-        let removed = if ft.is_some_and(|t| t.is_dir()) {
+        let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
             std::fs::remove_dir_all(&path)
         } else {
             std::fs::remove_file(&path)
